@@ -1,0 +1,1 @@
+//! Access control (issue 5): API keys, scopes, rate limits, audit.

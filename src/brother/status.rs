@@ -1,0 +1,10 @@
+//! (being built: see issue 2)
+
+/// Placeholder until this part lands.
+#[derive(Debug)]
+pub struct StatusError;
+impl std::fmt::Display for StatusError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("status error")
+    }
+}

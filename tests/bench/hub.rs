@@ -1,0 +1,5 @@
+//! `cargo bench --bench hub` (being built).
+
+fn main() {
+    eprintln!("the hub benchmark is not built yet");
+}

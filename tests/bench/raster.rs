@@ -1,0 +1,5 @@
+//! `cargo bench --bench raster` (being built).
+
+fn main() {
+    eprintln!("the raster benchmark is not built yet");
+}

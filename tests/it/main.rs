@@ -1,0 +1,10 @@
+//! The one integration-test binary. Every module here drives the real
+//! `labelhub` binary or the library's public API; shared helpers live in
+//! `support`.
+
+mod auth;
+mod hub;
+mod printer_io;
+mod raster;
+mod render;
+mod support;
