@@ -25,6 +25,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod config;
 mod error;
+pub mod front;
 pub mod gate;
 pub mod key;
 pub mod principal;
