@@ -66,8 +66,9 @@ impl Default for Query {
     }
 }
 
-/// Appends a row (after redacting both snapshots). Returns its id.
-pub fn record(conn: &Connection, entry: Entry<'_>, now_ms: i64) -> Result<i64, AuthError> {
+/// Appends a row (after redacting both snapshots). Returns its id. The
+/// error is SQLite's, so any layer can `?` it inside its own transaction.
+pub fn record(conn: &Connection, entry: Entry<'_>, now_ms: i64) -> rusqlite::Result<i64> {
     let snapshot = |v: Option<Value>| {
         v.map(|mut v| {
             redact(&mut v);
@@ -314,5 +315,72 @@ mod tests {
         assert_eq!(only_b.len(), 2);
         assert_eq!(prune(&conn, 25).unwrap(), 3);
         assert_eq!(list(&conn, &Query::default()).unwrap().len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod printer_audit_tests {
+    use super::*;
+    use crate::hub::events::{Changes, Writer};
+    use crate::hub::printers::{self, NewPrinter, PrinterUpdate};
+    use crate::hub::Db;
+
+    #[test]
+    fn printer_changes_land_in_the_audit_log_redacted() {
+        let db = Db::open_in_memory().unwrap();
+        let mut changes = Changes::default();
+        let new = NewPrinter {
+            slug: "office".into(),
+            name: "Office".into(),
+            model: "PT-P750W".into(),
+            uri: "tcp://user:hunter2@192.0.2.9:9100?community=sekrit".into(),
+            media: Some("12".into()),
+            half_cut: false,
+            auto_cut: true,
+            auto_resume: true,
+            queue_timeout_s: 30,
+            enabled: true,
+        };
+        let printer = db
+            .write(|tx| {
+                let mut w = Writer::new(tx, &mut changes);
+                let p = printers::create(&mut w, &new, "api-key:k")?;
+                printers::update(
+                    &mut w,
+                    &p.id,
+                    &PrinterUpdate {
+                        name: Some("Front office".into()),
+                        ..PrinterUpdate::default()
+                    },
+                    "sso:ann",
+                )?;
+                Ok(p)
+            })
+            .unwrap();
+        let rows = list(&db.lock(), &Query::default()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].action, "printer.create");
+        assert_eq!(rows[1].actor, "api-key:k");
+        assert_eq!(rows[0].actor, "sso:ann");
+        assert_eq!(rows[0].target_id.as_deref(), Some(printer.id.as_str()));
+        assert_eq!(rows[0].before.as_ref().unwrap()["name"], "Office");
+        assert_eq!(rows[0].after.as_ref().unwrap()["name"], "Front office");
+        let text = format!("{rows:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("sekrit"),
+            "{text}"
+        );
+        let legacy: String = db
+            .lock()
+            .query_row(
+                "SELECT group_concat(after_json) FROM printers_audit",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            !legacy.contains("hunter2") && !legacy.contains("sekrit"),
+            "{legacy}"
+        );
     }
 }
