@@ -13,6 +13,7 @@
 //!   listener (the long-poll registry), so waiting requests wake up.
 
 pub mod config;
+pub mod control;
 pub mod db;
 pub mod device;
 pub mod events;
