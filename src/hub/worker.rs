@@ -402,7 +402,7 @@ impl Worker {
             if let Some(first) = run.first() {
                 if job.batch_id != first.batch_id
                     || job.media != first.media
-                    || job.options != first.options
+                    || !same_stream(&job, first)
                 {
                     break;
                 }
@@ -703,6 +703,16 @@ impl Worker {
             self.unpop(rest);
         }
     }
+}
+
+/// Jobs that can share one stream: same cut and resolution options
+/// (copies and per-label fields do not matter).
+fn same_stream(a: &Job, b: &Job) -> bool {
+    let opts = |j: &Job| {
+        let o: PrintOptions = serde_json::from_value(j.options.clone()).unwrap_or_default();
+        (o.auto_cut, o.high_resolution)
+    };
+    opts(a) == opts(b)
 }
 
 /// Media ids compare through the media table ("12" == "12mm").
