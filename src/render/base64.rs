@@ -48,6 +48,29 @@ pub fn decoded_len_bound(len: usize) -> usize {
     len / 4 * 3 + 3
 }
 
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Encodes bytes as standard, padded base64.
+pub fn encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * k) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Decodes base64 text (standard or URL-safe alphabet).
 pub fn decode(text: &str) -> Result<Vec<u8>, Base64Error> {
     let mut out = Vec::with_capacity(decoded_len_bound(text.len()));
@@ -95,6 +118,7 @@ mod tests {
             ("foobar", "Zm9vYmFy"),
         ] {
             assert_eq!(decode(enc).unwrap(), plain.as_bytes());
+            assert_eq!(encode(plain.as_bytes()), enc);
             assert_eq!(decode(enc.trim_end_matches('=')).unwrap(), plain.as_bytes());
         }
         assert_eq!(decode("Zm9v\nYmFy").unwrap(), b"foobar");

@@ -47,12 +47,6 @@ impl Canvas {
         }
     }
 
-    pub fn clear(&mut self, x: u32, y: u32) {
-        if x < self.width && y < self.height {
-            self.data[y as usize * self.stride + (x as usize >> 3)] &= !(0x80 >> (x & 7));
-        }
-    }
-
     /// Inks the rectangle `[x, x + w) × [y, y + h)`, clipped.
     pub fn fill_rect(&mut self, x: u32, y: u32, w: u32, h: u32) {
         let x_end = x.saturating_add(w).min(self.width);
@@ -119,6 +113,18 @@ impl Canvas {
         // Same packing as `Bitmap` (stride = ceil(width / 8), padding bits
         // zero), so `from_packed` always accepts it.
         Bitmap::from_packed(w, h, self.data).unwrap_or_else(|| Bitmap::new(w, h))
+    }
+}
+
+impl std::fmt::Debug for Canvas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Canvas({}x{}, {} ink)",
+            self.width,
+            self.height,
+            self.count_ink()
+        )
     }
 }
 

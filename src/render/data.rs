@@ -351,7 +351,10 @@ fn check_text(field: &str, text: &str) -> Result<(), RenderError> {
             max_chars: MAX_TEXT_CHARS,
         });
     }
-    if let Some(character) = text.chars().find(|&c| c.is_control() || !font::has_glyph(c)) {
+    if let Some(character) = text
+        .chars()
+        .find(|&c| c.is_control() || !font::has_glyph(c))
+    {
         return Err(RenderError::UnsupportedCharacter {
             field: field.to_string(),
             character,
@@ -407,7 +410,10 @@ mod tests {
             ..LabelData::default()
         };
         let err = validate(ContentType::TextOneLine, &long, false, "12").unwrap_err();
-        assert_eq!((err.code(), err.field()), ("field_too_long", Some("primary_id")));
+        assert_eq!(
+            (err.code(), err.field()),
+            ("field_too_long", Some("primary_id"))
+        );
 
         let ctrl = LabelData {
             primary_id: Some("a\nb".into()),

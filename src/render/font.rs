@@ -15,8 +15,8 @@ use std::sync::OnceLock;
 
 use ab_glyph::{Font, FontRef, GlyphId, OutlinedGlyph, PxScale, ScaleFont};
 
-use super::error::RenderError;
 use super::canvas::Canvas;
+use super::error::RenderError;
 
 /// Regular for titles and lists, bold for the primary id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,10 +42,12 @@ fn font(weight: Weight) -> Result<&'static FontRef<'static>, RenderError> {
 
 /// `true` when both weights have a real glyph (not `.notdef`) for `c`.
 pub fn has_glyph(c: char) -> bool {
-    [Weight::Regular, Weight::Bold].into_iter().all(|w| match font(w) {
-        Ok(f) => f.glyph_id(c) != GlyphId(0),
-        Err(_) => false,
-    })
+    [Weight::Regular, Weight::Bold]
+        .into_iter()
+        .all(|w| match font(w) {
+            Ok(f) => f.glyph_id(c) != GlyphId(0),
+            Err(_) => false,
+        })
 }
 
 /// A line of text shaped at one size, with its measured ink extents.
@@ -143,7 +145,9 @@ pub fn shape(text: &str, weight: Weight, scale: f32, x_ratio: f32) -> Result<Tex
     }
     let cap_top = font
         .outline_glyph(font.glyph_id('H').with_scale(px))
-        .map_or(-(scale * 0.63).round() as i32, |g| g.px_bounds().min.y as i32);
+        .map_or(-(scale * 0.63).round() as i32, |g| {
+            g.px_bounds().min.y as i32
+        });
     Ok(Text {
         glyphs,
         left,

@@ -40,6 +40,7 @@ const RATIO_SECONDARY: f32 = 0.6;
 const REF_SCALE: f32 = 1000.0;
 
 /// The rendered layers, label orientation.
+#[derive(Debug)]
 pub struct Layers {
     pub black: Canvas,
     pub red: Option<Canvas>,
@@ -252,12 +253,19 @@ fn compose(elements: Vec<Element>, dims: &Dims, pad_x: u32) -> Result<Layers, Re
             x += pad_x;
         }
         match el {
-            Element::Cell { canvas, red: is_red } => {
+            Element::Cell {
+                canvas,
+                red: is_red,
+            } => {
                 let layer = match red.as_mut() {
                     Some(r) if *is_red => r,
                     _ => &mut black,
                 };
-                layer.draw(canvas, x, 0);
+                layer.draw(
+                    canvas,
+                    x,
+                    (dims.height - canvas.height().min(dims.height)) / 2,
+                );
             }
             Element::Text(col) => {
                 let y0 = (dims.height - col.height) / 2;
@@ -323,7 +331,10 @@ fn fit_column(
         }
         h
     };
-    let (mut lo, mut hi) = (min as u32, (cap.max(min) as u32).min(avail_h.max(min as u32)));
+    let (mut lo, mut hi) = (
+        min as u32,
+        (cap.max(min) as u32).min(avail_h.max(min as u32)),
+    );
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
         if estimate(mid as f32) <= avail_h {
@@ -499,7 +510,10 @@ fn render_image(data: &LabelData, dims: &Dims) -> Result<Layers, RenderError> {
         Some(len) => len,
         None => w.max(dims.min_length),
     };
-    let (x, y) = ((width - w.min(width)) / 2, (dims.height - h.min(dims.height)) / 2);
+    let (x, y) = (
+        (width - w.min(width)) / 2,
+        (dims.height - h.min(dims.height)) / 2,
+    );
     let mut black = Canvas::new(width, dims.height);
     black.draw(&img_black, x, y);
     let red = if dims.two_colour {
@@ -566,7 +580,7 @@ mod tests {
     #[test]
     fn too_much_text_on_narrow_tape_is_refused_by_name() {
         let tiny = Dims {
-            height: 24,
+            height: 16,
             ..pt12()
         };
         let err = render(ContentType::TextTwoLines, &data("A", "B"), &tiny).unwrap_err();

@@ -13,8 +13,8 @@ use qrcode::bits::Bits;
 use qrcode::types::QrError;
 use qrcode::{EcLevel, QrCode, Version};
 
-use super::error::RenderError;
 use super::canvas::Canvas;
+use super::error::RenderError;
 
 /// Light modules kept around a symbol on each side. QR's spec asks for 4,
 /// Data Matrix's for 1; 2 is what phone and handheld decoders (and
@@ -23,7 +23,7 @@ use super::canvas::Canvas;
 pub const QUIET_MODULES: u32 = 2;
 
 /// A square matrix of modules, row-major, `true` = dark.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Matrix {
     pub side: u32,
     modules: Vec<bool>,
@@ -42,7 +42,13 @@ impl Matrix {
 
     /// Draws the symbol centred in the cell `(x, y, w, h)` with `module`
     /// dots across and `module_x` dots along the feed per module.
-    pub fn draw(&self, canvas: &mut Canvas, cell: (u32, u32, u32, u32), module: u32, module_x: u32) {
+    pub fn draw(
+        &self,
+        canvas: &mut Canvas,
+        cell: (u32, u32, u32, u32),
+        module: u32,
+        module_x: u32,
+    ) {
         let (x, y, w, h) = cell;
         let x0 = x + w.saturating_sub(self.side * module_x) / 2;
         let y0 = y + h.saturating_sub(self.side * module) / 2;
@@ -53,6 +59,12 @@ impl Matrix {
                 }
             }
         }
+    }
+}
+
+impl std::fmt::Debug for Matrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Matrix({0}x{0})", self.side)
     }
 }
 
@@ -101,7 +113,11 @@ pub fn qr(payload: &str, cell: u32) -> Result<Matrix, RenderError> {
     }
     Ok(Matrix {
         side,
-        modules: code.to_vec(),
+        modules: code
+            .to_colors()
+            .into_iter()
+            .map(|c| c == qrcode::Color::Dark)
+            .collect(),
     })
 }
 
@@ -182,7 +198,7 @@ mod tests {
         // 24 dots: version 1 (21) + 4 quiet modules does not fit.
         let err = qr("x", 24).unwrap_err();
         assert_eq!(err.code(), "code_does_not_fit");
-        let err = qr(&"x".repeat(200), 70).unwrap_err();
+        let err = qr(&"x".repeat(300), 70).unwrap_err();
         assert_eq!(err.code(), "payload_too_large");
         // 70 dots: at most version 12 (65 modules).
         assert!(err.to_string().contains(&qr_byte_capacity(12).to_string()));

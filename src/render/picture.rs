@@ -106,8 +106,7 @@ fn check_dimensions(w: u32, h: u32) -> Result<(), RenderError> {
             reason: format!("the image is {w}x{h} pixels"),
         });
     }
-    if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE || u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS
-    {
+    if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE || u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
         return Err(RenderError::ImageTooLarge {
             reason: format!(
                 "{w}x{h} pixels; the limit is {MAX_IMAGE_PIXELS} pixels and {MAX_IMAGE_SIDE} per side"
