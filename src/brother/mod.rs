@@ -8,6 +8,7 @@
 pub mod decode;
 pub mod emulator;
 pub mod encode;
+pub mod lines;
 pub mod media;
 pub mod model;
 pub mod packbits;
