@@ -132,6 +132,10 @@ fn hub_status(e: &HubError) -> u16 {
             // cannot print on it: a printer-side condition (upstream's
             // `unsupported_tape` was 409 too).
             LabelError::Media(_) => 409,
+            LabelError::Render {
+                code: "unknown_media" | "media_not_supported",
+                ..
+            } => 409,
             LabelError::Render { status, .. } => *status,
         },
         HubError::Handoff { .. } | HubError::ShuttingDown => 503,

@@ -95,7 +95,12 @@ impl Device for FakeDevice {
             details: Value::Null,
         })
     }
-    fn begin(&mut self, _media: &str, _opts: StreamOptions) -> Result<(), DeviceError> {
+    fn begin(
+        &mut self,
+        _media: &str,
+        _opts: StreamOptions,
+        _size_hint: usize,
+    ) -> Result<(), DeviceError> {
         self.0.state.lock().unwrap().streams += 1;
         Ok(())
     }
