@@ -59,7 +59,7 @@ pub struct Parking {
 /// Why a request could not be parked; it must be answered now.
 pub enum Refused {
     /// Too many waiters (or parking disabled): answer with the snapshot.
-    Full(Parked),
+    Full(Box<Parked>),
     /// A change arrived meanwhile; it was re-queued.
     Requeued,
 }
@@ -101,7 +101,7 @@ impl Parking {
     ) -> Result<(), Refused> {
         let mut inner = self.lock();
         if inner.closed || inner.entries.len() >= self.max {
-            return Err(Refused::Full(parked));
+            return Err(Refused::Full(Box::new(parked)));
         }
         parked.req.deadline = Some(deadline);
         if inner.last_seq > seen {

@@ -59,8 +59,14 @@ pub trait Device: Send {
     fn describe(&self) -> String;
     /// Live status (a status request to the printer).
     fn status(&mut self) -> Result<DeviceStatus, DeviceError>;
-    /// Starts a stream of pages on `media`.
-    fn begin(&mut self, media: &str, opts: StreamOptions) -> Result<(), DeviceError>;
+    /// Starts a stream of pages on `media`; `size_hint` is about how many
+    /// bytes will follow (transports size their timeouts with it).
+    fn begin(
+        &mut self,
+        media: &str,
+        opts: StreamOptions,
+        size_hint: usize,
+    ) -> Result<(), DeviceError>;
     /// Sends one page; returns when the printer has taken it. `last` ends
     /// the stream's page sequence (feed and final cut).
     fn page(&mut self, page: &RenderedPage, last: bool) -> Result<(), DeviceError>;
@@ -84,4 +90,130 @@ pub trait Devices: Send + Sync {
     fn open(&self, spec: &DeviceSpec) -> Result<Box<dyn Device>, DeviceError>;
     /// Checks a URI without opening it (admin API validation).
     fn validate_uri(&self, uri: &str) -> Result<(), DeviceError>;
+}
+
+/// The production devices: `brother::transport` for the bytes,
+/// `brother::encode::JobEncoder` for the raster stream.
+pub struct BrotherDevices;
+
+impl Devices for BrotherDevices {
+    fn open(&self, spec: &DeviceSpec) -> Result<Box<dyn Device>, DeviceError> {
+        let ctx = transport::OpenCtx {
+            data_dir: spec.data_dir.clone(),
+            printer_key: spec.printer_key.clone(),
+        };
+        let t = transport::open(&spec.uri, spec.model, &ctx).map_err(transport_error)?;
+        Ok(Box::new(BrotherDevice {
+            transport: t,
+            model: spec.model,
+            encoder: None,
+        }))
+    }
+
+    fn validate_uri(&self, uri: &str) -> Result<(), DeviceError> {
+        transport::parse_uri(uri)
+            .map(|_| ())
+            .map_err(transport_error)
+    }
+}
+
+use crate::brother::{encode, transport};
+
+/// Job-level failures (the stream itself was refused); everything else is
+/// the printer's condition and pauses it.
+fn transport_error(e: transport::TransportError) -> DeviceError {
+    let printer_problem = !matches!(
+        e,
+        transport::TransportError::Rejected { .. } | transport::TransportError::InvalidUri { .. }
+    );
+    DeviceError {
+        code: e.code().to_string(),
+        message: e.to_string(),
+        printer_problem,
+    }
+}
+
+fn encode_error(e: encode::EncodeError) -> DeviceError {
+    DeviceError {
+        code: e.code().to_string(),
+        message: e.to_string(),
+        printer_problem: false,
+    }
+}
+
+struct BrotherDevice {
+    transport: Box<dyn transport::Transport>,
+    model: &'static crate::brother::model::Model,
+    encoder: Option<encode::JobEncoder>,
+}
+
+impl Device for BrotherDevice {
+    fn describe(&self) -> String {
+        self.transport.describe()
+    }
+
+    fn status(&mut self) -> Result<DeviceStatus, DeviceError> {
+        match self.transport.status() {
+            Ok(st) => Ok(DeviceStatus {
+                problem: st.problem().map(|p| Problem {
+                    code: p.code().to_string(),
+                    message: p.to_string(),
+                }),
+                media: st.loaded_media_id(self.model.family),
+                details: serde_json::to_value(&st).unwrap_or(Value::Null),
+            }),
+            // The printer cannot report a status (TCP without SNMP, a
+            // directory): go by the configured medium.
+            Err(transport::TransportError::StatusUnavailable { detail, .. }) => Ok(DeviceStatus {
+                problem: None,
+                media: None,
+                details: serde_json::json!({"status": "unavailable", "detail": detail}),
+            }),
+            Err(e) => Err(transport_error(e)),
+        }
+    }
+
+    fn begin(
+        &mut self,
+        media: &str,
+        opts: StreamOptions,
+        size_hint: usize,
+    ) -> Result<(), DeviceError> {
+        let options = encode::Options {
+            auto_cut: opts.auto_cut,
+            half_cut: opts.half_cut && self.model.half_cut,
+            high_res: opts.high_res && self.model.high_res_dpi.is_some(),
+            ..encode::Options::default()
+        };
+        let encoder = encode::JobEncoder::new(self.model, media, options).map_err(encode_error)?;
+        self.transport.begin(size_hint).map_err(transport_error)?;
+        if let Err(e) = self.transport.write(&encoder.header()) {
+            self.transport.abort();
+            return Err(transport_error(e));
+        }
+        self.encoder = Some(encoder);
+        Ok(())
+    }
+
+    fn page(&mut self, page: &RenderedPage, last: bool) -> Result<(), DeviceError> {
+        let Some(encoder) = self.encoder.as_mut() else {
+            return Err(DeviceError {
+                code: "job_not_started".into(),
+                message: "page before begin".into(),
+                printer_problem: false,
+            });
+        };
+        let bytes = encoder.page(page, last).map_err(encode_error)?;
+        self.transport.write(&bytes).map_err(transport_error)
+    }
+
+    fn finish(&mut self) -> Result<(), DeviceError> {
+        self.encoder = None;
+        self.transport.finish().map_err(transport_error)
+    }
+
+    fn abort(&mut self) {
+        self.encoder = None;
+        self.transport.abort();
+    }
 }

@@ -3,8 +3,8 @@
 //! medium. The hub renders at submit time, so errors are synchronous, and
 //! stores the packed bitmap on the job row.
 //!
-//! [`Renderer`] is the one trait between the hub and `render`; `Real` (in
-//! this module) is the production implementation, unit tests use a fake.
+//! [`Renderer`] is the one trait between the hub and `render`;
+//! [`RenderLabels`] is the production implementation, unit tests use a fake.
 
 use std::fmt;
 
@@ -13,12 +13,8 @@ use serde_json::Value;
 use crate::bitmap::Bitmap;
 use crate::brother::{media, model};
 
-/// A rendered label in label orientation (see `bitmap`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RenderedPage {
-    pub black: Bitmap,
-    pub red: Option<Bitmap>,
-}
+/// A rendered label in label orientation (see `bitmap`): the encoder's page.
+pub type RenderedPage = crate::brother::encode::Page;
 
 /// What to render.
 #[derive(Debug, Clone)]
@@ -81,6 +77,57 @@ pub trait Renderer: Send + Sync {
     fn render(&self, req: &LabelRequest<'_>) -> Result<RenderedPage, LabelError>;
     /// A preview PNG of a rendered page.
     fn to_png(&self, page: &RenderedPage) -> Vec<u8>;
+}
+
+/// The production renderer: `crate::render`.
+pub struct RenderLabels;
+
+impl Renderer for RenderLabels {
+    fn render(&self, req: &LabelRequest<'_>) -> Result<RenderedPage, LabelError> {
+        use crate::render::{ContentType, LabelData, Target};
+        let ct = ContentType::parse(req.content_type).ok_or_else(|| LabelError::Render {
+            code: "unknown_content_type",
+            message: format!("unknown content_type `{}`", req.content_type),
+            status: 422,
+            detail: Some(serde_json::json!({
+                "content_type": req.content_type,
+                "known": ContentType::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            })),
+        })?;
+        let data: LabelData =
+            serde_json::from_value(req.data.clone()).map_err(|e| LabelError::Render {
+                code: "validation_error",
+                message: format!("data: {e}"),
+                status: 422,
+                detail: None,
+            })?;
+        let mut target = Target::lookup(req.model.name, req.media).map_err(render_error)?;
+        target.high_res = req.high_res;
+        crate::render::render(ct, &data, &target).map_err(render_error)
+    }
+
+    fn to_png(&self, page: &RenderedPage) -> Vec<u8> {
+        crate::render::to_png(page)
+    }
+}
+
+fn render_error(e: crate::render::RenderError) -> LabelError {
+    let mut detail = serde_json::Map::new();
+    if let Some(field) = e.field() {
+        detail.insert("field".into(), Value::String(field.to_string()));
+    }
+    if !e.missing_fields().is_empty() {
+        detail.insert(
+            "missing_fields".into(),
+            serde_json::json!(e.missing_fields()),
+        );
+    }
+    LabelError::Render {
+        code: e.code(),
+        message: e.to_string(),
+        status: e.status(),
+        detail: (!detail.is_empty()).then_some(Value::Object(detail)),
+    }
 }
 
 /// Looks a model up by name.

@@ -13,6 +13,7 @@
 //!   listener (the long-poll registry), so waiting requests wake up.
 
 pub mod config;
+pub mod control;
 pub mod db;
 pub mod device;
 pub mod events;
@@ -293,3 +294,6 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
     Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
+
+#[cfg(test)]
+mod tests;

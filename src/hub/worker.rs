@@ -87,6 +87,8 @@ impl Worker {
                 self.printer.slug
             );
         }
+        // Learn the loaded medium before the first job needs it.
+        self.guarded("status poll", Worker::poll_idle);
         let poll = self.hub.config.status_poll;
         while !self.stop {
             self.drain();
@@ -402,7 +404,7 @@ impl Worker {
             if let Some(first) = run.first() {
                 if job.batch_id != first.batch_id
                     || job.media != first.media
-                    || job.options != first.options
+                    || !same_stream(&job, first)
                 {
                     break;
                 }
@@ -491,7 +493,8 @@ impl Worker {
         let ids: Vec<String> = run.iter().map(|j| j.id.clone()).collect();
         let opts = self.stream_options(&run);
         let media = run[0].media.clone();
-        let begun = self.device().and_then(|d| d.begin(&media, opts));
+        let size_hint = self.size_hint(&run);
+        let begun = self.device().and_then(|d| d.begin(&media, opts, size_hint));
         if let Err(e) = begun {
             self.device_failed(None, &ids, e);
             return;
@@ -602,6 +605,25 @@ impl Worker {
         }
     }
 
+    /// About how many raster bytes a run sends: one line per dot of label
+    /// length, a head's width each.
+    fn size_hint(&self, run: &[Job]) -> usize {
+        let conn = self.hub.db.lock();
+        let lines: i64 = run
+            .iter()
+            .map(|j| {
+                conn.query_row("SELECT width FROM jobs WHERE id = ?1", [&j.id], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .unwrap_or(0)
+            })
+            .sum();
+        let per_line = labels::model_by_name(&self.printer.model)
+            .map(|m| m.bytes_per_line as usize + 3)
+            .unwrap_or(100);
+        lines.max(0) as usize * per_line + 1024
+    }
+
     /// Handles messages between labels without blocking.
     fn drain_during_run(&mut self) {
         let was_paused = self.printer.paused;
@@ -703,6 +725,16 @@ impl Worker {
             self.unpop(rest);
         }
     }
+}
+
+/// Jobs that can share one stream: same cut and resolution options
+/// (copies and per-label fields do not matter).
+fn same_stream(a: &Job, b: &Job) -> bool {
+    let opts = |j: &Job| {
+        let o: PrintOptions = serde_json::from_value(j.options.clone()).unwrap_or_default();
+        (o.auto_cut, o.high_resolution)
+    };
+    opts(a) == opts(b)
 }
 
 /// Media ids compare through the media table ("12" == "12mm").
