@@ -17,7 +17,9 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::store::{self, KeyPatch, KeyRow, NewKey};
-use super::{audit, AuthError, Gate, Principal, Scope};
+#[cfg(doc)]
+use super::Principal;
+use super::{audit, AuthError, Gate, Scope};
 
 /// Longest key name, notes text and allow-list.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -62,7 +64,8 @@ pub struct PatchRequest {
 /// Who is making an admin change, for the audit row.
 #[derive(Clone, Copy, Debug)]
 pub struct Actor<'a> {
-    pub principal: &'a Principal,
+    /// [`Principal::actor`]: `api-key:<uuid>` or `sso:<user>`.
+    pub name: &'a str,
     pub source_ip: Option<&'a str>,
 }
 
@@ -280,7 +283,7 @@ fn write_audit(
     audit::record(
         conn,
         audit::Entry {
-            actor: &actor.principal.actor(),
+            actor: actor.name,
             source_ip: actor.source_ip,
             action,
             target_type: "api_key",
@@ -393,18 +396,10 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::auth::store::tests::conn;
-    use crate::auth::{AuthConfig, PrinterAccess, Source};
+    use crate::auth::AuthConfig;
 
-    fn admin() -> Principal {
-        Principal {
-            source: Source::ApiKey {
-                id: Uuid::nil(),
-                prefix: "lh_pat_abcdefghi".into(),
-            },
-            scope: Scope::Admin,
-            printers: PrinterAccess::All,
-            rate_limit_per_minute: 60,
-        }
+    fn admin() -> String {
+        format!("api-key:{}", Uuid::nil())
     }
 
     fn any_printer(_: &Uuid) -> bool {
@@ -420,7 +415,7 @@ mod tests {
         let conn = conn();
         let p = admin();
         let actor = Actor {
-            principal: &p,
+            name: &p,
             source_ip: Some("192.0.2.1"),
         };
         let printer = Uuid::new_v4();
@@ -462,7 +457,7 @@ mod tests {
         let conn = conn();
         let p = admin();
         let actor = Actor {
-            principal: &p,
+            name: &p,
             source_ip: None,
         };
         let bad = [
@@ -533,7 +528,7 @@ mod tests {
         let gate = Gate::new(AuthConfig::default());
         let p = admin();
         let actor = Actor {
-            principal: &p,
+            name: &p,
             source_ip: None,
         };
         let first = create(

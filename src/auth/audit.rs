@@ -131,9 +131,28 @@ pub fn list(conn: &Connection, q: &Query) -> Result<Vec<AuditRow>, AuthError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Deletes rows older than `cutoff_ms`; returns how many.
-pub fn prune(conn: &Connection, cutoff_ms: i64) -> Result<usize, AuthError> {
-    Ok(conn.execute("DELETE FROM audit_log WHERE at < ?1", [cutoff_ms])?)
+/// Deletes at most `limit` rows older than `cutoff_ms`, oldest first;
+/// returns how many (the retention thread calls it until it returns less
+/// than `limit`, releasing the lock in between).
+pub fn prune(conn: &Connection, cutoff_ms: i64, limit: usize) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM audit_log WHERE id IN (
+             SELECT id FROM audit_log WHERE at < ?1 ORDER BY id LIMIT ?2)",
+    )?
+    .execute(params![cutoff_ms, limit as i64])
+}
+
+/// Splits the hub's `<actor>:<ip>` change author (printer admin routes)
+/// into the actor and the address; the address is recognised by parsing, so
+/// IPv6 addresses and actors containing `:` both work.
+pub fn split_actor(by: &str) -> (&str, Option<&str>) {
+    for (i, _) in by.match_indices(':') {
+        let (actor, ip) = (&by[..i], &by[i + 1..]);
+        if !actor.is_empty() && ip.parse::<std::net::IpAddr>().is_ok() {
+            return (actor, Some(ip));
+        }
+    }
+    (by.strip_suffix(':').unwrap_or(by), None)
 }
 
 /// Field names whose values are secrets, wherever they appear.
@@ -272,6 +291,22 @@ mod tests {
     }
 
     #[test]
+    fn split_actor_finds_the_address() {
+        let id = "api-key:6f1b3c7e-9d6a-4f48-9a8c-d4e0e1c5a3b2";
+        assert_eq!(
+            split_actor(&format!("{id}:127.0.0.1")),
+            (id, Some("127.0.0.1"))
+        );
+        assert_eq!(split_actor(&format!("{id}:::1")), (id, Some("::1")));
+        assert_eq!(
+            split_actor("sso:a:b:10.0.0.1"),
+            ("sso:a:b", Some("10.0.0.1"))
+        );
+        assert_eq!(split_actor("anonymous:"), ("anonymous", None));
+        assert_eq!(split_actor("system"), ("system", None));
+    }
+
+    #[test]
     fn record_list_and_prune() {
         let conn = crate::auth::store::tests::conn();
         for i in 0..5 {
@@ -313,7 +348,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(only_b.len(), 2);
-        assert_eq!(prune(&conn, 25).unwrap(), 3);
+        assert_eq!(prune(&conn, 25, 2).unwrap(), 2);
+        assert_eq!(prune(&conn, 25, 2).unwrap(), 1);
         assert_eq!(list(&conn, &Query::default()).unwrap().len(), 2);
     }
 }

@@ -1,6 +1,7 @@
 //! Access-control settings, read once from `PRINTER_HUB_*` variables next to
-//! the hub's own (`hub::config`). [`AuthConfig::from_vars`] reports every bad
-//! variable at once.
+//! the hub's own (`hub::config`, which also holds the audit log's retention
+//! since the retention thread is the hub's). [`AuthConfig::from_vars`]
+//! reports every bad variable at once.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -89,8 +90,6 @@ pub struct AuthConfig {
     pub body_timeout: Duration,
     pub max_header_bytes: usize,
     pub max_headers: usize,
-    /// `None` keeps audit rows forever.
-    pub audit_retention: Option<Duration>,
 }
 
 impl Default for AuthConfig {
@@ -104,7 +103,6 @@ impl Default for AuthConfig {
             body_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
             max_headers: 64,
-            audit_retention: Some(Duration::from_secs(365 * 86_400)),
         }
     }
 }
@@ -157,9 +155,6 @@ impl AuthConfig {
         }
         if let Some(n) = num("PRINTER_HUB_MAX_HEADERS", 8, 1000) {
             cfg.max_headers = n as usize;
-        }
-        if let Some(days) = num("PRINTER_HUB_AUDIT_RETENTION_DAYS", 0, 36_500) {
-            cfg.audit_retention = (days > 0).then(|| Duration::from_secs(days * 86_400));
         }
 
         let scope = match get("PRINTER_HUB_SSO_SCOPE") {

@@ -31,6 +31,9 @@ pub enum AuthError {
     },
     /// The client address holds too many connections or long-polls. 429.
     TooManyConnections { retry_after_s: u64 },
+    /// The request reached the internal HTTP port without passing the
+    /// front door (so its client address is unknown). 403.
+    DirectConnection,
     /// No API key with this id (admin API). 404.
     KeyNotFound { id: String },
     /// Disabling this key would leave no usable admin key. 409.
@@ -59,6 +62,7 @@ impl AuthError {
             AuthError::PrinterNotAllowed => "printer_not_allowed",
             AuthError::RateLimited { .. } => "rate_limit_exceeded",
             AuthError::TooManyConnections { .. } => "too_many_connections",
+            AuthError::DirectConnection => "direct_connection_refused",
             AuthError::KeyNotFound { .. } => "api_key_not_found",
             AuthError::LastAdminKey => "last_admin_key",
             AuthError::Invalid { .. } => "validation_error",
@@ -110,6 +114,9 @@ impl fmt::Display for AuthError {
                 f,
                 "too many concurrent requests from this address; retry after {retry_after_s} s"
             ),
+            AuthError::DirectConnection => {
+                f.write_str("connect to the hub's public address, not its internal port")
+            }
             AuthError::KeyNotFound { id } => write!(f, "API key {id} not found"),
             AuthError::LastAdminKey => f.write_str(
                 "this is the last usable admin key; create another admin key before disabling it",

@@ -46,6 +46,8 @@ use super::rate::{ClientSlots, Refused, Slot};
 pub struct FrontConfig {
     pub max_conns: usize,
     pub max_conns_per_client: usize,
+    /// Long-polls (`?wait=` > 0) per client address at once.
+    pub max_waits_per_client: usize,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub max_header_bytes: usize,
@@ -62,6 +64,7 @@ impl Default for FrontConfig {
         FrontConfig {
             max_conns: 512,
             max_conns_per_client: 32,
+            max_waits_per_client: 8,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
@@ -78,6 +81,8 @@ impl Default for FrontConfig {
 pub enum FrontError {
     /// The client address holds `max_conns_per_client` connections. 429.
     TooManyConnections,
+    /// The client address holds `max_waits_per_client` long-polls. 429.
+    TooManyWaits,
     /// `max_conns` connections are open, or the body budget is spent. 503.
     Busy,
     /// The request head did not arrive within `header_timeout`. 408.
@@ -105,6 +110,7 @@ impl FrontError {
     pub fn code(&self) -> &'static str {
         match self {
             FrontError::TooManyConnections => "too_many_connections",
+            FrontError::TooManyWaits => "too_many_waits",
             FrontError::Busy => "server_busy",
             FrontError::HeaderTimeout => "request_header_timeout",
             FrontError::BodyTimeout => "request_body_timeout",
@@ -121,9 +127,10 @@ impl FrontError {
     /// Seconds to put in `Retry-After`, for the answers that have one.
     pub fn retry_after_s(&self) -> Option<u64> {
         match self {
-            FrontError::TooManyConnections | FrontError::Busy | FrontError::BackendUnavailable => {
-                Some(1)
-            }
+            FrontError::TooManyConnections
+            | FrontError::TooManyWaits
+            | FrontError::Busy
+            | FrontError::BackendUnavailable => Some(1),
             _ => None,
         }
     }
@@ -140,6 +147,9 @@ impl std::fmt::Display for FrontError {
         match self {
             FrontError::TooManyConnections => {
                 f.write_str("too many open connections from this address; retry shortly")
+            }
+            FrontError::TooManyWaits => {
+                f.write_str("too many long-polls from this address; retry shortly")
             }
             FrontError::Busy => f.write_str("the server is busy; retry shortly"),
             FrontError::HeaderTimeout => f.write_str("the request head did not arrive in time"),
@@ -249,6 +259,7 @@ struct Shared {
     backend: SocketAddr,
     peers: Arc<PeerMap>,
     slots: Arc<ClientSlots>,
+    waits: Arc<ClientSlots>,
     budget: Budget,
     render: Render,
     stop: AtomicBool,
@@ -274,6 +285,7 @@ impl Front {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             slots: ClientSlots::new(cfg.max_conns_per_client, cfg.max_conns),
+            waits: ClientSlots::new(cfg.max_waits_per_client, cfg.max_conns),
             budget: Budget {
                 used: AtomicUsize::new(0),
                 limit: cfg.body_budget_bytes,
@@ -459,6 +471,16 @@ fn forward(client: &mut TcpStream, peer: SocketAddr, shared: &Shared) -> Result<
     let cfg = &shared.cfg;
     let (head_bytes, mut rest) = read_head(client, cfg)?;
     let head = parse_head(&head_bytes, cfg)?;
+    let _wait_slot = if head.is_long_poll() {
+        Some(
+            shared
+                .waits
+                .acquire(peer.ip())
+                .map_err(|_| FrontError::TooManyWaits)?,
+        )
+    } else {
+        None
+    };
     if head.expect_continue {
         if let Framing::Length(n) = head.framing {
             if n > cfg.max_body_bytes {
@@ -622,6 +644,18 @@ pub struct Head {
 }
 
 impl Head {
+    /// Whether the request asks to wait (`?wait=` with a non-zero value):
+    /// such requests count against the per-address long-poll cap.
+    pub fn is_long_poll(&self) -> bool {
+        let Some((_, query)) = self.target.split_once('?') else {
+            return false;
+        };
+        query.split('&').any(|pair| match pair.split_once('=') {
+            Some(("wait", v)) => v.parse::<f64>().ok().is_none_or(|s| s != 0.0),
+            _ => false,
+        })
+    }
+
     /// The head sent to the backend: same request line and end-to-end
     /// headers, a `Content-Length` for the buffered body, and
     /// `Connection: close`.
@@ -983,6 +1017,20 @@ mod tests {
             out,
             "POST /api/x?y=1 HTTP/1.1\r\nHost: h\r\nX-Label-Hub-Key: k\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn long_polls_are_recognised_by_their_wait_parameter() {
+        let lp = |t: &str| parse(&format!("GET {t} HTTP/1.1")).unwrap().is_long_poll();
+        assert!(lp("/api/events?wait=30"));
+        assert!(lp("/api/jobs/x?since=3&wait=0.5"));
+        assert!(
+            lp("/api/jobs/x?wait=abc"),
+            "unparsable counts, the API refuses it"
+        );
+        assert!(!lp("/api/events?wait=0"));
+        assert!(!lp("/api/events?waiting=1"));
+        assert!(!lp("/api/events"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The gate: request headers in, [`Principal`] or [`AuthError`] out, plus
-//! the per-principal submission buckets and the per-address long-poll slots.
+//! and the per-principal submission buckets.
 //!
 //! Resolution order (first match wins, a failure never falls through):
 //! 1. `X-Label-Hub-Key` present → the key decides (valid, or 401 `invalid_key`).
@@ -17,14 +17,14 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use uuid::Uuid;
 
 use super::key::{Presented, DUMMY_DIGEST};
-use super::rate::{ClientSlots, RateLimiter, Refused, Slot};
+use super::rate::RateLimiter;
 use super::{store, AuthConfig, AuthError, Principal, Source, KEY_HEADER};
 
 /// How often `last_used_at` is refreshed per key.
@@ -35,18 +35,15 @@ pub struct Gate {
     config: AuthConfig,
     buckets: RateLimiter,
     touched: Mutex<HashMap<Uuid, Instant>>,
-    waits: Arc<ClientSlots>,
 }
 
 impl Gate {
     /// A gate with these settings.
     pub fn new(config: AuthConfig) -> Gate {
-        let waits = ClientSlots::new(config.max_waits_per_client, usize::MAX);
         Gate {
             config,
             buckets: RateLimiter::default(),
             touched: Mutex::new(HashMap::new()),
-            waits,
         }
     }
 
@@ -142,14 +139,6 @@ impl Gate {
             principal.rate_limit_per_minute,
             now,
         )
-    }
-
-    /// Takes a long-poll slot for the client address (429 past the cap).
-    /// Hold the returned slot while the request is parked.
-    pub fn acquire_wait(&self, client: IpAddr) -> Result<Slot, AuthError> {
-        self.waits.acquire(client).map_err(|why| match why {
-            Refused::Client | Refused::Full => AuthError::TooManyConnections { retry_after_s: 1 },
-        })
     }
 
     /// Forgets what is cached about a key (after revocation or a change).
@@ -265,23 +254,5 @@ mod tests {
         assert!(g.charge_submission_at(&p, t0).is_ok());
         let err = g.charge_submission_at(&p, t0).unwrap_err();
         assert_eq!(err.retry_after_s(), Some(30));
-    }
-
-    #[test]
-    fn long_poll_slots_are_capped_per_address() {
-        let g = Gate::new(AuthConfig {
-            max_waits_per_client: 2,
-            ..AuthConfig::default()
-        });
-        let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let _s1 = g.acquire_wait(a).unwrap();
-        let s2 = g.acquire_wait(a).unwrap();
-        assert_eq!(
-            g.acquire_wait(a).err().unwrap().code(),
-            "too_many_connections"
-        );
-        assert!(g.acquire_wait("127.0.0.2".parse().unwrap()).is_ok());
-        drop(s2);
-        assert!(g.acquire_wait(a).is_ok());
     }
 }

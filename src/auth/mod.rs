@@ -10,6 +10,8 @@
 //! - [`rate`]: token buckets per principal, slots per client address.
 //! - [`bootstrap`]: the first admin key, written to a 0600 file.
 //! - [`admin`]: the `/api/admin/api-keys` and `/api/admin/audit` logic.
+//! - [`api`]: the HTTP face: the per-request gate and the admin handlers.
+//! - [`front`]: the front door before tiny_http (limits, timeouts, caps).
 //!
 //! **Architecture invariants:**
 //! - Every route but `/healthz` and `/openapi.json` needs a [`Principal`];
@@ -21,6 +23,7 @@
 //!   from the caller; it never holds the hub's lock itself.
 
 pub mod admin;
+pub mod api;
 pub mod audit;
 pub mod bootstrap;
 pub mod config;

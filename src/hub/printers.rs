@@ -184,11 +184,12 @@ fn audit(
         by,
         now
     ])?;
+    let (actor, source_ip) = crate::auth::audit::split_actor(by);
     crate::auth::audit::record(
         w.tx,
         crate::auth::audit::Entry {
-            actor: by,
-            source_ip: None,
+            actor,
+            source_ip,
             action: &format!("printer.{action}"),
             target_type: "printer",
             target_id: Some(&after.id),

@@ -5,6 +5,8 @@
 //! crossover) grows inputs from the seed files in `tests/fuzz/seeds/<target>`.
 //! A panic in a target fails the test and prints the input in hex.
 
+#![allow(clippy::unwrap_used)]
+
 #[path = "../fuzz/src/targets.rs"]
 #[allow(dead_code)]
 mod targets;
