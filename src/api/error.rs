@@ -158,6 +158,7 @@ impl From<AuthError> for ApiError {
             AuthError::MissingCredentials | AuthError::InvalidKey | AuthError::InvalidSsoToken => {
                 (401, None)
             }
+            AuthError::JsonTooDeep { .. } => (400, None),
             AuthError::InsufficientScope { .. }
             | AuthError::PrinterNotAllowed
             | AuthError::DirectConnection => (403, None),

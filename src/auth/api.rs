@@ -11,7 +11,8 @@
 //! 4. the route's scope (403 `insufficient_scope`);
 //! 5. the printer allow-list, for every route that names a printer, job or
 //!    batch in its path, and for the list routes (403 `printer_not_allowed`);
-//! 6. the submission bucket, for routes that create jobs (429).
+//! 6. the JSON nesting limit (400 `json_too_deep`);
+//! 7. the submission bucket, for routes that create jobs (429).
 //!
 //! **Invariants:**
 //! - A key limited to printers never reaches a handler for another printer's
@@ -27,6 +28,7 @@ use serde_json::Value;
 
 use super::admin::{self, Actor};
 use super::front::PeerMap;
+use super::limits::{json_depth, MAX_JSON_DEPTH};
 use super::{AuthError, Gate, Principal, PrinterAccess, Scope};
 use crate::api::{body, json, Api, ApiError};
 use crate::http::{self, Reply, Request, Response};
@@ -92,6 +94,12 @@ pub fn authenticate(
     };
     principal.require(required)?;
     check_printers(api, &principal, req)?;
+    if json_depth(&req.body) > MAX_JSON_DEPTH {
+        return Err(AuthError::JsonTooDeep {
+            limit: MAX_JSON_DEPTH,
+        }
+        .into());
+    }
     if is_submission(req) {
         state.gate.charge_submission(&principal)?;
     }
@@ -112,8 +120,10 @@ fn check_printers(api: &Api, principal: &Principal, req: &mut Request) -> Result
     let PrinterAccess::Only(allowed) = &principal.printers else {
         return Ok(());
     };
-    // Routes that could widen a restricted key's reach.
+    // Routes that could widen a restricted key's reach, or show other
+    // printers' changes.
     let widening = req.path.starts_with("/api/admin/api-keys")
+        || req.path == "/api/admin/audit"
         || (req.method == "POST" && req.path == "/api/v1/admin/printers");
     if widening {
         return Err(AuthError::PrinterNotAllowed.into());

@@ -34,6 +34,8 @@ pub enum AuthError {
     /// The request reached the internal HTTP port without passing the
     /// front door (so its client address is unknown). 403.
     DirectConnection,
+    /// The JSON body nests deeper than the limit. 400.
+    JsonTooDeep { limit: usize },
     /// No API key with this id (admin API). 404.
     KeyNotFound { id: String },
     /// Disabling this key would leave no usable admin key. 409.
@@ -63,6 +65,7 @@ impl AuthError {
             AuthError::RateLimited { .. } => "rate_limit_exceeded",
             AuthError::TooManyConnections { .. } => "too_many_connections",
             AuthError::DirectConnection => "direct_connection_refused",
+            AuthError::JsonTooDeep { .. } => "json_too_deep",
             AuthError::KeyNotFound { .. } => "api_key_not_found",
             AuthError::LastAdminKey => "last_admin_key",
             AuthError::Invalid { .. } => "validation_error",
@@ -116,6 +119,9 @@ impl fmt::Display for AuthError {
             ),
             AuthError::DirectConnection => {
                 f.write_str("connect to the hub's public address, not its internal port")
+            }
+            AuthError::JsonTooDeep { limit } => {
+                write!(f, "the JSON body nests deeper than {limit} levels")
             }
             AuthError::KeyNotFound { id } => write!(f, "API key {id} not found"),
             AuthError::LastAdminKey => f.write_str(

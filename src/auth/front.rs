@@ -539,6 +539,7 @@ fn forward(client: &mut TcpStream, peer: SocketAddr, shared: &Shared) -> Result<
     if response.is_empty() {
         return Err(FrontError::BackendUnavailable.into());
     }
+    let response = with_connection_close(response);
     client.write_all(&response).map_err(|_| Failure::Silent)?;
     if !complete {
         loop {
@@ -553,6 +554,34 @@ fn forward(client: &mut TcpStream, peer: SocketAddr, shared: &Shared) -> Result<
     let _ = client.flush();
     linger_close(client, shared);
     Ok(())
+}
+
+/// Marks a response as the last on its connection: the front serves one
+/// request per client connection, and a client that believed otherwise
+/// would reuse a closed connection. Any `Connection` / `Keep-Alive` header
+/// of the backend is replaced by `Connection: close`. A response whose head
+/// is not within the bytes read so far is passed on as it is.
+fn with_connection_close(response: Vec<u8>) -> Vec<u8> {
+    let Some(end) = find(&response, b"\r\n\r\n") else {
+        return response;
+    };
+    let Ok(head) = std::str::from_utf8(&response[..end]) else {
+        return response;
+    };
+    let mut out = Vec::with_capacity(response.len() + 19);
+    for (i, line) in head.split("\r\n").enumerate() {
+        let name = line.split(':').next().unwrap_or("").trim();
+        if i > 0
+            && (name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("keep-alive"))
+        {
+            continue;
+        }
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out.extend_from_slice(&response[end + 4..]);
+    out
 }
 
 /// Half-closes and reads what the client still sends (briefly), so the close
@@ -1017,6 +1046,19 @@ mod tests {
             out,
             "POST /api/x?y=1 HTTP/1.1\r\nHost: h\r\nX-Label-Hub-Key: k\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn responses_are_marked_as_the_last_on_their_connection() {
+        let out = with_connection_close(
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+        );
+        let partial = b"HTTP/1.1 200 OK\r\nContent-Le".to_vec();
+        assert_eq!(with_connection_close(partial.clone()), partial);
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod error;
 pub mod front;
 pub mod gate;
 pub mod key;
+pub mod limits;
 pub mod principal;
 pub mod rate;
 pub mod scope;

@@ -154,6 +154,10 @@ pub fn serve(config: Config, auth: AuthConfig) -> Result<(), CliError> {
         }
     };
     api.set_parking(server.parking());
+    log::debug!(
+        "internal HTTP server on {} (answers only requests passed by the front door)",
+        server.addr()
+    );
     let front_cfg = FrontConfig {
         max_conns: auth.max_conns,
         max_conns_per_client: auth.max_conns_per_client,
