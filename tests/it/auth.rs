@@ -534,7 +534,8 @@ fn sso_needs_the_configured_token_and_nothing_else_grants_access() {
     );
     assert_eq!(r.status, 403, "SSO users get the configured scope only");
     let wrong = &token[..token.len() - 1];
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![("X-Pangolin-Token", wrong), ("Remote-User", "ann")],
             401,
