@@ -55,6 +55,7 @@ pub(crate) fn spawn(
                 pending: VecDeque::new(),
                 pending_set: HashSet::new(),
                 stop: false,
+                recorded: None,
             };
             worker.run();
         })
@@ -69,6 +70,10 @@ struct Worker {
     pending: VecDeque<String>,
     pending_set: HashSet<String>,
     stop: bool,
+    /// The last status written to the database (online, problem, media) and
+    /// when: unchanged polls are not written again for a minute, so a busy
+    /// printer does not pay a commit per label for its status.
+    recorded: Option<((bool, Option<String>, Option<String>), std::time::Instant)>,
 }
 
 /// How a status check ended.
@@ -289,6 +294,13 @@ impl Worker {
         media: Option<&str>,
         details: &serde_json::Value,
     ) {
+        let key = (online, problem.map(str::to_string), media.map(str::to_string));
+        if let Some((last, at)) = &self.recorded {
+            if *last == key && at.elapsed() < Duration::from_secs(60) {
+                return;
+            }
+        }
+        self.recorded = Some((key, std::time::Instant::now()));
         let id = self.printer.id.clone();
         let res = self
             .hub
