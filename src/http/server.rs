@@ -373,7 +373,11 @@ mod tests {
     }
 
     fn echo(_: &TestApp, req: &mut Request) -> Reply {
-        Reply::Respond(Response::new(200, "text/plain", req.param("name").as_bytes().to_vec()))
+        Reply::Respond(Response::new(
+            200,
+            "text/plain",
+            req.param("name").as_bytes().to_vec(),
+        ))
     }
 
     fn admin(_: &TestApp, _: &mut Request) -> Reply {
@@ -413,10 +417,16 @@ mod tests {
         let server = start();
         let addr = server.addr();
         for _ in 0..5 {
-            let (status, body) = call(addr, "GET /boom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let (status, body) = call(
+                addr,
+                "GET /boom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            );
             assert_eq!((status, body.as_str()), (500, "internal_error"));
         }
-        let (status, body) = call(addr, "GET /echo/a%20b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let (status, body) = call(
+            addr,
+            "GET /echo/a%20b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
         assert_eq!((status, body.as_str()), (200, "a b"));
         server.shutdown(Duration::from_secs(5));
     }
@@ -425,7 +435,10 @@ mod tests {
     fn scopes_limits_and_unknown_routes() {
         let server = start();
         let addr = server.addr();
-        let (status, _) = call(addr, "POST /admin HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let (status, _) = call(
+            addr,
+            "POST /admin HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
         assert_eq!(status, 401);
         let (status, _) = call(
             addr,
@@ -437,7 +450,10 @@ mod tests {
             "POST /admin HTTP/1.1\r\nHost: x\r\nX-Admin: 1\r\nContent-Length: 17\r\nConnection: close\r\n\r\n01234567890123456",
         );
         assert_eq!((status, body.as_str()), (413, "body_too_large"));
-        let (status, _) = call(addr, "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let (status, _) = call(
+            addr,
+            "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
         assert_eq!(status, 404);
         server.shutdown(Duration::from_secs(5));
     }

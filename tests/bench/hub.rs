@@ -23,7 +23,10 @@ fn temp_dir(tag: &str) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    let dir = std::env::temp_dir().join(format!("labelhub-bench-{tag}-{}-{nanos}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "labelhub-bench-{tag}-{}-{nanos}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -65,12 +68,17 @@ impl Hub {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                if line.contains("ERROR") || line.contains("labelhub:") {
+                    eprintln!("[hub] {line}");
+                }
                 if let Some(addr) = line.split("listening on ").nth(1) {
                     let _ = tx.send(addr.split_whitespace().next().unwrap().to_string());
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(120)).expect("hub did not start");
+        let addr = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("hub did not start");
         let started = t.elapsed();
         Hub {
             child,
@@ -80,7 +88,13 @@ impl Hub {
         }
     }
 
-    fn call(&self, agent: &ureq::Agent, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    fn call(
+        &self,
+        agent: &ureq::Agent,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         let req = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -89,8 +103,16 @@ impl Hub {
             .unwrap();
         let mut resp = agent.run(req).unwrap();
         let status = resp.status().as_u16();
-        let bytes = resp.body_mut().with_config().limit(256 << 20).read_to_vec().unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_vec()
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     fn get(&self, path: &str) -> Value {
@@ -112,7 +134,9 @@ impl Hub {
     }
 
     fn threads(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/task", self.child.id())).unwrap().count()
+        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+            .unwrap()
+            .count()
     }
 
     fn stop(mut self) {
@@ -122,7 +146,10 @@ impl Hub {
     }
 
     fn printer_id(&self, slug: &str) -> String {
-        self.get(&format!("/api/printers/{slug}"))["id"].as_str().unwrap().to_string()
+        self.get(&format!("/api/printers/{slug}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Waits until every job in `ids` is terminal (long-polls).
@@ -142,8 +169,33 @@ impl Hub {
     }
 }
 
+/// A typical asset label: QR code plus an id.
 fn label(n: usize) -> Value {
     json!({"content_type": "qr_one_line", "data": {"primary_id": format!("A-{n:05}"), "qr_payload": format!("https://inv.example/a/{n}")}})
+}
+
+/// A text-only label (cheaper to render: shows the hub's own share).
+fn text_label(n: usize) -> Value {
+    json!({"content_type": "text_one_line", "data": {"primary_id": format!("A-{n:05}")}})
+}
+
+/// In-process render time of one label (median of 200), to separate the
+/// renderer's CPU from the hub's.
+fn render_cost(make: fn(usize) -> Value) -> Duration {
+    use labelhub::render::{self, ContentType, LabelData, Target};
+    let target = Target::lookup("PT-P750W", "12").unwrap();
+    let mut times: Vec<Duration> = (0..200)
+        .map(|n| {
+            let req = make(n);
+            let ct = ContentType::parse(req["content_type"].as_str().unwrap()).unwrap();
+            let data: LabelData = serde_json::from_value(req["data"].clone()).unwrap();
+            let t = Instant::now();
+            render::render(ct, &data, &target).unwrap();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[100]
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -160,14 +212,16 @@ fn raw_commit_rate() -> f64 {
     let dir = temp_dir("raw");
     let conn = rusqlite::Connection::open(dir.join("raw.db")).unwrap();
     labelhub::hub::db::apply_pragmas(&conn).unwrap();
-    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)").unwrap();
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+        .unwrap();
     let blob = vec![7u8; 300];
     let mut rates = Vec::new();
     for _ in 0..3 {
         let n = 500;
         let t = Instant::now();
         for _ in 0..n {
-            conn.execute("INSERT INTO t (v) VALUES (?1)", [&blob]).unwrap();
+            conn.execute("INSERT INTO t (v) VALUES (?1)", [&blob])
+                .unwrap();
         }
         rates.push(n as f64 / t.elapsed().as_secs_f64());
     }
@@ -178,7 +232,12 @@ fn raw_commit_rate() -> f64 {
 }
 
 /// `/print` from `clients` threads, `per_client` requests each.
-fn print_load(hub: &Hub, clients: usize, per_client: usize) -> (f64, Duration, Duration) {
+fn print_load(
+    hub: &Hub,
+    make: fn(usize) -> Value,
+    clients: usize,
+    per_client: usize,
+) -> (f64, Duration, Duration) {
     let t = Instant::now();
     let mut lat: Vec<Duration> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
@@ -188,7 +247,8 @@ fn print_load(hub: &Hub, clients: usize, per_client: usize) -> (f64, Duration, D
                     let mut lat = Vec::with_capacity(per_client);
                     for i in 0..per_client {
                         let t = Instant::now();
-                        let (status, _) = hub.call(&agent, "POST", "/print", Some(&label(c * 100_000 + i)));
+                        let (status, _) =
+                            hub.call(&agent, "POST", "/print", Some(&make(c * 100_000 + i)));
                         assert_eq!(status, 202);
                         lat.push(t.elapsed());
                     }
@@ -196,17 +256,33 @@ fn print_load(hub: &Hub, clients: usize, per_client: usize) -> (f64, Duration, D
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     let wall = t.elapsed();
     lat.sort();
-    (lat.len() as f64 / wall.as_secs_f64(), percentile(&lat, 0.5), percentile(&lat, 0.99))
+    (
+        lat.len() as f64 / wall.as_secs_f64(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+    )
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "longpoll") {
+        let dir = temp_dir("lp");
+        let hub = Hub::start(&dir, &[]);
+        println!("{:?}", long_poll_cost(&hub));
+        hub.stop();
+        return;
+    }
     println!("labelhub hub benchmark (release build, loopback, built-in emulator)");
     let raw = raw_commit_rate();
-    println!("raw SQLite commit rate (WAL, synchronous=FULL, one row per commit): {raw:.0} commits/s");
+    println!(
+        "raw SQLite commit rate (WAL, synchronous=FULL, one row per commit): {raw:.0} commits/s"
+    );
 
     let dir = temp_dir("main");
     let hub = Hub::start(&dir, &[]);
@@ -214,22 +290,37 @@ fn main() {
     hub.get("/healthz");
     let idle_rss = hub.rss_kib();
     let idle_threads = hub.threads();
-    println!("idle: RSS {:.1} MiB, {idle_threads} threads", idle_rss as f64 / 1024.0);
+    println!(
+        "idle: RSS {:.1} MiB, {idle_threads} threads",
+        idle_rss as f64 / 1024.0
+    );
     let pid = hub.printer_id("demo");
 
     // 1. Accepting jobs (printer paused: only the durable accept path).
     hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
-    println!("\nPOST /print, printer paused (accept path only):");
-    println!("  clients  jobs/s   p50 ms   p99 ms   vs raw commit rate");
-    for (clients, per) in [(1, 400), (4, 150), (16, 50)] {
-        let (rate, p50, p99) = print_load(&hub, clients, per);
+    println!("\nPOST /print, printer paused (the durable accept path: parse, render, one transaction, hand-off):");
+    let kinds: [(&str, fn(usize) -> Value); 2] =
+        [("qr_one_line", label), ("text_one_line", text_label)];
+    for (name, make) in kinds {
+        let render = render_cost(make);
         println!(
-            "  {clients:>7}  {rate:>6.0}  {:>7.2}  {:>7.2}   {:.2}x   (Python hub at 16 clients: 63 jobs/s, p99 2700 ms)",
-            ms(p50),
-            ms(p99),
-            rate / raw
+            "  {name} labels (render alone: {:.2} ms in-process)",
+            ms(render)
         );
+        println!("    clients  jobs/s   p50 ms   p99 ms   vs raw commit rate   vs Python hub (63 jobs/s)");
+        for (clients, per) in [(1, 400), (4, 150), (16, 60)] {
+            let (rate, p50, p99) = print_load(&hub, make, clients, per);
+            println!(
+                "    {clients:>7}  {rate:>6.0}  {:>7.2}  {:>7.2}   {:>17.2}x   {:>21.0}x",
+                ms(p50),
+                ms(p99),
+                rate / raw,
+                rate / 63.0
+            );
+        }
     }
+    println!("    (Python hub at 16 clients: 63 jobs/s, p99 2700 ms)");
+    hub.post(&format!("/api/printers/{pid}/queue/clear"), &json!({}));
 
     // 2. One 500-item batch POST.
     let items: Vec<Value> = (0..500).map(label).collect();
@@ -259,20 +350,29 @@ fn main() {
                     let agent = agent();
                     (0..125)
                         .map(|i| {
-                            let (_, body) = hub.call(&agent, "POST", "/print", Some(&label(c * 1000 + i)));
+                            let (_, body) =
+                                hub.call(&agent, "POST", "/print", Some(&label(c * 1000 + i)));
                             body["job_id"].as_str().unwrap().to_string()
                         })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     hub.wait_terminal(&ids);
     let single = t.elapsed();
     let t = Instant::now();
     let (_, batch) = hub.post("/api/print/demo/batch", &json!({"items": items}));
-    let batch_ids: Vec<String> = batch["job_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let batch_ids: Vec<String> = batch["job_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     hub.wait_terminal(&batch_ids);
     let batched = t.elapsed();
     println!(
@@ -282,7 +382,11 @@ fn main() {
         batched.as_secs_f64()
     );
     let after_rss = hub.rss_kib();
-    println!("RSS after these {} jobs: {:.1} MiB", 1000 + 1500 + 600, after_rss as f64 / 1024.0);
+    println!(
+        "RSS after these {} jobs: {:.1} MiB",
+        1000 + 1500 + 600,
+        after_rss as f64 / 1024.0
+    );
 
     // 4. What one waiting long-poll client costs.
     let (waiters, rss_per, threads_per) = long_poll_cost(&hub);
@@ -295,7 +399,9 @@ fn main() {
     std::fs::remove_dir_all(&dir).unwrap();
 
     // 5. Start-up with 1,000 and 100,000 queued jobs.
-    println!("\nstart-up to `listening on` (median of 3)      (Python hub with 1,000 queued: 9200 ms)");
+    println!(
+        "\nstart-up to `listening on` (median of 3)      (Python hub with 1,000 queued: 9200 ms)"
+    );
     for n in [0usize, 1_000, 100_000] {
         let dir = temp_dir("startup");
         seed_queued(&dir, n);
@@ -322,7 +428,9 @@ fn long_poll_cost(hub: &Hub) -> (usize, f64, f64) {
     let (_, acc) = hub.post("/print", &label(1));
     let batch = acc["batch_id"].as_str().unwrap().to_string();
     let job = acc["job_id"].as_str().unwrap().to_string();
-    let version = hub.get(&format!("/api/batches/{batch}"))["version"].as_i64().unwrap();
+    let version = hub.get(&format!("/api/batches/{batch}"))["version"]
+        .as_i64()
+        .unwrap();
     let rss0 = hub.rss_kib();
     let threads0 = hub.threads();
     let (tx, rx) = mpsc::channel();
@@ -333,13 +441,24 @@ fn long_poll_cost(hub: &Hub) -> (usize, f64, f64) {
             let batch = &batch;
             s.spawn(move || {
                 let agent = agent();
-                let (status, _) = hub.call(&agent, "GET", &format!("/api/batches/{batch}?wait=60&since={version}"), None);
+                let (status, _) = hub.call(
+                    &agent,
+                    "GET",
+                    &format!("/api/batches/{batch}?wait=60&since={version}"),
+                    None,
+                );
                 tx.send(status).unwrap();
             });
         }
         let deadline = Instant::now() + Duration::from_secs(60);
-        while hub.get("/healthz")["waiting_requests"].as_u64().unwrap_or(0) < n as u64 {
-            assert!(Instant::now() < deadline);
+        loop {
+            let waiting = hub.get("/healthz")["waiting_requests"]
+                .as_u64()
+                .unwrap_or(0);
+            if waiting >= n as u64 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "only {waiting} of {n} parked");
             std::thread::yield_now();
         }
         let rss1 = hub.rss_kib();
@@ -405,7 +524,12 @@ fn rss_after_many(n: usize, idle_rss: u64) {
     for round in 0..n / 500 {
         let (status, body) = hub.post("/api/print/bulk/batch", &json!({"items": items}));
         assert_eq!(status, 202, "{body}");
-        last = body["job_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        last = body["job_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
         // Keep the queue short: wait for every 10th batch.
         if round % 10 == 9 {
             hub.wait_terminal(&last[last.len() - 1..]);
@@ -422,7 +546,10 @@ fn rss_after_many(n: usize, idle_rss: u64) {
         n as f64 / took.as_secs_f64(),
         rss as f64 / 1024.0,
         idle_rss as f64 / 1024.0,
-        samples.iter().map(|k| (*k as f64 / 1024.0 * 10.0).round() / 10.0).collect::<Vec<_>>()
+        samples
+            .iter()
+            .map(|k| (*k as f64 / 1024.0 * 10.0).round() / 10.0)
+            .collect::<Vec<_>>()
     );
     hub.stop();
     std::fs::remove_dir_all(&dir).unwrap();
