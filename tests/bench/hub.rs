@@ -169,6 +169,9 @@ impl Hub {
     }
 }
 
+/// Makes the request body of label `n`.
+type MakeLabel = fn(usize) -> Value;
+
 /// A typical asset label: QR code plus an id.
 fn label(n: usize) -> Value {
     json!({"content_type": "qr_one_line", "data": {"primary_id": format!("A-{n:05}"), "qr_payload": format!("https://inv.example/a/{n}")}})
@@ -299,8 +302,7 @@ fn main() {
     // 1. Accepting jobs (printer paused: only the durable accept path).
     hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
     println!("\nPOST /print, printer paused (the durable accept path: parse, render, one transaction, hand-off):");
-    let kinds: [(&str, fn(usize) -> Value); 2] =
-        [("qr_one_line", label), ("text_one_line", text_label)];
+    let kinds: [(&str, MakeLabel); 2] = [("qr_one_line", label), ("text_one_line", text_label)];
     for (name, make) in kinds {
         let render = render_cost(make);
         println!(
