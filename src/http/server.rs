@@ -336,3 +336,125 @@ fn respond(raw: tiny_http::Request, resp: Response) {
         log::debug!("client went away before the response: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    use super::*;
+    use crate::http::{Route, Scope};
+
+    struct TestApp;
+
+    impl App for TestApp {
+        fn authenticate(&self, req: &mut Request, scope: Scope) -> Result<(), Response> {
+            if scope == Scope::Admin && req.header("x-admin").is_none() {
+                return Err(Response::empty(401));
+            }
+            Ok(())
+        }
+        fn error(&self, _req: Option<&Request>, err: &HttpError) -> Response {
+            Response::new(
+                match err {
+                    HttpError::Panic => 500,
+                    HttpError::NotFound { .. } => 404,
+                    HttpError::BodyTooLarge { .. } => 413,
+                    _ => 400,
+                },
+                "text/plain",
+                err.code().as_bytes().to_vec(),
+            )
+        }
+    }
+
+    fn boom(_: &TestApp, _: &mut Request) -> Reply {
+        panic!("deliberate test panic")
+    }
+
+    fn echo(_: &TestApp, req: &mut Request) -> Reply {
+        Reply::Respond(Response::new(
+            200,
+            "text/plain",
+            req.param("name").as_bytes().to_vec(),
+        ))
+    }
+
+    fn admin(_: &TestApp, _: &mut Request) -> Reply {
+        Reply::Respond(Response::empty(204))
+    }
+
+    fn start() -> Server {
+        let router = Router::new(vec![
+            Route::new("GET", "/boom", Scope::Public, "", boom),
+            Route::new("GET", "/echo/{name}", Scope::Read, "", echo),
+            Route::new("POST", "/admin", Scope::Admin, "", admin),
+        ]);
+        let cfg = ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            threads: 2,
+            queue: 8,
+            max_body: 16,
+            max_waiters: 8,
+            last_seq: 0,
+        };
+        Server::start(cfg, Arc::new(TestApp), Arc::new(router)).unwrap()
+    }
+
+    /// One request on a fresh connection; returns (status, body).
+    fn call(addr: SocketAddr, raw: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(raw.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out[9..12].parse().unwrap();
+        let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (status, body)
+    }
+
+    #[test]
+    fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
+        let server = start();
+        let addr = server.addr();
+        for _ in 0..5 {
+            let (status, body) = call(
+                addr,
+                "GET /boom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            );
+            assert_eq!((status, body.as_str()), (500, "internal_error"));
+        }
+        let (status, body) = call(
+            addr,
+            "GET /echo/a%20b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!((status, body.as_str()), (200, "a b"));
+        server.shutdown(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn scopes_limits_and_unknown_routes() {
+        let server = start();
+        let addr = server.addr();
+        let (status, _) = call(
+            addr,
+            "POST /admin HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 401);
+        let (status, _) = call(
+            addr,
+            "POST /admin HTTP/1.1\r\nHost: x\r\nX-Admin: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 204);
+        let (status, body) = call(
+            addr,
+            "POST /admin HTTP/1.1\r\nHost: x\r\nX-Admin: 1\r\nContent-Length: 17\r\nConnection: close\r\n\r\n01234567890123456",
+        );
+        assert_eq!((status, body.as_str()), (413, "body_too_large"));
+        let (status, _) = call(
+            addr,
+            "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 404);
+        server.shutdown(Duration::from_secs(5));
+    }
+}

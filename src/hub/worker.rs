@@ -55,6 +55,7 @@ pub(crate) fn spawn(
                 pending: VecDeque::new(),
                 pending_set: HashSet::new(),
                 stop: false,
+                recorded: None,
             };
             worker.run();
         })
@@ -69,7 +70,14 @@ struct Worker {
     pending: VecDeque<String>,
     pending_set: HashSet<String>,
     stop: bool,
+    /// The last status written to the database (online, problem, media) and
+    /// when: unchanged polls are not written again for a minute, so a busy
+    /// printer does not pay a commit per label for its status.
+    recorded: Option<(StatusKey, std::time::Instant)>,
 }
+
+/// What a status write records: online, problem code, medium.
+type StatusKey = (bool, Option<String>, Option<String>);
 
 /// How a status check ended.
 enum Ready {
@@ -289,6 +297,17 @@ impl Worker {
         media: Option<&str>,
         details: &serde_json::Value,
     ) {
+        let key = (
+            online,
+            problem.map(str::to_string),
+            media.map(str::to_string),
+        );
+        if let Some((last, at)) = &self.recorded {
+            if *last == key && at.elapsed() < Duration::from_secs(60) {
+                return;
+            }
+        }
+        self.recorded = Some((key, std::time::Instant::now()));
         let id = self.printer.id.clone();
         let res = self
             .hub
@@ -489,6 +508,22 @@ impl Worker {
         }
     }
 
+    /// Claims the first of `ids[*idx..]` that is still queued; advances
+    /// `idx` past the ones that are not.
+    fn claim_from(&mut self, ids: &[String], idx: &mut usize) -> bool {
+        while *idx < ids.len() {
+            if self.claim(&ids[*idx]) {
+                return true;
+            }
+            *idx += 1;
+        }
+        false
+    }
+
+    /// Prints a run as one stream. Page `i` is sent as the last page when a
+    /// stop or pause has arrived or no later label of the run is still
+    /// queued, so the stream always ends properly; the labels not sent go
+    /// back to the queue.
     fn print_run(&mut self, run: Vec<Job>) {
         let ids: Vec<String> = run.iter().map(|j| j.id.clone()).collect();
         let opts = self.stream_options(&run);
@@ -499,39 +534,24 @@ impl Worker {
             self.device_failed(None, &ids, e);
             return;
         }
-        // Claim the first label.
         let mut idx = 0;
-        let mut claimed = false;
-        while idx < ids.len() && !claimed {
-            claimed = self.claim(&ids[idx]);
-            if !claimed {
-                idx += 1;
-            }
-        }
-        while idx < ids.len() && claimed {
+        let mut claimed = self.claim_from(&ids, &mut idx);
+        while claimed {
             let id = ids[idx].clone();
             self.live.update(|l| l.current_job = Some(id.clone()));
             let page = jobs::page(&self.hub.db.lock(), &id).map(labels::unpack);
-            let page = match page {
-                Ok(Some(page)) => page,
-                Ok(None) | Err(_) => {
-                    let err = JobError::new(
-                        "bitmap_unreadable",
-                        "the stored label bitmap cannot be read",
-                    );
-                    self.finish_job(&id, Err(&err));
-                    idx += 1;
-                    claimed = false;
-                    while idx < ids.len() && !claimed {
-                        claimed = self.claim(&ids[idx]);
-                        if !claimed {
-                            idx += 1;
-                        }
-                    }
-                    continue;
-                }
+            let Ok(Some(page)) = page else {
+                let err = JobError::new(
+                    "bitmap_unreadable",
+                    "the stored label bitmap cannot be read",
+                );
+                self.finish_job(&id, Err(&err));
+                idx += 1;
+                claimed = self.claim_from(&ids, &mut idx);
+                continue;
             };
-            let last = !self.any_queued(&ids[idx + 1..]);
+            self.drain_during_run();
+            let last = self.stop || self.printer.paused || !self.any_queued(&ids[idx + 1..]);
             let sent = self.device().and_then(|d| d.page(&page, last));
             let sent = sent.and_then(|()| {
                 if last {
@@ -544,64 +564,56 @@ impl Worker {
                 self.device_failed(Some(&id), &ids[idx + 1..], e);
                 return;
             }
-            self.drain_during_run();
-            let next = if last || self.stop || self.printer.paused {
+            // This label is out: mark it done and claim the next one in the
+            // same transaction (a next page was announced, so it is sent
+            // even if a stop arrives now; it will go as the last page).
+            let next = if last {
                 None
             } else {
                 ids.get(idx + 1).cloned()
             };
-            // Mark this label done and claim the next in one transaction.
             let res = self.hub.write(|w| {
                 jobs::transition(w, &id, &[JobState::Printing], JobState::Done, None)?.ok();
-                let mut next_claimed = false;
-                if let Some(next) = &next {
-                    next_claimed =
-                        jobs::transition(w, next, &[JobState::Queued], JobState::Printing, None)?
-                            .is_ok();
+                match &next {
+                    Some(next) => Ok(jobs::transition(
+                        w,
+                        next,
+                        &[JobState::Queued],
+                        JobState::Printing,
+                        None,
+                    )?
+                    .is_ok()),
+                    None => Ok(false),
                 }
-                Ok(next_claimed)
             });
             self.live.update(|l| l.current_job = None);
             idx += 1;
-            match res {
-                Ok(next_claimed) => claimed = next_claimed,
+            if last {
+                if idx < ids.len() {
+                    self.unpop(&ids[idx..]);
+                }
+                return;
+            }
+            claimed = match res {
+                Ok(true) => true,
+                Ok(false) => self.claim_from(&ids, &mut idx),
                 Err(e) => {
                     log::error!(
                         "printer {}: recording job {id} done failed: {e}",
                         self.printer.slug
                     );
-                    claimed = false;
+                    self.claim_from(&ids, &mut idx)
                 }
-            }
-            if !claimed && !last {
-                // The stream is open with more pages announced; try the
-                // following labels, or end the stream.
-                if self.stop || self.printer.paused {
-                    break;
-                }
-                while idx < ids.len() && !claimed {
-                    claimed = self.claim(&ids[idx]);
-                    if !claimed {
-                        idx += 1;
-                    }
-                }
-            }
-            if last {
-                return;
-            }
+            };
         }
-        // Ended early (stop, pause, cancelled tail): close the stream and
-        // give back what was not printed.
-        let finished = self.device().and_then(|d| d.finish());
-        if let Err(e) = finished {
+        // Every later label was cancelled after the last page was announced
+        // as "more follow": close the stream as it is.
+        if let Err(e) = self.device().and_then(|d| d.finish()) {
             log::warn!(
                 "printer {}: closing the stream failed: {e}",
                 self.printer.slug
             );
             self.device = None;
-        }
-        if idx < ids.len() {
-            self.unpop(&ids[idx..]);
         }
     }
 

@@ -5,6 +5,7 @@
 mod auth;
 mod auth_fuzz;
 mod hub;
+mod hub_crash;
 mod printer_io;
 mod raster;
 mod render;

@@ -46,7 +46,7 @@ struct Log {
 
 /// A running hub process.
 pub struct Hub {
-    child: Option<Child>,
+    child: Mutex<Option<Child>>,
     pub base: String,
     pub data_dir: PathBuf,
     owns_dir: bool,
@@ -92,7 +92,7 @@ impl Hub {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let mut hub = Hub {
-            child: None,
+            child: Mutex::new(None),
             base: String::new(),
             data_dir: data_dir.to_path_buf(),
             owns_dir,
@@ -138,7 +138,7 @@ impl Hub {
                 log.grew.notify_all();
             }
         });
-        self.child = Some(child);
+        *self.child.lock().unwrap() = Some(child);
         let line = self
             .wait_log("listening on ", Duration::from_secs(30))
             .unwrap_or_else(|| panic!("the hub did not start; log:\n{}", self.log_text()));
@@ -165,7 +165,7 @@ impl Hub {
 
     /// Starts the process again (after it exited).
     pub fn start_again(&mut self) {
-        assert!(self.child.is_none(), "still running");
+        assert!(self.child.lock().unwrap().is_none(), "still running");
         self.spawn();
     }
 
@@ -192,16 +192,16 @@ impl Hub {
     }
 
     /// Sends SIGKILL and reaps the process.
-    pub fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
+    pub fn kill9(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
             child.kill().unwrap();
             child.wait().unwrap();
         }
     }
 
     /// Sends SIGTERM; returns the exit status and how long it took.
-    pub fn sigterm(&mut self, timeout: Duration) -> (ExitStatus, Duration) {
-        let mut child = self.child.take().expect("running");
+    pub fn sigterm(&self, timeout: Duration) -> (ExitStatus, Duration) {
+        let mut child = self.child.lock().unwrap().take().expect("running");
         let pid = child.id().to_string();
         let t = Instant::now();
         let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -230,6 +230,18 @@ impl Hub {
         body: Option<&[u8]>,
         headers: &[(&str, &str)],
     ) -> Resp {
+        self.try_request(method, path, body, headers)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Like [`Hub::request`], but a transport error (server gone) is an `Err`.
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Result<Resp, ureq::Error> {
         let mut req = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -247,10 +259,7 @@ impl Hub {
             req = req.header("X-Label-Hub-Key", self.key.as_str());
         }
         let req = req.body(body.unwrap_or(&[]).to_vec()).unwrap();
-        let mut resp = self
-            .agent
-            .run(req)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let mut resp = self.agent.run(req)?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -266,13 +275,12 @@ impl Hub {
             .body_mut()
             .with_config()
             .limit(64 << 20)
-            .read_to_vec()
-            .unwrap();
-        Resp {
+            .read_to_vec()?;
+        Ok(Resp {
             status,
             headers,
             bytes,
-        }
+        })
     }
 
     pub fn get(&self, path: &str) -> Resp {
@@ -341,7 +349,7 @@ impl Hub {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
+        self.child.lock().unwrap().as_ref().unwrap().id()
     }
 }
 
