@@ -173,6 +173,21 @@ fn fuzz_smoke_status_block() {
 }
 
 #[test]
+fn fuzz_smoke_raster_decode() {
+    run("raster_decode", targets::raster_decode, 0x5eed_0005);
+}
+
+#[test]
+fn fuzz_smoke_image_upload() {
+    run("image_upload", targets::image_upload, 0x5eed_0006);
+}
+
+#[test]
+fn fuzz_smoke_request_json() {
+    run("request_json", targets::request_json, 0x5eed_0007);
+}
+
+#[test]
 fn the_mutator_changes_inputs_and_stays_bounded() {
     let mut rng = Rng(1);
     let seeds = vec![b"GET / HTTP/1.1".to_vec()];
