@@ -37,6 +37,9 @@ struct Hub {
     base: String,
     started: Duration,
     agent: ureq::Agent,
+    /// auth: an admin key with a high submission limit, made with the
+    /// bootstrap key (the bench measures the hub, not the rate limits).
+    key: String,
 }
 
 fn agent() -> ureq::Agent {
@@ -56,6 +59,10 @@ impl Hub {
             .env("PRINTER_HUB_DATA_DIR", dir)
             .env("PRINTER_HUB_LISTEN", "127.0.0.1:0")
             .env("PRINTER_HUB_LOG_LEVEL", "info")
+            // auth: one client address parks hundreds of long-polls here.
+            .env("PRINTER_HUB_MAX_CONNS_PER_CLIENT", "2048")
+            .env("PRINTER_HUB_MAX_WAITS_PER_CLIENT", "2048")
+            .env("PRINTER_HUB_MAX_CONNS", "4096")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -80,12 +87,23 @@ impl Hub {
             .recv_timeout(Duration::from_secs(120))
             .expect("hub did not start");
         let started = t.elapsed();
-        Hub {
+        let mut hub = Hub {
             child,
             base: format!("http://{addr}"),
             started,
             agent: agent(),
-        }
+            key: std::fs::read_to_string(dir.join("bootstrap-admin.key"))
+                .unwrap()
+                .trim()
+                .to_string(),
+        };
+        let (status, made) = hub.post(
+            "/api/admin/api-keys",
+            &json!({"name": "bench", "scopes": ["admin"], "rate_limit_per_minute": 10000}),
+        );
+        assert_eq!(status, 201, "{made}");
+        hub.key = made["plaintext"].as_str().unwrap().to_string();
+        hub
     }
 
     fn call(
@@ -99,6 +117,7 @@ impl Hub {
             .method(method)
             .uri(format!("{}{path}", self.base))
             .header("Content-Type", "application/json")
+            .header("X-Label-Hub-Key", self.key.as_str())
             .body(body.map(|b| b.to_string().into_bytes()).unwrap_or_default())
             .unwrap();
         let mut resp = agent.run(req).unwrap();
