@@ -27,23 +27,35 @@ pub fn transpose(src: &Bitmap) -> Bitmap {
     let dst_stride = h.div_ceil(8);
     let mut out = vec![0u8; dst_stride * w];
     let data = src.as_bytes();
+    let zero_row = vec![0u8; src_stride];
     for by in 0..dst_stride {
-        for bx in 0..src_stride {
-            let mut block = 0u64;
-            for r in 0..8 {
-                let y = by * 8 + r;
-                let byte = if y < h { data[y * src_stride + bx] } else { 0 };
-                block |= u64::from(byte) << (56 - 8 * r);
+        // The eight source rows of this block row (missing rows read as 0).
+        let rows: [&[u8]; 8] = std::array::from_fn(|r| {
+            let y = by * 8 + r;
+            if y < h {
+                &data[y * src_stride..(y + 1) * src_stride]
+            } else {
+                &zero_row[..]
             }
+        });
+        for (bx, &first) in rows[0].iter().enumerate() {
+            let block = u64::from_be_bytes([
+                first,
+                rows[1][bx],
+                rows[2][bx],
+                rows[3][bx],
+                rows[4][bx],
+                rows[5][bx],
+                rows[6][bx],
+                rows[7][bx],
+            ]);
             if block == 0 {
                 continue;
             }
-            let t = transpose8(block);
-            for c in 0..8 {
-                let x = bx * 8 + c;
-                if x < w {
-                    out[x * dst_stride + by] = (t >> (56 - 8 * c)) as u8;
-                }
+            let t = transpose8(block).to_be_bytes();
+            let x0 = bx * 8;
+            for (c, &byte) in t.iter().enumerate().take(w - x0) {
+                out[(x0 + c) * dst_stride + by] = byte;
             }
         }
     }
