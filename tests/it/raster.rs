@@ -6,6 +6,10 @@
 //! Test data: `tests/data/vectors/` is a copy of `../shared/brother-vectors`
 //! (inputs, streams, the oracle's wire PNGs, meta files).
 
+// Tests may unwrap (project rule); clippy's allow-unwrap-in-tests does not
+// reach helper functions of an integration-test module.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
