@@ -485,6 +485,19 @@ impl JobEncoder {
     /// Encodes one page: control block, raster lines and `0x0C` (or `0x1A`
     /// when `last`). Errors leave the encoder unchanged.
     pub fn page(&mut self, page: &Page, last: bool) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        self.page_into(page, last, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`JobEncoder::page`], appending to `out` (nothing is appended on
+    /// error).
+    pub fn page_into(
+        &mut self,
+        page: &Page,
+        last: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
         if self.finished {
             return Err(EncodeError::JobFinished);
         }
@@ -492,9 +505,9 @@ impl JobEncoder {
         let repeat = if self.opts.high_res { 2 } else { 1 };
         let rows = page.black.width() as usize * repeat;
         let per_row = usize::from(self.model.bytes_per_line) + 4;
-        let mut out = Vec::with_capacity(64 + rows * per_row * if self.two_colour { 2 } else { 1 });
-        self.control_block(&mut out, rows as u32, last);
-        self.raster(&mut out, page, repeat);
+        out.reserve(64 + rows * per_row * if self.two_colour { 2 } else { 1 });
+        self.control_block(out, rows as u32, last);
+        self.raster(out, page, repeat);
         // brother_ql ends every page with 0x1A (reference §2.13, §7.2); the
         // manual and the drivers use 0x0C for all but the last page.
         let terminator = if last || self.opts.compat == Compat::BrotherQl {
@@ -505,7 +518,7 @@ impl JobEncoder {
         out.push(terminator);
         self.pages_done += 1;
         self.finished = last;
-        Ok(out)
+        Ok(())
     }
 
     fn control_block(&self, out: &mut Vec<u8>, rows: u32, last: bool) {
@@ -732,7 +745,7 @@ pub fn encode(
     }
     let mut out = enc.header();
     for (i, page) in pages.iter().enumerate() {
-        out.extend_from_slice(&enc.page(page, i + 1 == pages.len())?);
+        enc.page_into(page, i + 1 == pages.len(), &mut out)?;
     }
     Ok(out)
 }
