@@ -636,15 +636,13 @@ impl JobEncoder {
     }
 
     fn raster(&self, out: &mut Vec<u8>, page: &Page, repeat: usize) {
-        let head = self.model.head_bytes();
-        let printable = self.geometry.printable_dots as usize;
-        // Columns of the page become rows: `cols.row(x)` is raster line x's
-        // print area, bit y = label row y.
-        let cols = lines::transpose(&page.black);
-        let red_cols = if self.two_colour {
+        let pins = u32::from(self.model.pins);
+        // Wire lines as rows: row x is raster line x, exactly one head wide.
+        let wire = wire_lines(&page.black, self.first_margin, pins);
+        let red_wire = if self.two_colour {
             Some(match &page.red {
-                Some(red) => lines::transpose(red),
-                None => Bitmap::new(printable as u32, page.black.width()),
+                Some(red) => wire_lines(red, self.first_margin, pins),
+                None => Bitmap::new(pins, page.black.width()),
             })
         } else {
             None
@@ -656,26 +654,20 @@ impl JobEncoder {
                 Compat::Ptouch => true,
                 Compat::BrotherQl => false,
             };
-        let mut line = vec![0u8; head];
-        let mut red_line = vec![0u8; head];
-        let mut packed = Vec::with_capacity(head + head / 64 + 4);
-        for x in 0..page.black.width() {
-            line.fill(0);
-            lines::place_bits(&mut line, cols.row(x), printable, self.first_margin);
-            if let Some(red_cols) = &red_cols {
-                red_line.fill(0);
-                lines::place_bits(&mut red_line, red_cols.row(x), printable, self.first_margin);
-            }
+        let cmd = match self.model.family {
+            Family::Pt => b'G',
+            Family::Ql => b'g',
+        };
+        let mut packed = Vec::with_capacity(self.model.head_bytes() + 8);
+        for x in 0..wire.height() {
+            let line = wire.row(x);
             for _ in 0..repeat {
-                if red_cols.is_some() {
-                    self.emit_line(out, &mut packed, b'w', 0x01, &line, false);
-                    self.emit_line(out, &mut packed, b'w', 0x02, &red_line, false);
-                } else {
-                    let cmd = match self.model.family {
-                        Family::Pt => b'G',
-                        Family::Ql => b'g',
-                    };
-                    self.emit_line(out, &mut packed, cmd, 0x00, &line, use_z);
+                match &red_wire {
+                    Some(red) => {
+                        self.emit_line(out, &mut packed, b'w', 0x01, line, false);
+                        self.emit_line(out, &mut packed, b'w', 0x02, red.row(x), false);
+                    }
+                    None => self.emit_line(out, &mut packed, cmd, 0x00, line, use_z),
                 }
             }
         }
@@ -714,6 +706,20 @@ impl JobEncoder {
         }
         out.extend_from_slice(data);
     }
+}
+
+/// The raster lines of a layer: the layer is put on a head-high canvas with
+/// its row 0 at pin `first_margin`, then turned, so row `x` of the result is
+/// raster line `x`, `pins / 8` bytes, MSB first.
+fn wire_lines(layer: &Bitmap, first_margin: usize, pins: u32) -> Bitmap {
+    let stride = layer.stride();
+    let mut data = vec![0u8; stride * pins as usize];
+    let start = first_margin * stride;
+    let rows = layer.as_bytes();
+    data[start..start + rows.len()].copy_from_slice(rows);
+    let canvas = Bitmap::from_packed(layer.width(), pins, data)
+        .unwrap_or_else(|| Bitmap::new(layer.width(), pins));
+    lines::transpose(&canvas)
 }
 
 /// `ESC i z` n9 as the manual and the drivers use it: 0 first page, 1 the

@@ -1,9 +1,9 @@
 //! Bit plumbing shared by the encoder and the decoder: a fast bitmap
-//! transpose (label columns <-> raster lines) and copying a run of bits to or
-//! from an arbitrary bit offset of a raster line.
+//! transpose (label columns <-> raster lines).
 //!
 //! Bit order everywhere is the wire's: bit index `b` is byte `b / 8`, mask
-//! `0x80 >> (b % 8)` (MSB first), which is also `Bitmap`'s row packing.
+//! `0x80 >> (b % 8)` (MSB first), which is also `Bitmap`'s row packing, so a
+//! transposed label bitmap on a head-high canvas has the raster lines as rows.
 
 use crate::bitmap::Bitmap;
 
@@ -64,50 +64,6 @@ pub fn transpose(src: &Bitmap) -> Bitmap {
     Bitmap::from_packed(src.height(), src.width(), out).unwrap_or_else(|| src.transpose())
 }
 
-/// ORs the first `nbits` bits of `src` (MSB first, bits past `nbits` zero)
-/// into `dst` starting at bit `offset`. Bits that would land past the end of
-/// `dst` are dropped.
-pub fn place_bits(dst: &mut [u8], src: &[u8], nbits: usize, offset: usize) {
-    let nbytes = nbits.div_ceil(8).min(src.len());
-    let byte = offset / 8;
-    let shift = offset % 8;
-    for (i, &s) in src[..nbytes].iter().enumerate() {
-        if s == 0 {
-            continue;
-        }
-        if let Some(d) = dst.get_mut(byte + i) {
-            *d |= s >> shift;
-        }
-        if shift > 0 {
-            if let Some(d) = dst.get_mut(byte + i + 1) {
-                *d |= s << (8 - shift);
-            }
-        }
-    }
-}
-
-/// Copies `nbits` bits of `src` starting at bit `offset` into `dst` (MSB
-/// first, `dst` is overwritten, bits past `nbits` cleared). Bits past the end
-/// of `src` read as zero.
-pub fn extract_bits(src: &[u8], offset: usize, nbits: usize, dst: &mut [u8]) {
-    let nbytes = nbits.div_ceil(8);
-    let byte = offset / 8;
-    let shift = offset % 8;
-    let at = |i: usize| src.get(i).copied().unwrap_or(0);
-    for (i, d) in dst[..nbytes].iter_mut().enumerate() {
-        let hi = at(byte + i);
-        *d = if shift == 0 {
-            hi
-        } else {
-            (hi << shift) | (at(byte + i + 1) >> (8 - shift))
-        };
-    }
-    let tail = nbits % 8;
-    if tail != 0 && nbytes > 0 {
-        dst[nbytes - 1] &= 0xFFu8 << (8 - tail);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,23 +95,5 @@ mod tests {
             let bmp = pseudo_random(w, h, u64::from(w * 31 + h));
             assert_eq!(transpose(&bmp), bmp.transpose(), "{w}x{h}");
         }
-    }
-
-    #[test]
-    fn place_and_extract_are_inverse() {
-        let src = [0b1011_0011, 0b0100_0000];
-        for offset in 0..20 {
-            let mut line = [0u8; 5];
-            place_bits(&mut line, &src, 10, offset);
-            let mut back = [0u8; 2];
-            extract_bits(&line, offset, 10, &mut back);
-            assert_eq!(back, src, "offset {offset}");
-            let ones: u32 = line.iter().map(|b| b.count_ones()).sum();
-            assert_eq!(ones, 6);
-        }
-        // Bits past the end of the line are dropped, not a panic.
-        let mut line = [0u8; 1];
-        place_bits(&mut line, &[0xFF, 0xFF], 16, 4);
-        assert_eq!(line, [0x0F]);
     }
 }

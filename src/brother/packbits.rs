@@ -37,7 +37,11 @@ pub fn encode_into(data: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
     while i < n {
         let byte = data[i];
-        let run = data[i..].iter().take_while(|&&b| b == byte).count();
+        let run = if data.get(i + 1) == Some(&byte) {
+            2 + data[i + 2..].iter().take_while(|&&b| b == byte).count()
+        } else {
+            1
+        };
         if run >= 2 {
             if lit_len > 0 {
                 out.push((lit_len - 1) as u8);
