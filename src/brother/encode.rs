@@ -61,8 +61,10 @@ pub enum Compat {
     BrotherQl,
 }
 
-/// Job options. Dot counts are at the model's normal resolution.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Job options. Dot counts are at the model's normal resolution. Missing
+/// fields deserialise to their `Default` values.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Options {
     /// Cut after labels (`ESC i M` bit 6; QL also "cut at end").
     pub auto_cut: bool,
@@ -790,7 +792,7 @@ mod tests {
         ];
         assert_eq!(&rest[..want_head.len()], want_head);
         let raster = &rest[want_head.len()..];
-        // Line 0: bit 29 = byte 3, mask 0x04 -> packbits 82 00? no: 00 00 00 04 00*12.
+        // Line 0: bit 29 = byte 3, mask 0x04 (00 00 00 04 then 12 zeros).
         let mut line0 = vec![0u8; 16];
         line0[3] = 0x04;
         let packed = packbits::encode(&line0);
