@@ -199,6 +199,54 @@ fn emulator_prints_every_model_media_pair_exactly() {
     assert!(pairs > 150, "only {pairs} pairs");
 }
 
+/// The reference streams made by ptouch and brother_ql (tests/data/vectors)
+/// print on the emulator: real printers take them, so must the emulator.
+#[test]
+fn library_reference_streams_print_on_the_emulator() {
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors");
+    let mut seen = 0;
+    for entry in fs::read_dir(&vectors).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(stem) = name.strip_suffix(".meta.json") else {
+            continue;
+        };
+        let meta: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        let m = model::by_name(meta["model"].as_str().unwrap()).unwrap();
+        let media_id = [&meta["label"], &meta["tape"]]
+            .iter()
+            .find_map(|v| match v {
+                serde_json::Value::String(id) => Some(id.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .unwrap();
+        let stream = fs::read(vectors.join(format!("{stem}.bin"))).unwrap();
+        let dir = TempDir::new("vectors");
+        let emu = emulator(m, &media_id, dir.path());
+        let mut t = emu.transport();
+        t.begin(stream.len()).unwrap();
+        t.write(&stream)
+            .and_then(|()| t.finish())
+            .unwrap_or_else(|e| panic!("{stem}: {e}"));
+        let g = media::geometry(m, &media_id).unwrap();
+        let want = decode::decode_for(&stream, m).unwrap();
+        let printed = emu.printed();
+        assert_eq!(printed.len(), want.pages.len(), "{stem}");
+        for (page, out) in want.pages.iter().zip(&printed) {
+            assert_eq!(
+                emulator::read_png(&out.png).unwrap(),
+                page.label(&g),
+                "{stem}"
+            );
+        }
+        seen += 1;
+    }
+    assert!(seen >= 7, "only {seen} vectors");
+}
+
 #[test]
 fn pages_print_one_by_one_as_their_print_command_arrives() {
     let dir = TempDir::new("pagewise");
