@@ -98,7 +98,7 @@ impl Speed {
         match self {
             Speed::Instant => None,
             Speed::Real => Some(f64::from(model.speed_mm_s.max(1))),
-            Speed::MmPerS(v) => Some(f64::from(v)),
+            Speed::MmPerS(v) => Some(f64::from(v.max(1))),
         }
     }
 }
