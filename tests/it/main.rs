@@ -4,6 +4,7 @@
 
 mod auth;
 mod hub;
+mod hub_crash;
 mod printer_io;
 mod raster;
 mod render;

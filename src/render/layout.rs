@@ -1,0 +1,601 @@
+//! The layout engine: turns a content type and its data into black (and red)
+//! layers for one `Dims`.
+//!
+//! Every content type is a row along the feed: an optional code cell (QR,
+//! Data Matrix or 1D barcode) followed by a text column, or an image alone.
+//!
+//! **Invariants.**
+//! - Nothing is clipped: text boxes come from measured glyph extents and
+//!   must fit inside the printable height minus padding; text that does not
+//!   fit shrinks to `Dims::min_text_scale`, else `text_does_not_fit` names
+//!   the field.
+//! - Endless media: the label is as long as its content (at least the
+//!   medium's minimum, content centred), never longer than its maximum.
+//!   Die-cut media: exactly the die-cut length, content centred.
+//! - Die-cut labels shorter than they are wide (62x29, 52x29 ...) are laid
+//!   out across their long side and turned a quarter clockwise, so text runs
+//!   along the long edge.
+//! - Red and black never overlap (red wins); on two-colour media the red
+//!   layer is always present (possibly blank), elsewhere never.
+
+use super::barcode;
+use super::canvas::Canvas;
+use super::data::{ContentType, LabelData};
+use super::dims::Dims;
+use super::error::RenderError;
+use super::font::{self, Text, Weight};
+use super::matrix::{self, Matrix};
+use super::picture;
+
+/// Largest text scale (ascent to descent), so a 62 mm label does not get
+/// 6 cm letters.
+const MAX_TEXT_MM: f32 = 20.0;
+/// Padding inside the printable area and between code and text.
+const PAD_MM: f32 = 0.25;
+/// Scale of each text role relative to the primary line.
+const RATIO_PRIMARY: f32 = 1.0;
+const RATIO_TITLE: f32 = 0.75;
+const RATIO_SECONDARY: f32 = 0.6;
+/// Scale used to measure text once; sizes are then derived linearly.
+const REF_SCALE: f32 = 1000.0;
+
+/// The rendered layers, label orientation.
+#[derive(Debug)]
+pub struct Layers {
+    pub black: Canvas,
+    pub red: Option<Canvas>,
+}
+
+/// One line of a text column.
+struct LineSpec {
+    field: String,
+    text: String,
+    weight: Weight,
+    ratio: f32,
+    red: bool,
+}
+
+impl LineSpec {
+    fn new(field: &str, text: &str, weight: Weight, ratio: f32, red: bool) -> LineSpec {
+        LineSpec {
+            field: field.to_string(),
+            text: text.to_string(),
+            weight,
+            ratio,
+            red,
+        }
+    }
+}
+
+/// A fitted text column: shaped lines with their y offsets.
+struct Column {
+    lines: Vec<(Text, u32, bool)>,
+    width: u32,
+    height: u32,
+}
+
+/// Renders `ct` with `data` for `dims` (data already validated).
+pub fn render(ct: ContentType, data: &LabelData, dims: &Dims) -> Result<Layers, RenderError> {
+    let rotate = dims.fixed_length.is_some_and(|len| len < dims.height);
+    let work = if rotate {
+        Dims {
+            height: dims.fixed_length.unwrap_or(dims.height),
+            fixed_length: Some(dims.height),
+            dpi_across: dims.dpi_feed,
+            dpi_feed: dims.dpi_across,
+            ..*dims
+        }
+    } else {
+        *dims
+    };
+    let mut layers = render_frame(ct, data, &work)?;
+    if rotate {
+        layers.black = layers.black.rotate_cw();
+        layers.red = layers.red.map(|r| r.rotate_cw());
+    }
+    Ok(layers)
+}
+
+/// A drawn element placed along the feed.
+enum Element {
+    /// A ready canvas (code cell, image), drawn black or red.
+    Cell { canvas: Canvas, red: bool },
+    /// A text column.
+    Text(Column),
+}
+
+impl Element {
+    fn width(&self) -> u32 {
+        match self {
+            Element::Cell { canvas, .. } => canvas.width(),
+            Element::Text(col) => col.width,
+        }
+    }
+}
+
+fn render_frame(ct: ContentType, data: &LabelData, dims: &Dims) -> Result<Layers, RenderError> {
+    let pad_y = dims.across(PAD_MM);
+    let pad_x = dims.along(PAD_MM);
+    let limit = dims.length_limit();
+    let text_h = dims.height.saturating_sub(2 * pad_y);
+    let primary = data.primary_id.as_deref().unwrap_or("");
+    let title = data.title.as_deref().unwrap_or("");
+    let line = |field: &str, text: &str, weight, ratio| {
+        LineSpec::new(field, text, weight, ratio, data.is_red(field))
+    };
+    let mut elements = Vec::new();
+
+    // The code cell, if any: QR / Data Matrix square, or a 1D barcode.
+    let with_text = !matches!(ct, ContentType::QrOnly);
+    let cell_side = if with_text && dims.fixed_length.is_some() {
+        dims.height.min(limit / 2)
+    } else {
+        dims.height.min(limit)
+    };
+    match ct {
+        ContentType::QrOnly
+        | ContentType::QrOneLine
+        | ContentType::QrTwoLines
+        | ContentType::QrThreeLines
+        | ContentType::QrWithListing => {
+            let payload = data.qr_payload.as_deref().unwrap_or("");
+            let m = matrix::qr(payload, cell_side)?;
+            elements.push(matrix_cell(&m, cell_side, dims, data.is_red("qr_payload")));
+        }
+        ContentType::DatamatrixTwoLines => {
+            let payload = data.barcode.as_deref().unwrap_or("");
+            let m = matrix::datamatrix(payload, cell_side)?;
+            elements.push(matrix_cell(&m, cell_side, dims, data.is_red("barcode")));
+        }
+        ContentType::BarcodeOneLine | ContentType::BarcodeTwoLines => {
+            let payload = data.barcode.as_deref().unwrap_or("");
+            let sym = barcode::encode(data.barcode_type, payload)?;
+            let max_w = if dims.fixed_length.is_some() {
+                limit - limit / 3
+            } else {
+                limit
+            };
+            let canvas = barcode::draw(&sym, text_h, max_w, dims)?;
+            elements.push(Element::Cell {
+                canvas,
+                red: data.is_red("barcode"),
+            });
+        }
+        ContentType::Image => return render_image(data, dims),
+        ContentType::TextOneLine | ContentType::TextTwoLines => {}
+    }
+
+    // The text column.
+    let specs: Vec<LineSpec> = match ct {
+        ContentType::QrOnly | ContentType::Image => Vec::new(),
+        ContentType::QrOneLine | ContentType::TextOneLine | ContentType::BarcodeOneLine => {
+            vec![line("primary_id", primary, Weight::Bold, RATIO_PRIMARY)]
+        }
+        ContentType::QrTwoLines
+        | ContentType::TextTwoLines
+        | ContentType::BarcodeTwoLines
+        | ContentType::DatamatrixTwoLines => vec![
+            line("primary_id", primary, Weight::Bold, RATIO_PRIMARY),
+            line("title", title, Weight::Regular, RATIO_TITLE),
+        ],
+        ContentType::QrThreeLines => {
+            let mut secondary = line(
+                "secondary",
+                data.secondary.first().map_or("", String::as_str),
+                Weight::Regular,
+                RATIO_SECONDARY,
+            );
+            secondary.field = "secondary[0]".into();
+            vec![
+                line("primary_id", primary, Weight::Bold, RATIO_PRIMARY),
+                line("title", title, Weight::Regular, RATIO_TITLE),
+                secondary,
+            ]
+        }
+        ContentType::QrWithListing => Vec::new(),
+    };
+    let used: u32 = elements.iter().map(Element::width).sum();
+    let text_x = if used == 0 { pad_x } else { used + pad_x };
+    let avail_w = limit.saturating_sub(text_x + pad_x);
+    let specs: Vec<LineSpec> = specs.into_iter().filter(|s| !s.text.is_empty()).collect();
+    if ct == ContentType::QrWithListing {
+        let col = fit_listing(data, avail_w, text_h, dims)?;
+        elements.push(Element::Text(col));
+    } else if !specs.is_empty() {
+        let cap = dims.across(MAX_TEXT_MM) as f32;
+        let col = fit_column(&specs, avail_w, text_h, cap, dims)?;
+        elements.push(Element::Text(col));
+    }
+    compose(elements, dims, pad_x)
+}
+
+/// A square code cell, `side` dots across, module size the largest whole
+/// number of dots.
+fn matrix_cell(m: &Matrix, side: u32, dims: &Dims, red: bool) -> Element {
+    let module = m.module_dots(side).max(1);
+    let module_x = ((module as f32 * dims.x_ratio()).round() as u32).max(1);
+    let quiet = 2 * matrix::QUIET_MODULES;
+    let width = ((side as f32 * dims.x_ratio()).round() as u32).max((m.side + quiet) * module_x);
+    let mut canvas = Canvas::new(width, dims.height);
+    let y = (dims.height - side.min(dims.height)) / 2;
+    m.draw(&mut canvas, (0, y, width, side), module, module_x);
+    Element::Cell { canvas, red }
+}
+
+/// Places the elements one after the other along the feed, text columns
+/// centred across, and sizes the label for the medium.
+fn compose(elements: Vec<Element>, dims: &Dims, pad_x: u32) -> Result<Layers, RenderError> {
+    let mut content_w = 0;
+    for (i, el) in elements.iter().enumerate() {
+        if i > 0 || matches!(el, Element::Text(_)) {
+            content_w += pad_x;
+        }
+        content_w += el.width();
+    }
+    if matches!(elements.last(), Some(Element::Text(_))) {
+        content_w += pad_x;
+    }
+    let width = match dims.fixed_length {
+        Some(len) => len,
+        None => content_w.max(dims.min_length),
+    };
+    if content_w > width || width > dims.length_limit() {
+        return Err(RenderError::LabelTooLong {
+            length_dots: content_w.max(width),
+            max_dots: dims.length_limit(),
+        });
+    }
+    let mut black = Canvas::new(width, dims.height);
+    let mut red = dims.two_colour.then(|| Canvas::new(width, dims.height));
+    let mut x = (width - content_w) / 2;
+    for (i, el) in elements.iter().enumerate() {
+        if i > 0 || matches!(el, Element::Text(_)) {
+            x += pad_x;
+        }
+        match el {
+            Element::Cell {
+                canvas,
+                red: is_red,
+            } => {
+                let layer = match red.as_mut() {
+                    Some(r) if *is_red => r,
+                    _ => &mut black,
+                };
+                layer.draw(
+                    canvas,
+                    x,
+                    (dims.height - canvas.height().min(dims.height)) / 2,
+                );
+            }
+            Element::Text(col) => {
+                let y0 = (dims.height - col.height) / 2;
+                for (text, dy, is_red) in &col.lines {
+                    let layer = match red.as_mut() {
+                        Some(r) if *is_red => r,
+                        _ => &mut black,
+                    };
+                    text.draw(layer, x, y0 + dy);
+                }
+            }
+        }
+        x += el.width();
+    }
+    if let Some(r) = &red {
+        black.subtract(r);
+    }
+    Ok(Layers { black, red })
+}
+
+/// Line gap below a line of scale `s`.
+fn gap_for(scale: f32) -> u32 {
+    ((scale * 0.12).round() as u32).max(1)
+}
+
+/// Measured extents of a line at `REF_SCALE`: (box top, box bottom, width).
+fn reference(spec: &LineSpec, dims: &Dims) -> Result<(f32, f32, f32), RenderError> {
+    let t = font::shape(&spec.text, spec.weight, REF_SCALE, dims.x_ratio())?;
+    Ok((t.box_top() as f32, t.box_bottom() as f32, t.width() as f32))
+}
+
+/// Fits lines into `avail_w × avail_h`: the largest common scale (each line
+/// at `ratio` of it, none below the legible minimum, none above `cap`) whose
+/// stacked boxes fit the height, then each too-wide line shrunk on its own.
+fn fit_column(
+    specs: &[LineSpec],
+    avail_w: u32,
+    avail_h: u32,
+    cap: f32,
+    dims: &Dims,
+) -> Result<Column, RenderError> {
+    let min = dims.min_text_scale();
+    let refs: Vec<(f32, f32, f32)> = specs
+        .iter()
+        .map(|s| reference(s, dims))
+        .collect::<Result<_, _>>()?;
+    let sizes = |s: f32| -> Vec<f32> {
+        specs
+            .iter()
+            .map(|sp| (s * sp.ratio).floor().max(min))
+            .collect()
+    };
+    // Estimated stacked height at primary scale `s` (one dot of slack per
+    // box edge for rounding).
+    let estimate = |s: f32| -> u32 {
+        let sz = sizes(s);
+        let mut h = 0;
+        for (i, ((top, bottom, _), size)) in refs.iter().zip(&sz).enumerate() {
+            h += ((bottom - top) * size / REF_SCALE).ceil() as u32 + 2;
+            if i + 1 < sz.len() {
+                h += gap_for(sz[i + 1]);
+            }
+        }
+        h
+    };
+    let (mut lo, mut hi) = (
+        min as u32,
+        (cap.max(min) as u32).min(avail_h.max(min as u32)),
+    );
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if estimate(mid as f32) <= avail_h {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    let mut scale = lo as f32;
+    loop {
+        let sz = sizes(scale);
+        let mut lines = Vec::with_capacity(specs.len());
+        for (spec, &size) in specs.iter().zip(&sz) {
+            let mut t = font::shape(&spec.text, spec.weight, size, dims.x_ratio())?;
+            if t.width() > avail_w {
+                t = shrink_to_width(spec, size, avail_w, dims)?;
+            }
+            lines.push(t);
+        }
+        let mut y = 0;
+        let mut placed = Vec::with_capacity(lines.len());
+        let mut overflow = None;
+        let n = lines.len();
+        for (i, (t, spec)) in lines.into_iter().zip(specs).enumerate() {
+            let h = t.box_height();
+            if y + h > avail_h && overflow.is_none() {
+                overflow = Some(spec.field.clone());
+            }
+            let next_gap = if i + 1 < n { gap_for(sz[i + 1]) } else { 0 };
+            placed.push((t, y, spec.red));
+            y += h + next_gap;
+        }
+        match overflow {
+            None => {
+                let width = placed.iter().map(|(t, _, _)| t.width()).max().unwrap_or(0);
+                return Ok(Column {
+                    lines: placed,
+                    width,
+                    height: y,
+                });
+            }
+            Some(field) if scale <= min => {
+                return Err(RenderError::TextDoesNotFit {
+                    field,
+                    min_px: min as u32,
+                })
+            }
+            Some(_) => scale = (scale - 1.0).max(min),
+        }
+    }
+}
+
+/// Shapes one line at the largest scale below `size` that fits `avail_w`.
+fn shrink_to_width(
+    spec: &LineSpec,
+    size: f32,
+    avail_w: u32,
+    dims: &Dims,
+) -> Result<Text, RenderError> {
+    let min = dims.min_text_scale();
+    let (_, _, ref_w) = reference(spec, dims)?;
+    let mut s = if ref_w > 0.0 {
+        (avail_w as f32 * REF_SCALE / ref_w).floor().min(size)
+    } else {
+        size
+    };
+    loop {
+        if s < min {
+            return Err(RenderError::TextDoesNotFit {
+                field: spec.field.clone(),
+                min_px: min as u32,
+            });
+        }
+        let t = font::shape(&spec.text, spec.weight, s, dims.x_ratio())?;
+        if t.width() <= avail_w {
+            return Ok(t);
+        }
+        s -= 1.0;
+    }
+}
+
+/// The `qr_with_listing` column: every item if they fit at a legible size
+/// (no larger than a third of the height each), else as many as fit
+/// followed by `+N more` (N = hidden items), as upstream.
+fn fit_listing(
+    data: &LabelData,
+    avail_w: u32,
+    avail_h: u32,
+    dims: &Dims,
+) -> Result<Column, RenderError> {
+    let red = data.is_red("items");
+    let item = |i: usize, text: &str| {
+        LineSpec::new(&format!("items[{i}]"), text, Weight::Regular, 1.0, red)
+    };
+    let cap = (avail_h as f32 / 3.0)
+        .floor()
+        .min(dims.across(MAX_TEXT_MM) as f32);
+    let all: Vec<LineSpec> = data
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, t)| item(i, t))
+        .collect();
+    // Cheap upper bound: lines of at least the minimum cap height each.
+    let min = dims.min_text_scale();
+    let min_line = (min * 0.6) as u32 + gap_for(min);
+    if all.len() as u32 <= avail_h / min_line.max(1) {
+        match fit_column(&all, avail_w, avail_h, cap, dims) {
+            Ok(col) => return Ok(col),
+            Err(RenderError::TextDoesNotFit { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Not all fit: find the most items k that fit with a `+N more` line.
+    let n = all.len();
+    let mut k = (avail_h / min_line.max(1)) as usize;
+    k = k.min(n.saturating_sub(1));
+    loop {
+        let mut specs: Vec<LineSpec> = data.items[..k]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| item(i, t))
+            .collect();
+        specs.push(LineSpec::new(
+            "items",
+            &format!("+{} more", n - k),
+            Weight::Regular,
+            1.0,
+            red,
+        ));
+        match fit_column(&specs, avail_w, avail_h, cap, dims) {
+            Ok(col) => return Ok(col),
+            Err(RenderError::TextDoesNotFit { field, min_px }) => {
+                if k == 0 {
+                    return Err(RenderError::TextDoesNotFit { field, min_px });
+                }
+                k -= 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The `image` content type: the upload scaled to the printable height (or
+/// to fit the die-cut label), thresholded or dithered.
+fn render_image(data: &LabelData, dims: &Dims) -> Result<Layers, RenderError> {
+    let bytes = picture::decode_base64(data.image.as_deref().unwrap_or(""))?;
+    let img = picture::load(&bytes)?;
+    let (w, h) = picture::fit_size(
+        img.width(),
+        img.height(),
+        dims.length_limit(),
+        dims.height,
+        dims.x_ratio(),
+    );
+    let scaled = picture::scale(&img, w, h);
+    drop(img);
+    let threshold = data.threshold.unwrap_or(128);
+    let (mut img_black, mut img_red) =
+        picture::to_layers(&scaled, data.image_mode, threshold, data.split_red);
+    if data.is_red("image") {
+        let merged = match img_red.take() {
+            Some(mut r) => {
+                r.draw(&img_black, 0, 0);
+                r
+            }
+            None => img_black,
+        };
+        img_black = Canvas::new(w, h);
+        img_red = Some(merged);
+    }
+    let width = match dims.fixed_length {
+        Some(len) => len,
+        None => w.max(dims.min_length),
+    };
+    let (x, y) = (
+        (width - w.min(width)) / 2,
+        (dims.height - h.min(dims.height)) / 2,
+    );
+    let mut black = Canvas::new(width, dims.height);
+    black.draw(&img_black, x, y);
+    let red = if dims.two_colour {
+        let mut red = Canvas::new(width, dims.height);
+        if let Some(r) = &img_red {
+            red.draw(r, x, y);
+        }
+        black.subtract(&red);
+        Some(red)
+    } else {
+        None
+    };
+    Ok(Layers { black, red })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::dims::tests::pt12;
+
+    fn data(primary: &str, title: &str) -> LabelData {
+        LabelData {
+            qr_payload: Some("https://example.org/a/1".into()),
+            primary_id: Some(primary.into()),
+            title: Some(title.into()),
+            secondary: vec!["third line".into()],
+            ..LabelData::default()
+        }
+    }
+
+    #[test]
+    fn endless_length_follows_content() {
+        let short = render(ContentType::QrTwoLines, &data("A1", "Box"), &pt12()).unwrap();
+        let long = render(
+            ContentType::QrTwoLines,
+            &data("A1", "A much longer title line"),
+            &pt12(),
+        )
+        .unwrap();
+        assert_eq!(short.black.height(), 70);
+        assert!(long.black.width() > short.black.width() + 100);
+        assert!(short.red.is_none());
+    }
+
+    #[test]
+    fn die_cut_is_fixed_length_and_wide_labels_turn() {
+        let die = Dims {
+            fixed_length: Some(400),
+            ..pt12()
+        };
+        let l = render(ContentType::TextOneLine, &data("X", ""), &die).unwrap();
+        assert_eq!(l.black.width(), 400);
+        let wide = Dims {
+            height: 696,
+            dpi_across: 300,
+            dpi_feed: 300,
+            fixed_length: Some(271),
+            ..pt12()
+        };
+        let l = render(ContentType::TextTwoLines, &data("X-1", "Shelf"), &wide).unwrap();
+        assert_eq!((l.black.width(), l.black.height()), (271, 696));
+    }
+
+    #[test]
+    fn too_much_text_on_narrow_tape_is_refused_by_name() {
+        let tiny = Dims {
+            height: 16,
+            ..pt12()
+        };
+        let err = render(ContentType::TextTwoLines, &data("A", "B"), &tiny).unwrap_err();
+        assert_eq!(err.code(), "text_does_not_fit");
+        assert_eq!(err.field(), Some("title"));
+    }
+
+    #[test]
+    fn listing_shows_plus_n_more() {
+        let mut d = data("P", "");
+        d.items = (0..30).map(|i| format!("item {i}")).collect();
+        let col = fit_listing(&d, 10_000, 66, &pt12()).unwrap();
+        assert!(col.lines.len() < 30 && col.lines.len() >= 2);
+        d.items.truncate(2);
+        let col = fit_listing(&d, 10_000, 66, &pt12()).unwrap();
+        assert_eq!(col.lines.len(), 2);
+    }
+}
