@@ -203,7 +203,7 @@ fn render_frame(ct: ContentType, data: &LabelData, dims: &Dims) -> Result<Layers
         elements.push(Element::Text(col));
     } else if !specs.is_empty() {
         let cap = dims.across(MAX_TEXT_MM) as f32;
-        let col = fit_column(&specs, avail_w, text_h, cap, dims)?;
+        let col = fit_column(&specs, avail_w, text_h, cap, false, dims)?;
         elements.push(Element::Text(col));
     }
     compose(elements, dims, pad_x)
@@ -300,11 +300,14 @@ fn reference(spec: &LineSpec, dims: &Dims) -> Result<(f32, f32, f32), RenderErro
 /// Fits lines into `avail_w × avail_h`: the largest common scale (each line
 /// at `ratio` of it, none below the legible minimum, none above `cap`) whose
 /// stacked boxes fit the height, then each too-wide line shrunk on its own.
+/// `uniform` gives every line the same box (tallest top to deepest bottom),
+/// for evenly spaced lists.
 fn fit_column(
     specs: &[LineSpec],
     avail_w: u32,
     avail_h: u32,
     cap: f32,
+    uniform: bool,
     dims: &Dims,
 ) -> Result<Column, RenderError> {
     let min = dims.min_text_scale();
@@ -322,8 +325,12 @@ fn fit_column(
     // box edge for rounding).
     let estimate = |s: f32| -> u32 {
         let sz = sizes(s);
+        let common = refs
+            .iter()
+            .fold((0.0f32, 0.0f32), |(t, b), r| (t.min(r.0), b.max(r.1)));
         let mut h = 0;
         for (i, ((top, bottom, _), size)) in refs.iter().zip(&sz).enumerate() {
+            let (top, bottom) = if uniform { common } else { (*top, *bottom) };
             h += ((bottom - top) * size / REF_SCALE).ceil() as u32 + 2;
             if i + 1 < sz.len() {
                 h += gap_for(sz[i + 1]);
@@ -354,17 +361,26 @@ fn fit_column(
             }
             lines.push(t);
         }
+        let common_top = lines.iter().map(Text::box_top).min().unwrap_or(0);
+        let common_bottom = lines.iter().map(Text::box_bottom).max().unwrap_or(0);
         let mut y = 0;
         let mut placed = Vec::with_capacity(lines.len());
         let mut overflow = None;
         let n = lines.len();
         for (i, (t, spec)) in lines.into_iter().zip(specs).enumerate() {
-            let h = t.box_height();
+            let (dy, h) = if uniform {
+                (
+                    (t.box_top() - common_top) as u32,
+                    (common_bottom - common_top) as u32,
+                )
+            } else {
+                (0, t.box_height())
+            };
             if y + h > avail_h && overflow.is_none() {
                 overflow = Some(spec.field.clone());
             }
             let next_gap = if i + 1 < n { gap_for(sz[i + 1]) } else { 0 };
-            placed.push((t, y, spec.red));
+            placed.push((t, y + dy, spec.red));
             y += h + next_gap;
         }
         match overflow {
@@ -442,7 +458,7 @@ fn fit_listing(
     let min = dims.min_text_scale();
     let min_line = (min * 0.6) as u32 + gap_for(min);
     if all.len() as u32 <= avail_h / min_line.max(1) {
-        match fit_column(&all, avail_w, avail_h, cap, dims) {
+        match fit_column(&all, avail_w, avail_h, cap, true, dims) {
             Ok(col) => return Ok(col),
             Err(RenderError::TextDoesNotFit { .. }) => {}
             Err(e) => return Err(e),
@@ -465,7 +481,7 @@ fn fit_listing(
             1.0,
             red,
         ));
-        match fit_column(&specs, avail_w, avail_h, cap, dims) {
+        match fit_column(&specs, avail_w, avail_h, cap, true, dims) {
             Ok(col) => return Ok(col),
             Err(RenderError::TextDoesNotFit { field, min_px }) => {
                 if k == 0 {
