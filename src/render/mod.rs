@@ -130,6 +130,13 @@ pub fn to_png(page: &Page) -> Vec<u8> {
     }
 }
 
+/// Empties the renderer's glyph caches, so the next render is timed cold
+/// (for benchmarks; rendering never needs it).
+#[doc(hidden)]
+pub fn clear_font_caches() {
+    font::clear_caches();
+}
+
 /// Base64 (standard alphabet, padded) of file bytes, for `LabelData::image`.
 pub fn encode_base64(bytes: &[u8]) -> String {
     base64::encode(bytes)
