@@ -121,6 +121,83 @@ fn check_replay(
     }
 }
 
+/// Renders every item (copies share their item's page), on up to one
+/// thread per core for large batches. The first error in item order wins.
+fn render_all(
+    hub: &Hub,
+    model: &'static crate::brother::model::Model,
+    media: &str,
+    items: &[Item],
+) -> Result<Vec<RenderedPage>, HubError> {
+    let render_one = |idx: usize, item: &Item| -> Result<RenderedPage, labels::LabelError> {
+        let req = LabelRequest {
+            model,
+            media,
+            content_type: &item.content_type,
+            data: &item.data,
+            high_res: item.options.high_resolution,
+        };
+        hub.renderer.render(&req).map_err(|e| match e {
+            labels::LabelError::Render {
+                code,
+                message,
+                status,
+                detail,
+            } if items.len() > 1 => labels::LabelError::Render {
+                code,
+                message: format!("items[{idx}]: {message}"),
+                status,
+                detail: Some(json!({"item": idx, "detail": detail})),
+            },
+            e => e,
+        })
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let threads = cores.min(items.len() / 16).max(1);
+    if threads == 1 {
+        return items
+            .iter()
+            .enumerate()
+            .map(|(idx, item)| render_one(idx, item).map_err(HubError::from))
+            .collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let results: Vec<Result<RenderedPage, labels::LabelError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .enumerate()
+            .map(|(n, part)| {
+                let render_one = &render_one;
+                s.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(i, item)| render_one(n * chunk + i, item))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![Err(labels::LabelError::Render {
+                        code: "internal_render_error",
+                        message: "the renderer panicked".into(),
+                        status: 500,
+                        detail: None,
+                    })]
+                })
+            })
+            .collect()
+    });
+    results
+        .into_iter()
+        .map(|r| r.map_err(HubError::from))
+        .collect()
+}
+
 /// Validates, renders, stores and hands off a submission. `respond` makes
 /// the (status, body) of the success response, stored for idempotent
 /// retries in the same transaction as the jobs.
@@ -167,31 +244,10 @@ pub fn submit(
     };
 
     // Render everything before touching the database.
-    let mut pages: Vec<RenderedPage> = Vec::with_capacity(sub.items.len());
-    for (idx, item) in sub.items.iter().enumerate() {
-        let req = LabelRequest {
-            model,
-            media: &media,
-            content_type: &item.content_type,
-            data: &item.data,
-            high_res: item.options.high_resolution,
-        };
-        let page = hub.renderer.render(&req).map_err(|e| match e {
-            labels::LabelError::Render {
-                code,
-                message,
-                status,
-                detail,
-            } if sub.items.len() > 1 => labels::LabelError::Render {
-                code,
-                message: format!("items[{idx}]: {message}"),
-                status,
-                detail: Some(json!({"item": idx, "detail": detail})),
-            },
-            e => e,
-        })?;
-        pages.push(page);
-    }
+    let t_render = std::time::Instant::now();
+    let pages = render_all(hub, model, &media, &sub.items)?;
+    let render_ms = t_render.elapsed().as_secs_f64() * 1000.0;
+    let t_store = std::time::Instant::now();
 
     let half_cut = model.half_cut
         && match sub.half_cut_override {
@@ -291,6 +347,12 @@ pub fn submit(
     let Outcome::Accepted(accepted) = accepted else {
         return Ok(accepted);
     };
+    log::debug!(
+        "batch {}: {} labels rendered in {render_ms:.1} ms, stored in {:.1} ms",
+        accepted.batch_id,
+        accepted.job_ids.len(),
+        t_store.elapsed().as_secs_f64() * 1000.0
+    );
     if let Err(message) = hub.printers.hand_off(&printer.id, &accepted.job_ids) {
         let cause = JobError::new("handoff_failed", message.clone());
         hub.write(|w| {

@@ -277,6 +277,11 @@ fn main() {
     if std::env::args().any(|a| a == "longpoll") {
         let dir = temp_dir("lp");
         let hub = Hub::start(&dir, &[]);
+        let pid = hub.printer_id("demo");
+        hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
+        print_load(&hub, label, 16, 60);
+        hub.post(&format!("/api/printers/{pid}/queue/clear"), &json!({}));
+        hub.post(&format!("/api/printers/{pid}/resume"), &json!({}));
         println!("{:?}", long_poll_cost(&hub));
         hub.stop();
         return;
@@ -460,7 +465,13 @@ fn long_poll_cost(hub: &Hub) -> (usize, f64, f64) {
             if waiting >= n as u64 {
                 break;
             }
-            assert!(Instant::now() < deadline, "only {waiting} of {n} parked");
+            if Instant::now() > deadline {
+                let answered: Vec<u16> = rx.try_iter().collect();
+                panic!(
+                    "only {waiting} of {n} parked; answered early: {answered:?}; batch: {}",
+                    hub.get(&format!("/api/batches/{batch}"))
+                );
+            }
             std::thread::yield_now();
         }
         let rss1 = hub.rss_kib();
