@@ -121,6 +121,7 @@ impl ApiError {
 fn hub_status(e: &HubError) -> u16 {
     match e {
         HubError::Db(_)
+        | HubError::Commit(_)
         | HubError::DatabaseTooNew { .. }
         | HubError::Migration { .. }
         | HubError::Io { .. } => 500,

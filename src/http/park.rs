@@ -226,3 +226,94 @@ impl Parking {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn parked(path: &str) -> Parked {
+        let raw: tiny_http::Request = tiny_http::TestRequest::new().with_path(path).into();
+        let req = Request {
+            method: "GET".into(),
+            path: path.into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            peer: None,
+            params: Default::default(),
+            principal: None,
+            wake: Wake::Fresh,
+            deadline: None,
+            route: 0,
+            received: Instant::now(),
+        };
+        Parked { raw, req }
+    }
+
+    #[test]
+    fn notify_wakes_only_matching_keys_and_a_late_park_is_requeued() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let parking = Parking::new(tx, 10, 5);
+        let far = Instant::now() + Duration::from_secs(60);
+        assert!(parking
+            .park(parked("/a"), vec!["job:a".into()], 5, far)
+            .is_ok());
+        assert!(parking
+            .park(parked("/b"), vec!["job:b".into()], 5, far)
+            .is_ok());
+        assert_eq!(parking.len(), 2);
+        parking.notify(&["job:a".into()], 6);
+        let woken = rx.try_recv().unwrap();
+        assert_eq!(woken.req.path, "/a");
+        assert_eq!(woken.req.wake, Wake::Changed);
+        assert!(rx.try_recv().is_err());
+        assert_eq!(parking.len(), 1);
+        // A handler that read its snapshot before event 6 was notified must
+        // not sleep through it.
+        assert!(matches!(
+            parking.park(parked("/c"), vec!["job:c".into()], 5, far),
+            Err(Refused::Requeued)
+        ));
+        assert_eq!(rx.try_recv().unwrap().req.path, "/c");
+    }
+
+    #[test]
+    fn deadline_and_capacity_and_close() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let parking = std::sync::Arc::new(Parking::new(tx, 2, 0));
+        let timer = {
+            let p = parking.clone();
+            std::thread::spawn(move || p.run_timer())
+        };
+        let soon = Instant::now() + Duration::from_millis(50);
+        parking
+            .park(parked("/soon"), vec!["k".into()], 0, soon)
+            .ok()
+            .unwrap();
+        let woken = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(woken.req.wake, Wake::Deadline);
+        assert!(Instant::now() >= soon);
+        let far = Instant::now() + Duration::from_secs(60);
+        parking
+            .park(parked("/1"), vec!["k".into()], 0, far)
+            .ok()
+            .unwrap();
+        parking
+            .park(parked("/2"), vec!["k".into()], 0, far)
+            .ok()
+            .unwrap();
+        assert!(matches!(
+            parking.park(parked("/3"), vec!["k".into()], 0, far),
+            Err(Refused::Full(_))
+        ));
+        parking.close();
+        let mut paths: Vec<String> = (0..2)
+            .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap().req.path)
+            .collect();
+        paths.sort();
+        assert_eq!(paths, vec!["/1", "/2"]);
+        timer.join().unwrap();
+    }
+}

@@ -31,6 +31,18 @@ impl Changes {
     pub fn is_empty(&self) -> bool {
         self.max_event == 0
     }
+
+    /// Adds what another commit (or savepoint) changed.
+    pub fn merge(&mut self, other: Changes) {
+        self.max_event = self.max_event.max(other.max_event);
+        self.jobs.extend(other.jobs);
+        for b in other.batches {
+            push_unique(&mut self.batches, &b);
+        }
+        for p in other.printers {
+            push_unique(&mut self.printers, &p);
+        }
+    }
 }
 
 /// A transaction plus the record of the events written in it.

@@ -69,6 +69,8 @@ pub enum HubError {
     Handoff { printer: String, message: String },
     /// The hub is shutting down.
     ShuttingDown,
+    /// A group commit failed; every submission in it gets this message.
+    Commit(String),
 }
 
 impl HubError {
@@ -90,6 +92,7 @@ impl HubError {
             HubError::Label(e) => e.code(),
             HubError::Handoff { .. } => "handoff_failed",
             HubError::ShuttingDown => "shutting_down",
+            HubError::Commit(_) => "database_error",
         }
     }
 
@@ -132,6 +135,7 @@ impl fmt::Display for HubError {
                 write!(f, "printer {printer} could not take the job: {message}")
             }
             HubError::ShuttingDown => f.write_str("the hub is shutting down"),
+            HubError::Commit(message) => write!(f, "database error: {message}"),
         }
     }
 }
@@ -171,6 +175,8 @@ pub struct Hub {
     pub db: Db,
     pub printers: registry::Registry,
     pub renderer: Arc<dyn labels::Renderer>,
+    /// Group commit of submissions.
+    pub(crate) submits: submit::GroupCommit,
     pub devices: Arc<dyn device::Devices>,
     listener: OnceLock<Arc<dyn ChangeListener>>,
     pub started: Instant,
@@ -194,6 +200,7 @@ impl Hub {
             db,
             printers: registry::Registry::default(),
             renderer,
+            submits: submit::GroupCommit::default(),
             devices,
             listener: OnceLock::new(),
             started: Instant::now(),
@@ -221,7 +228,7 @@ impl Hub {
         Ok(res)
     }
 
-    fn notify(&self, changes: &Changes) {
+    pub(crate) fn notify(&self, changes: &Changes) {
         if changes.is_empty() {
             return;
         }

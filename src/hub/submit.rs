@@ -7,7 +7,7 @@
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 
-use super::events::{self, Subject};
+use super::events::{self, Changes, Subject, Writer};
 use super::jobs::{self, JobError, JobState};
 use super::labels::{self, LabelRequest, RenderedPage};
 use super::printers::Printer;
@@ -121,6 +121,267 @@ fn check_replay(
     }
 }
 
+/// One item, ready to insert.
+struct PreparedItem {
+    content_type: String,
+    data: String,
+    options: String,
+    /// One id per copy.
+    job_ids: Vec<String>,
+    width: u32,
+    height: u32,
+    black: Vec<u8>,
+    red: Option<Vec<u8>>,
+}
+
+/// A submission ready to insert: owned, so another thread can write it.
+struct Prepared {
+    accepted: Accepted,
+    origin: Origin,
+    half_cut: bool,
+    model: &'static str,
+    media: String,
+    items: Vec<PreparedItem>,
+    /// The key and the response to store for retries.
+    idempotency: Option<(Idempotency, u16, String)>,
+}
+
+type Waiting = (
+    Prepared,
+    crossbeam_channel::Sender<Result<Outcome, HubError>>,
+);
+
+/// Group commit for submissions: concurrent submissions share one
+/// transaction (one fsync) instead of queueing for one each.
+///
+/// **Invariant:** a submitter first queues its work, then takes the
+/// database mutex. Whoever holds the mutex writes every queued submission
+/// (each in its own savepoint, so one failure rolls back only itself),
+/// commits, and hands each submitter its result before releasing the
+/// mutex; so a submitter that gets the mutex either finds its result ready
+/// or its work still queued.
+#[derive(Default)]
+pub struct GroupCommit {
+    queue: std::sync::Mutex<Vec<Waiting>>,
+}
+
+impl GroupCommit {
+    fn take(&self) -> Vec<Waiting> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+fn commit_grouped(hub: &Hub, prepared: Prepared) -> Result<Outcome, HubError> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    hub.submits
+        .queue
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((prepared, tx));
+    let mut conn = hub.db.lock();
+    if let Ok(res) = rx.try_recv() {
+        return res;
+    }
+    let group = hub.submits.take();
+    let mut changes = Changes::default();
+    let results = write_group(&mut conn, &group, &mut changes);
+    match results {
+        Ok(results) => {
+            for ((_, reply), res) in group.into_iter().zip(results) {
+                let _ = reply.send(res);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for (_, reply) in group {
+                let _ = reply.send(Err(HubError::Commit(message.clone())));
+            }
+        }
+    }
+    drop(conn);
+    hub.notify(&changes);
+    rx.try_recv()
+        .unwrap_or_else(|_| Err(HubError::Commit("the submission was not written".into())))
+}
+
+fn write_group(
+    conn: &mut rusqlite::Connection,
+    group: &[Waiting],
+    changes: &mut Changes,
+) -> Result<Vec<Result<Outcome, HubError>>, HubError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(group.len());
+    for (prepared, _) in group {
+        tx.execute_batch("SAVEPOINT submit")?;
+        let mut mine = Changes::default();
+        let res = store(&mut Writer::new(&tx, &mut mine), prepared);
+        if res.is_ok() {
+            tx.execute_batch("RELEASE submit")?;
+            changes.merge(mine);
+        } else {
+            tx.execute_batch("ROLLBACK TO submit; RELEASE submit")?;
+        }
+        results.push(res);
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+/// Writes one prepared submission: the batch, one row per label with its
+/// `job.created` event, and the idempotency record.
+fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
+    if let Some((idem, _, _)) = &p.idempotency {
+        if let Some((status, body)) = check_replay(w.tx, idem)? {
+            return Ok(Outcome::Replayed { status, body });
+        }
+    }
+    let a = &p.accepted;
+    let now = a.queued_at;
+    w.tx.prepare_cached(
+        "INSERT INTO batches (id, printer_id, created_by, api_key_id, source_ip, n_jobs, half_cut, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        a.batch_id,
+        a.printer_id,
+        p.origin.created_by,
+        p.origin.api_key_id,
+        p.origin.source_ip,
+        a.job_ids.len() as i64,
+        p.half_cut,
+        now
+    ])?;
+    let mut last_event = 0;
+    for (pos, item) in p.items.iter().enumerate() {
+        for (copy, job_id) in item.job_ids.iter().enumerate() {
+            last_event = w.event(
+                events::JOB_CREATED,
+                Subject {
+                    printer_id: Some(&a.printer_id),
+                    job_id: Some(job_id),
+                    batch_id: Some(&a.batch_id),
+                },
+                &json!({"job_id": job_id, "batch_id": a.batch_id, "printer_id": a.printer_id,
+                        "to_state": "queued", "position": pos, "copy_index": copy}),
+            )?;
+            w.tx.prepare_cached(
+                "INSERT INTO jobs (id, printer_id, batch_id, position, copy_index, copy_total, state,
+                     content_type, label_data, options, model, media, width, height, bitmap, bitmap_red,
+                     api_key_id, source_ip, created_at, updated_at, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                     ?16, ?17, ?18, ?18, ?19)",
+            )?
+            .execute(params![
+                job_id,
+                a.printer_id,
+                a.batch_id,
+                pos as i64,
+                copy as i64,
+                item.job_ids.len() as i64,
+                item.content_type,
+                item.data,
+                item.options,
+                p.model,
+                p.media,
+                item.width,
+                item.height,
+                item.black,
+                item.red,
+                p.origin.api_key_id,
+                p.origin.source_ip,
+                now,
+                last_event
+            ])?;
+        }
+    }
+    jobs::bump_batch(w, &a.batch_id, last_event)?;
+    if let Some((idem, status, body)) = &p.idempotency {
+        w.tx.prepare_cached(
+            "INSERT OR REPLACE INTO idempotency_keys (scope, key, fingerprint, status, response, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![idem.scope, idem.key, idem.fingerprint, status, body, now])?;
+    }
+    Ok(Outcome::Accepted(a.clone()))
+}
+
+/// Renders every item (copies share their item's page), on up to one
+/// thread per core for large batches. The first error in item order wins.
+fn render_all(
+    hub: &Hub,
+    model: &'static crate::brother::model::Model,
+    media: &str,
+    items: &[Item],
+) -> Result<Vec<RenderedPage>, HubError> {
+    let render_one = |idx: usize, item: &Item| -> Result<RenderedPage, labels::LabelError> {
+        let req = LabelRequest {
+            model,
+            media,
+            content_type: &item.content_type,
+            data: &item.data,
+            high_res: item.options.high_resolution,
+        };
+        hub.renderer.render(&req).map_err(|e| match e {
+            labels::LabelError::Render {
+                code,
+                message,
+                status,
+                detail,
+            } if items.len() > 1 => labels::LabelError::Render {
+                code,
+                message: format!("items[{idx}]: {message}"),
+                status,
+                detail: Some(json!({"item": idx, "detail": detail})),
+            },
+            e => e,
+        })
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let threads = cores.min(items.len() / 16).max(1);
+    if threads == 1 {
+        return items
+            .iter()
+            .enumerate()
+            .map(|(idx, item)| render_one(idx, item).map_err(HubError::from))
+            .collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let results: Vec<Result<RenderedPage, labels::LabelError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .enumerate()
+            .map(|(n, part)| {
+                let render_one = &render_one;
+                s.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(i, item)| render_one(n * chunk + i, item))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![Err(labels::LabelError::Render {
+                        code: "internal_render_error",
+                        message: "the renderer panicked".into(),
+                        status: 500,
+                        detail: None,
+                    })]
+                })
+            })
+            .collect()
+    });
+    results
+        .into_iter()
+        .map(|r| r.map_err(HubError::from))
+        .collect()
+}
+
 /// Validates, renders, stores and hands off a submission. `respond` makes
 /// the (status, body) of the success response, stored for idempotent
 /// retries in the same transaction as the jobs.
@@ -167,130 +428,73 @@ pub fn submit(
     };
 
     // Render everything before touching the database.
-    let mut pages: Vec<RenderedPage> = Vec::with_capacity(sub.items.len());
-    for (idx, item) in sub.items.iter().enumerate() {
-        let req = LabelRequest {
-            model,
-            media: &media,
-            content_type: &item.content_type,
-            data: &item.data,
-            high_res: item.options.high_resolution,
-        };
-        let page = hub.renderer.render(&req).map_err(|e| match e {
-            labels::LabelError::Render {
-                code,
-                message,
-                status,
-                detail,
-            } if sub.items.len() > 1 => labels::LabelError::Render {
-                code,
-                message: format!("items[{idx}]: {message}"),
-                status,
-                detail: Some(json!({"item": idx, "detail": detail})),
-            },
-            e => e,
-        })?;
-        pages.push(page);
-    }
+    let t_render = std::time::Instant::now();
+    let pages = render_all(hub, model, &media, &sub.items)?;
+    let render_ms = t_render.elapsed().as_secs_f64() * 1000.0;
+    let t_store = std::time::Instant::now();
 
     let half_cut = model.half_cut
         && match sub.half_cut_override {
             Some(v) => v,
             None => printer.half_cut || sub.items.iter().any(|i| i.options.half_cut),
         };
-    let accepted = hub.write(|w| {
-        if let Some(idem) = &sub.idempotency {
-            if let Some((status, body)) = check_replay(w.tx, idem)? {
-                return Ok(Outcome::Replayed { status, body });
-            }
-        }
-        let now = now_ms();
-        let batch_id = uuid::Uuid::new_v4().to_string();
-        let n_jobs: u32 = sub.items.iter().map(|i| i.options.copies).sum();
-        w.tx.prepare_cached(
-            "INSERT INTO batches (id, printer_id, created_by, api_key_id, source_ip, n_jobs, half_cut, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            batch_id,
-            printer.id,
-            sub.origin.created_by,
-            sub.origin.api_key_id,
-            sub.origin.source_ip,
-            n_jobs,
-            half_cut,
-            now
-        ])?;
-        let mut job_ids = Vec::with_capacity(n_jobs as usize);
-        let mut last_event = 0;
-        for (pos, (item, page)) in sub.items.iter().zip(&pages).enumerate() {
+    // Everything the transaction writes is prepared outside it: ids, times,
+    // JSON, packed bitmaps and the response stored for idempotent retries.
+    let now = now_ms();
+    let batch_id = uuid::Uuid::new_v4().to_string();
+    let prepared_items: Vec<PreparedItem> = sub
+        .items
+        .iter()
+        .zip(&pages)
+        .map(|(item, page)| {
             let (width, height, black, red) = labels::pack(page);
-            let data = item.data.to_string();
-            let options = serde_json::to_string(&item.options).unwrap_or_default();
-            for copy in 0..item.options.copies {
-                let job_id = uuid::Uuid::new_v4().to_string();
-                last_event = w.event(
-                    events::JOB_CREATED,
-                    Subject {
-                        printer_id: Some(&printer.id),
-                        job_id: Some(&job_id),
-                        batch_id: Some(&batch_id),
-                    },
-                    &json!({"job_id": job_id, "batch_id": batch_id, "printer_id": printer.id,
-                            "to_state": "queued", "position": pos, "copy_index": copy}),
-                )?;
-                w.tx.prepare_cached(
-                    "INSERT INTO jobs (id, printer_id, batch_id, position, copy_index, copy_total, state,
-                         content_type, label_data, options, model, media, width, height, bitmap, bitmap_red,
-                         api_key_id, source_ip, created_at, updated_at, version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                         ?16, ?17, ?18, ?18, ?19)",
-                )?
-                .execute(params![
-                    job_id,
-                    printer.id,
-                    batch_id,
-                    pos as i64,
-                    copy,
-                    item.options.copies,
-                    item.content_type,
-                    data,
-                    options,
-                    model.name,
-                    media,
-                    width,
-                    height,
-                    black,
-                    red,
-                    sub.origin.api_key_id,
-                    sub.origin.source_ip,
-                    now,
-                    last_event
-                ])?;
-                job_ids.push(job_id);
+            PreparedItem {
+                content_type: item.content_type.clone(),
+                data: item.data.to_string(),
+                options: serde_json::to_string(&item.options).unwrap_or_default(),
+                job_ids: (0..item.options.copies)
+                    .map(|_| uuid::Uuid::new_v4().to_string())
+                    .collect(),
+                width,
+                height,
+                black,
+                red,
             }
-        }
-        jobs::bump_batch(w, &batch_id, last_event)?;
-        let accepted = Accepted {
-            batch_id,
-            printer_id: printer.id.clone(),
-            queued_at: now,
-            job_ids,
-        };
-        if let Some(idem) = &sub.idempotency {
-            let (status, body) = respond(&accepted);
-            w.tx.prepare_cached(
-                "INSERT OR REPLACE INTO idempotency_keys (scope, key, fingerprint, status, response, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![idem.scope, idem.key, idem.fingerprint, status, body, now])?;
-        }
-        Ok(Outcome::Accepted(accepted))
-    })?;
+        })
+        .collect();
+    let accepted = Accepted {
+        batch_id,
+        printer_id: printer.id.clone(),
+        queued_at: now,
+        job_ids: prepared_items
+            .iter()
+            .flat_map(|i| i.job_ids.iter().cloned())
+            .collect(),
+    };
+    let idempotency = sub.idempotency.clone().map(|idem| {
+        let (status, body) = respond(&accepted);
+        (idem, status, body)
+    });
+    let prepared = Prepared {
+        accepted,
+        origin: sub.origin.clone(),
+        half_cut,
+        model: model.name,
+        media: media.clone(),
+        items: prepared_items,
+        idempotency,
+    };
+    let accepted = commit_grouped(hub, prepared)?;
 
     let Outcome::Accepted(accepted) = accepted else {
         return Ok(accepted);
     };
+    log::debug!(
+        "batch {}: {} labels rendered in {render_ms:.1} ms, stored in {:.1} ms",
+        accepted.batch_id,
+        accepted.job_ids.len(),
+        t_store.elapsed().as_secs_f64() * 1000.0
+    );
     if let Err(message) = hub.printers.hand_off(&printer.id, &accepted.job_ids) {
         let cause = JobError::new("handoff_failed", message.clone());
         hub.write(|w| {

@@ -619,3 +619,67 @@ fn printer_added_while_running_gets_a_thread_and_disable_stops_it() {
         .unwrap();
     assert_eq!(audit, 2);
 }
+
+#[test]
+fn concurrent_submissions_share_commits_and_one_failure_stays_its_own() {
+    let env = env();
+    let printer = env.printer();
+    // A key that exists with another body: that submission fails, the
+    // others in the same group commit do not.
+    let idem = Idempotency {
+        scope: "s".into(),
+        key: "taken".into(),
+        fingerprint: "first".into(),
+    };
+    let first = Submission {
+        printer: printer.clone(),
+        items: vec![item(0, 1)],
+        half_cut_override: None,
+        origin: Origin::default(),
+        idempotency: Some(idem.clone()),
+    };
+    submit::submit(&env.hub, first, &|_| (202, "{}".into())).unwrap();
+    let results: Vec<Result<Outcome, HubError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|n| {
+                let hub = &env.hub;
+                let printer = printer.clone();
+                let idem = idem.clone();
+                s.spawn(move || {
+                    let sub = Submission {
+                        printer,
+                        items: vec![item(n + 1, 2)],
+                        half_cut_override: None,
+                        origin: Origin::default(),
+                        idempotency: (n == 5).then(|| Idempotency {
+                            fingerprint: "other".into(),
+                            ..idem
+                        }),
+                    };
+                    submit::submit(hub, sub, &|_| (202, "{}".into()))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let failed: Vec<&HubError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].code(), "idempotency_key_reused");
+    let ids: Vec<String> = results
+        .iter()
+        .filter_map(|r| match r {
+            Ok(Outcome::Accepted(a)) => Some(a.job_ids.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(ids.len(), 22);
+    let n: i64 = env
+        .hub
+        .db
+        .lock()
+        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 23);
+    env.wait("all printed", |e| e.all_in(&ids, JobState::Done));
+}

@@ -296,6 +296,11 @@ fn main() {
     if std::env::args().any(|a| a == "longpoll") {
         let dir = temp_dir("lp");
         let hub = Hub::start(&dir, &[]);
+        let pid = hub.printer_id("demo");
+        hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
+        print_load(&hub, label, 16, 60);
+        hub.post(&format!("/api/printers/{pid}/queue/clear"), &json!({}));
+        hub.post(&format!("/api/printers/{pid}/resume"), &json!({}));
         println!("{:?}", long_poll_cost(&hub));
         hub.stop();
         return;
@@ -456,31 +461,39 @@ fn long_poll_cost(hub: &Hub) -> (usize, f64, f64) {
     let threads0 = hub.threads();
     let (tx, rx) = mpsc::channel();
     std::thread::scope(|s| {
-        for _ in 0..n {
-            let tx = tx.clone();
-            let hub = &hub;
-            let batch = &batch;
-            s.spawn(move || {
-                let agent = agent();
-                let (status, _) = hub.call(
-                    &agent,
-                    "GET",
-                    &format!("/api/batches/{batch}?wait=60&since={version}"),
-                    None,
-                );
-                tx.send(status).unwrap();
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let waiting = hub.get("/healthz")["waiting_requests"]
-                .as_u64()
-                .unwrap_or(0);
-            if waiting >= n as u64 {
-                break;
+        // Waves of 25 connections, so the listen backlog never overflows
+        // (a dropped SYN is retried only after seconds).
+        for wave in 0..n / 25 {
+            for _ in 0..25 {
+                let tx = tx.clone();
+                let hub = &hub;
+                let batch = &batch;
+                s.spawn(move || {
+                    let agent = agent();
+                    let (status, _) = hub.call(
+                        &agent,
+                        "GET",
+                        &format!("/api/batches/{batch}?wait=60&since={version}"),
+                        None,
+                    );
+                    tx.send(status).unwrap();
+                });
             }
-            assert!(Instant::now() < deadline, "only {waiting} of {n} parked");
-            std::thread::yield_now();
+            let want = (wave + 1) * 25;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let waiting = hub.get("/healthz")["waiting_requests"]
+                    .as_u64()
+                    .unwrap_or(0);
+                if waiting >= want as u64 {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let answered: Vec<u16> = rx.try_iter().collect();
+                    panic!("only {waiting} of {want} parked; answered early: {answered:?}");
+                }
+                std::thread::yield_now();
+            }
         }
         let rss1 = hub.rss_kib();
         let threads1 = hub.threads();
