@@ -28,7 +28,7 @@ fi
 cargo fuzz build --sanitizer "$sanitizer" -a --fuzz-dir . || exit 2
 mkdir -p logs
 status=0
-printf '%-16s %12s %10s %8s %s\n' target executions exec/s seconds result
+printf '%-16s %12s %10s %7s %7s %s\n' target executions exec/s fuzz_s wall_s result
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t"
     [ -d "seeds/$t" ] && cp -n seeds/"$t"/* "corpus/$t/" 2>/dev/null
@@ -37,10 +37,10 @@ for t in "${targets[@]}"; do
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"logs/$t.log" 2>&1
     rc=$?
-    took=$(( $(date +%s) - start ))
+    took=$(( $(date +%s) - start ))  # includes a rebuild if sources changed
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "logs/$t.log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "logs/$t.log" | tail -1)
     if [ "$rc" -eq 0 ]; then result=ok; else result="FOUND (exit $rc, see logs/$t.log, artifacts/$t/)"; status=1; fi
-    printf '%-16s %12s %10s %8s %s\n' "$t" "${execs:-?}" "${rate:-?}" "$took" "$result"
+    printf '%-16s %12s %10s %7s %7s %s\n' "$t" "${execs:-?}" "${rate:-?}" "$secs" "$took" "$result"
 done
 exit "$status"
