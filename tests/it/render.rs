@@ -85,7 +85,31 @@ fn zoom(bmp: &Bitmap) -> u32 {
     (240 / bmp.height()).clamp(1, 4)
 }
 
+/// The part of a label that holds its code: from the first inked column
+/// (row, for labels turned a quarter) one label-height on, plus a margin.
+fn code_region(bmp: &Bitmap) -> Bitmap {
+    let turned = bmp.width() < bmp.height();
+    let src = if turned { bmp.transpose() } else { bmp.clone() };
+    let (w, h) = (src.width(), src.height());
+    let first = (0..w).find(|&x| (0..h).any(|y| src.get(x, y))).unwrap_or(0);
+    let (x0, x1) = (first.saturating_sub(8), (first + h + 8).min(w));
+    let mut res = Bitmap::new(x1 - x0, h);
+    for y in 0..h {
+        for x in x0..x1 {
+            if src.get(x, y) {
+                res.set(x - x0, y, true);
+            }
+        }
+    }
+    if turned {
+        res.transpose()
+    } else {
+        res
+    }
+}
+
 fn decode_qr(bmp: &Bitmap) -> Vec<String> {
+    let bmp = &code_region(bmp);
     let k = zoom(bmp);
     let (px, w, h) = luma(bmp, k, 8 * k);
     let mut img = rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
