@@ -1,1 +1,488 @@
-//! The REST API: routes, request/response shapes, and the one place where every layer error becomes HTTP.
+//! The REST API: the route table (method, path, scope, handler), request
+//! and response shapes, and the error mapping ([`error`]).
+//!
+//! Paths and JSON field names follow the upstream hub's OpenAPI document so
+//! its clients keep working; where upstream had bugs (two state
+//! vocabularies, hidden copies, five error shapes) this API has one state
+//! vocabulary, lists every physical label, and answers every error as
+//! problem+json with an `error_code`.
+//!
+//! **Invariants.**
+//! * Every route is in [`routes`] with its scope; `/openapi.json` is built
+//!   from the same table (a test checks nothing is missing).
+//! * Handlers call typed `hub` functions and contain no SQL except reads
+//!   through `hub::jobs`/`hub::printers` query functions.
+//! * Authentication is one function, [`Api::authenticate`]: today it lets
+//!   every caller in as `anonymous` with every scope; issue 5 replaces its
+//!   body.
+
+pub mod admin;
+pub mod error;
+pub mod events;
+pub mod jobs;
+pub mod meta;
+pub mod openapi;
+pub mod print;
+pub mod printers;
+pub mod shapes;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::http::park::Parking;
+use crate::http::{App, HttpError, Reply, Request, Response, Route, Router, Scope, Wake};
+use crate::hub::{ChangeListener, Changes, Hub, Origin};
+
+pub use error::ApiError;
+
+/// Longest long-poll wait.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The application state handed to every handler.
+pub struct Api {
+    pub hub: Arc<Hub>,
+    parking: OnceLock<Arc<Parking>>,
+    /// Access control (issue 5); until installed, only public routes answer.
+    auth: OnceLock<Arc<crate::auth::api::AuthState>>,
+}
+
+impl Api {
+    pub fn new(hub: Arc<Hub>) -> Arc<Api> {
+        let api = Arc::new(Api {
+            hub: hub.clone(),
+            parking: OnceLock::new(),
+            auth: OnceLock::new(),
+        });
+        hub.set_listener(Arc::new(Listener(Arc::downgrade(&api))));
+        api
+    }
+
+    /// Connects the long-poll registry of the running server.
+    pub fn set_parking(&self, parking: Arc<Parking>) {
+        let _ = self.parking.set(parking);
+    }
+
+    /// Installs access control (once; later calls are ignored).
+    pub fn set_auth(&self, state: Arc<crate::auth::api::AuthState>) {
+        let _ = self.auth.set(state);
+    }
+
+    /// The installed access control.
+    pub fn auth(&self) -> Option<&crate::auth::api::AuthState> {
+        self.auth.get().map(|a| a.as_ref())
+    }
+
+    /// Parked long-poll requests right now.
+    pub fn waiters(&self) -> usize {
+        self.parking.get().map(|p| p.len()).unwrap_or(0)
+    }
+}
+
+/// Forwards hub changes to the long-poll registry.
+struct Listener(std::sync::Weak<Api>);
+
+impl ChangeListener for Listener {
+    fn changed(&self, changes: &Changes) {
+        let Some(api) = self.0.upgrade() else { return };
+        let Some(parking) = api.parking.get() else {
+            return;
+        };
+        let mut keys: Vec<String> =
+            Vec::with_capacity(changes.jobs.len() + changes.batches.len() + 2);
+        keys.extend(changes.jobs.iter().map(|j| format!("job:{j}")));
+        keys.extend(changes.batches.iter().map(|b| format!("batch:{b}")));
+        keys.extend(changes.printers.iter().map(|p| format!("printer:{p}")));
+        keys.push("events".into());
+        parking.notify(&keys, changes.max_event);
+    }
+}
+
+impl App for Api {
+    fn authenticate(&self, req: &mut Request, scope: Scope) -> Result<(), Response> {
+        Api::authenticate(self, req, scope).map_err(|e| error::problem(Some(req), &e))
+    }
+
+    fn error(&self, req: Option<&Request>, err: &HttpError) -> Response {
+        error::http_error(req, err)
+    }
+}
+
+impl Api {
+    /// Decides whether the caller may use a route of `scope` and records
+    /// who it is: `auth::api::authenticate` (keys, SSO, scopes, printer
+    /// allow-lists, submission rate limits). Without installed access
+    /// control only public routes answer.
+    pub fn authenticate(&self, req: &mut Request, scope: Scope) -> Result<(), ApiError> {
+        match self.auth.get() {
+            Some(state) => crate::auth::api::authenticate(self, state, req, scope),
+            None if scope == Scope::Public => Ok(()),
+            None => Err(crate::auth::AuthError::MissingCredentials.into()),
+        }
+    }
+}
+
+/// Audit origin of a request.
+pub fn origin(req: &Request) -> Origin {
+    let principal = req.principal.clone().unwrap_or_default();
+    Origin {
+        api_key_id: principal.api_key_id.clone(),
+        created_by: Some(match &principal.api_key_id {
+            Some(id) => format!("api-key:{id}"),
+            None => principal.name.clone(),
+        }),
+        source_ip: req.peer.map(|p| p.ip().to_string()),
+    }
+}
+
+/// Parses the JSON body into `T` (unknown fields are refused where `T`
+/// says so).
+pub fn body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    if req.body.is_empty() {
+        return Err(ApiError::invalid(
+            "validation_error",
+            "a JSON body is required",
+        ));
+    }
+    serde_json::from_slice(&req.body).map_err(|e| ApiError::Invalid {
+        code: "validation_error",
+        message: format!("invalid request body: {e}"),
+        detail: Some(serde_json::json!({"line": e.line(), "column": e.column()})),
+    })
+}
+
+/// A JSON response.
+pub fn json(status: u16, value: &Value) -> Result<Reply, ApiError> {
+    Ok(Reply::Respond(Response::json(status, value)))
+}
+
+/// Parses `?wait=S` (seconds, at most 60). `None` when absent.
+pub fn wait_param(req: &Request) -> Result<Option<Duration>, ApiError> {
+    let Some(v) = req.query("wait") else {
+        return Ok(None);
+    };
+    let secs: f64 = v
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "validation_error",
+                format!("wait={v}: expected seconds from 0 to 60"),
+            )
+        })?;
+    Ok(Some(Duration::from_secs_f64(
+        secs.min(MAX_WAIT.as_secs_f64()),
+    )))
+}
+
+/// Parses an integer query parameter.
+pub fn int_param(req: &Request, name: &str) -> Result<Option<i64>, ApiError> {
+    match req.query(name) {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| {
+            ApiError::invalid(
+                "validation_error",
+                format!("{name}={v}: expected an integer"),
+            )
+        }),
+    }
+}
+
+/// The long-poll decision shared by jobs, batches and events: park when
+/// the caller asked to wait, nothing is new, and the deadline has not come.
+pub fn should_park(
+    req: &Request,
+    wait: Option<Duration>,
+    is_new: bool,
+) -> Option<std::time::Instant> {
+    let wait = wait?;
+    if is_new || req.wake == Wake::Deadline || wait.is_zero() {
+        return None;
+    }
+    let deadline = req.deadline.unwrap_or(req.received + wait);
+    (deadline > std::time::Instant::now()).then_some(deadline)
+}
+
+/// Wraps a fallible handler into the router's handler type.
+macro_rules! route {
+    ($method:literal, $path:literal, $scope:ident, $summary:literal, $handler:path) => {
+        Route::new(
+            $method,
+            $path,
+            Scope::$scope,
+            $summary,
+            |api: &Api, req: &mut Request| match $handler(api, req) {
+                Ok(reply) => reply,
+                Err(err) => Reply::Respond(error::problem(Some(req), &err)),
+            },
+        )
+    };
+}
+
+/// The route table: every route of the API with its scope.
+pub fn routes() -> Router<Api> {
+    Router::new(vec![
+        // Meta.
+        route!(
+            "GET",
+            "/healthz",
+            Public,
+            "Liveness and build information",
+            meta::healthz
+        ),
+        route!(
+            "GET",
+            "/readiness",
+            Read,
+            "Database, migrations, printer threads and reachability",
+            meta::readiness
+        ),
+        route!(
+            "GET",
+            "/openapi.json",
+            Public,
+            "This API's OpenAPI 3.1 document",
+            meta::openapi
+        ),
+        // Printing.
+        route!(
+            "POST",
+            "/print",
+            Print,
+            "Print one label (default printer or `printer`)",
+            print::print
+        ),
+        route!(
+            "POST",
+            "/api/print/{printer_key}/batch",
+            Print,
+            "Print a batch of 1-500 labels",
+            print::batch
+        ),
+        route!(
+            "POST",
+            "/api/render/preview",
+            Read,
+            "Render a label to PNG without printing",
+            print::preview
+        ),
+        // Jobs.
+        route!(
+            "GET",
+            "/api/jobs",
+            Read,
+            "List jobs, newest first, cursor paging",
+            jobs::list
+        ),
+        route!(
+            "GET",
+            "/api/jobs/{job_id}",
+            Read,
+            "One job; long-poll with ?wait&since",
+            jobs::get
+        ),
+        route!(
+            "POST",
+            "/api/jobs/{job_id}/cancel",
+            Print,
+            "Cancel a queued or paused job",
+            jobs::cancel
+        ),
+        route!(
+            "POST",
+            "/api/jobs/{job_id}/retry",
+            Print,
+            "Print a finished job again as a new job",
+            jobs::retry
+        ),
+        route!(
+            "POST",
+            "/api/jobs/{job_id}/pause",
+            Print,
+            "Hold a queued job (queued -> paused)",
+            jobs::pause
+        ),
+        route!(
+            "POST",
+            "/api/jobs/{job_id}/resume",
+            Print,
+            "Release a paused job (paused -> queued)",
+            jobs::resume
+        ),
+        route!(
+            "GET",
+            "/jobs/{job_id}",
+            Read,
+            "One job in the legacy status shape",
+            jobs::legacy_get
+        ),
+        route!(
+            "POST",
+            "/jobs/{job_id}/resume",
+            Print,
+            "Legacy: release a paused job",
+            jobs::legacy_resume
+        ),
+        // Batches and events.
+        route!(
+            "GET",
+            "/api/batches/{batch_id}",
+            Read,
+            "Batch snapshot; long-poll with ?wait&since",
+            jobs::batch
+        ),
+        route!(
+            "GET",
+            "/api/events",
+            Read,
+            "Change feed since a cursor; long-poll with ?wait",
+            events::feed
+        ),
+        // Printers.
+        route!(
+            "GET",
+            "/api/printers",
+            Read,
+            "Enabled printers",
+            printers::list
+        ),
+        route!(
+            "GET",
+            "/api/printers/{printer_id}",
+            Read,
+            "One printer",
+            printers::get
+        ),
+        route!(
+            "GET",
+            "/api/printers/{printer_id}/status",
+            Read,
+            "Live status of a printer",
+            printers::status
+        ),
+        route!(
+            "GET",
+            "/api/printers/{printer_id}/queue",
+            Read,
+            "Queued, paused and printing jobs, oldest first",
+            printers::queue
+        ),
+        route!(
+            "POST",
+            "/api/printers/{printer_id}/pause",
+            Print,
+            "Pause a printer (jobs wait)",
+            printers::pause
+        ),
+        route!(
+            "POST",
+            "/api/printers/{printer_id}/resume",
+            Print,
+            "Resume a paused printer",
+            printers::resume
+        ),
+        route!(
+            "POST",
+            "/api/printers/{printer_id}/queue/clear",
+            Print,
+            "Cancel every queued and paused job",
+            printers::clear
+        ),
+        route!(
+            "POST",
+            "/printer/resume",
+            Print,
+            "Legacy: resume the default printer",
+            printers::legacy_resume
+        ),
+        // Admin.
+        route!(
+            "GET",
+            "/api/v1/admin/printers",
+            Admin,
+            "All printers (?include_disabled)",
+            admin::list
+        ),
+        route!(
+            "POST",
+            "/api/v1/admin/printers",
+            Admin,
+            "Create a printer (its thread starts at once)",
+            admin::create
+        ),
+        route!(
+            "GET",
+            "/api/v1/admin/printers/{slug}",
+            Admin,
+            "One printer (admin shape)",
+            admin::get
+        ),
+        route!(
+            "PUT",
+            "/api/v1/admin/printers/{slug}",
+            Admin,
+            "Change a printer (its thread restarts)",
+            admin::update
+        ),
+        route!(
+            "POST",
+            "/api/v1/admin/printers/{slug}/disable",
+            Admin,
+            "Disable a printer (its thread stops)",
+            admin::disable
+        ),
+        route!(
+            "POST",
+            "/api/v1/admin/printers/{slug}/enable",
+            Admin,
+            "Enable a printer (its thread starts)",
+            admin::enable
+        ),
+        // API keys and the audit log (auth, issue 5).
+        route!(
+            "GET",
+            "/api/admin/api-keys",
+            Admin,
+            "All API keys (metadata only, never the key)",
+            crate::auth::api::list_keys
+        ),
+        route!(
+            "POST",
+            "/api/admin/api-keys",
+            Admin,
+            "Create an API key; the plaintext is in this response only",
+            crate::auth::api::create_key
+        ),
+        route!(
+            "GET",
+            "/api/admin/api-keys/{key_id}",
+            Admin,
+            "One API key (metadata only)",
+            crate::auth::api::get_key
+        ),
+        route!(
+            "PATCH",
+            "/api/admin/api-keys/{key_id}",
+            Admin,
+            "Change enabled, rate limit, notes or printer allow-list",
+            crate::auth::api::update_key
+        ),
+        route!(
+            "DELETE",
+            "/api/admin/api-keys/{key_id}",
+            Admin,
+            "Revoke (disable) an API key",
+            crate::auth::api::revoke_key
+        ),
+        route!(
+            "GET",
+            "/api/admin/audit",
+            Admin,
+            "Audit log of key and printer changes, newest first",
+            crate::auth::api::audit
+        ),
+    ])
+}

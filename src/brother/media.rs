@@ -40,7 +40,7 @@ pub enum MediaKind {
 }
 
 /// Where the printable area of a medium lies on one print head.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct HeadWindow {
     /// Head size this row applies to (128, 560, 720, 1296).
     pub pins: u16,
@@ -54,7 +54,7 @@ pub struct HeadWindow {
 }
 
 /// One medium (a tape width, a DK roll or a die-cut label).
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, serde::Serialize)]
 pub struct Media {
     /// Identifier used on the command line and in the API.
     pub id: &'static str,
@@ -361,6 +361,35 @@ pub fn by_id(family: Family, id: &str) -> Option<&'static Media> {
         .find(|m| m.family == family && m.id.eq_ignore_ascii_case(id))
 }
 
+/// The medium a printer reports (status bytes 10, 11, 17) or an `ESC i z`
+/// names (n3, n2, n4). PT: type 0x00 (what the drivers send) counts as
+/// laminated; QL: both type encodings 0x0A/0x4A and 0x0B/0x4B are accepted
+/// (reference §4). A black/red roll reports like the 62 mm roll; pass
+/// `red = true` (QL-8xx status byte 25 bit 7) to get `62red`.
+pub fn by_status(
+    family: Family,
+    width_mm: u8,
+    media_type: u8,
+    length_mm: u8,
+    red: bool,
+) -> Option<&'static Media> {
+    let kind = match (family, media_type) {
+        (Family::Pt, 0x00 | 0x01) => MediaKind::Laminated,
+        (Family::Pt, 0x03) => MediaKind::NonLaminated,
+        (Family::Pt, 0x11) => MediaKind::HeatShrink,
+        (Family::Ql, 0x0A | 0x4A) => MediaKind::Endless,
+        (Family::Ql, 0x0B | 0x4B) => MediaKind::DieCut,
+        _ => return None,
+    };
+    MEDIA.iter().find(|m| {
+        m.family == family
+            && m.kind == kind
+            && m.status_width_mm == width_mm
+            && (kind != MediaKind::DieCut || m.status_length_mm == length_mm)
+            && m.red == (red && kind == MediaKind::Endless)
+    })
+}
+
 /// The media a model can print on, in table order.
 pub fn for_model(model: &Model) -> impl Iterator<Item = &'static Media> + '_ {
     MEDIA.iter().filter(move |m| geometry_of(model, m).is_ok())
@@ -368,7 +397,7 @@ pub fn for_model(model: &Model) -> impl Iterator<Item = &'static Media> + '_ {
 
 /// Everything the renderer, encoder and emulator need to know about one
 /// medium on one model. All dot counts are at the model's normal resolution.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Geometry {
     pub media: &'static Media,
     /// Head size of the model (the raster line covers all of it).
@@ -604,6 +633,23 @@ mod tests {
         assert_eq!(err.code(), "unknown_media");
         assert!(err.to_string().contains("3.5"), "{err}");
         assert!(geometry(m("QL-820NWB"), "12").is_ok());
+    }
+
+    #[test]
+    fn lookup_by_status() {
+        let id = |f, w, t, l, r| by_status(f, w, t, l, r).map(|m| m.id);
+        assert_eq!(id(Family::Pt, 4, 0x01, 0, false), Some("3.5"));
+        assert_eq!(id(Family::Pt, 12, 0x00, 0, false), Some("12"));
+        assert_eq!(id(Family::Pt, 12, 0x03, 0, false), Some("12-nl"));
+        assert_eq!(id(Family::Pt, 12, 0x11, 0, false), Some("12-hs"));
+        assert_eq!(id(Family::Ql, 62, 0x0A, 0, false), Some("62"));
+        assert_eq!(id(Family::Ql, 62, 0x4A, 0, true), Some("62red"));
+        assert_eq!(id(Family::Ql, 29, 0x4B, 90, false), Some("29x90"));
+        assert_eq!(id(Family::Ql, 38, 0x0B, 90, false), Some("39x90"));
+        assert_eq!(id(Family::Ql, 12, 0x0B, 12, false), Some("d12"));
+        assert_eq!(id(Family::Ql, 104, 0x0A, 0, false), Some("103"));
+        assert_eq!(id(Family::Ql, 61, 0x0A, 0, false), None);
+        assert_eq!(id(Family::Pt, 12, 0xFF, 0, false), None);
     }
 
     #[test]

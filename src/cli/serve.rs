@@ -1,7 +1,225 @@
-//! `labelhub serve` (being built).
+//! `labelhub serve`: runs the hub.
+//!
+//! Start-up order (fixed): read configuration -> open the database
+//! (migrations, pragmas; a newer database is refused) -> create the demo
+//! printer on a first start -> restart recovery -> one thread per enabled
+//! printer, the retention thread and the HTTP server. The bound address is
+//! logged as `listening on ADDR`.
+//!
+//! Shutdown on SIGTERM or SIGINT: stop accepting requests and answer parked
+//! long-polls, let each printer finish the label it is sending (queued jobs
+//! stay queued), stop retention, exit 0. Bounded by
+//! `PRINTER_HUB_SHUTDOWN_TIMEOUT_S` (printers) plus 5 s (HTTP).
+//!
+//! Exit codes: 0 after a graceful shutdown; 2 for bad configuration or
+//! arguments; 1 when start-up fails (database refused, address in use).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use super::CliError;
+use crate::api::{self, Api};
+use crate::auth::api::AuthState;
+use crate::auth::front::{Front, FrontConfig};
+use crate::auth::AuthConfig;
+use crate::http::{Server, ServerConfig};
+use crate::hub::device::BrotherDevices;
+use crate::hub::labels::RenderLabels;
+use crate::hub::{events, recovery, retention, Config, Hub};
 
-pub fn run(_args: lexopt::Parser) -> Result<(), CliError> {
-    Err(CliError::Failed("`serve` is not built yet".into()))
+const USAGE: &str = "\
+labelhub serve: run the print hub
+
+Configured by PRINTER_HUB_* environment variables (see README):
+    PRINTER_HUB_DATA_DIR   database and demo printer output (default ./data)
+    PRINTER_HUB_LISTEN     HTTP address (default 0.0.0.0:8090; port 0 = any free port)";
+
+pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
+    if let Some(arg) = args.next()? {
+        return match arg {
+            lexopt::Arg::Long("help") | lexopt::Arg::Short('h') => {
+                println!("{USAGE}");
+                Ok(())
+            }
+            other => Err(CliError::Usage(format!("unexpected {other:?}\n\n{USAGE}"))),
+        };
+    }
+    let (config, auth) = match (Config::from_env(), AuthConfig::from_env()) {
+        (Ok(config), Ok(auth)) => (config, auth),
+        (config, auth) => {
+            let errors: Vec<String> = config
+                .err()
+                .into_iter()
+                .chain(auth.err())
+                .flatten()
+                .collect();
+            return Err(CliError::Usage(format!(
+                "bad configuration:\n  {}",
+                errors.join("\n  ")
+            )));
+        }
+    };
+    init_logging(config.log_level);
+    serve(config, auth)
+}
+
+fn init_logging(level: log::LevelFilter) {
+    let cfg = simplelog::ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .set_thread_level(log::LevelFilter::Off)
+        .set_target_level(log::LevelFilter::Off)
+        .add_filter_allow_str("labelhub")
+        .build();
+    let _ = simplelog::WriteLogger::init(level, cfg, std::io::stderr());
+}
+
+/// Runs the hub until SIGTERM or SIGINT.
+pub fn serve(config: Config, auth: AuthConfig) -> Result<(), CliError> {
+    let started = Instant::now();
+    let shutdown_timeout = config.shutdown_timeout;
+    // Signals first: a SIGTERM during start-up still shuts down cleanly.
+    let mut signals = Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| CliError::Failed(format!("cannot install signal handlers: {e}")))?;
+    let hub = Hub::open(config, Arc::new(RenderLabels), Arc::new(BrotherDevices))
+        .map_err(|e| CliError::Failed(format!("cannot open the database: {e}")))?;
+    log::info!(
+        "database {} (schema {})",
+        hub.config.db_path().display(),
+        crate::hub::db::SCHEMA_VERSION
+    );
+    // auth: a first start with no key at all gets a bootstrap admin key,
+    // written to a 0600 file; the log names the file, never the key.
+    match crate::auth::bootstrap::ensure(&hub.db.lock(), &hub.config.data_dir, crate::hub::now_ms())
+    {
+        Ok(Some(path)) => log::warn!(
+            "no API key existed: created the bootstrap admin key; read it from {} (mode 0600)",
+            path.display()
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            return Err(CliError::Failed(format!(
+                "cannot create the bootstrap admin key: {e}"
+            )))
+        }
+    }
+    if let Err(e) = hub.ensure_demo_printer() {
+        log::error!("could not create the demo printer: {e}");
+    }
+    let report = recovery::run(&hub);
+    if report.errors > 0 {
+        log::error!(
+            "recovery had {} errors (see above); starting anyway",
+            report.errors
+        );
+    }
+    hub.start_printers()
+        .map_err(|e| CliError::Failed(format!("cannot start printers: {e}")))?;
+    let (retention_stop, retention_rx) = crossbeam_channel::bounded::<()>(1);
+    let retention = retention::spawn(hub.clone(), retention_rx)
+        .map_err(|e| CliError::Failed(format!("cannot start the retention thread: {e}")))?;
+
+    let api = Api::new(hub.clone());
+    let last_seq = events::last_id(&hub.db.lock()).unwrap_or(0);
+    // auth: the public address belongs to the front door; tiny_http
+    // listens on a loopback port that only the front talks to.
+    let public = match std::net::TcpListener::bind(&hub.config.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            hub.shutdown(shutdown_timeout);
+            return Err(CliError::Failed(format!(
+                "cannot listen on {}: {e}",
+                hub.config.listen
+            )));
+        }
+    };
+    let server_cfg = ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        threads: hub.config.http_threads,
+        queue: hub.config.http_threads * 64,
+        max_body: hub.config.max_body_bytes,
+        max_waiters: hub.config.max_waiters,
+        last_seq,
+    };
+    let server = match Server::start(server_cfg, api.clone(), Arc::new(api::routes())) {
+        Ok(server) => server,
+        Err(e) => {
+            hub.shutdown(shutdown_timeout);
+            return Err(CliError::Failed(format!(
+                "cannot listen on {}: {e}",
+                hub.config.listen
+            )));
+        }
+    };
+    api.set_parking(server.parking());
+    log::debug!(
+        "internal HTTP server on {} (answers only requests passed by the front door)",
+        server.addr()
+    );
+    let front_cfg = FrontConfig {
+        max_conns: auth.max_conns,
+        max_conns_per_client: auth.max_conns_per_client,
+        max_waits_per_client: auth.max_waits_per_client,
+        header_timeout: auth.header_timeout,
+        body_timeout: auth.body_timeout,
+        max_header_bytes: auth.max_header_bytes,
+        max_headers: auth.max_headers,
+        max_body_bytes: hub.config.max_body_bytes,
+        ..FrontConfig::default()
+    };
+    let gate = crate::auth::Gate::new(auth);
+    let mut front = match Front::start(
+        public,
+        server.addr(),
+        front_cfg,
+        Arc::new(api::error::front_problem),
+    ) {
+        Ok(front) => front,
+        Err(e) => {
+            server.shutdown(Duration::from_secs(5));
+            hub.shutdown(shutdown_timeout);
+            return Err(CliError::Failed(format!(
+                "cannot start the front door: {e}"
+            )));
+        }
+    };
+    api.set_auth(Arc::new(AuthState {
+        gate,
+        peers: Some(front.peers()),
+    }));
+    log::info!(
+        "listening on {} (started in {:.1} ms)",
+        front.local_addr(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+
+    let signal = signals.forever().next();
+    log::info!(
+        "received {}; shutting down",
+        match signal {
+            Some(SIGINT) => "SIGINT",
+            _ => "SIGTERM",
+        }
+    );
+    let stopping = Instant::now();
+    front.stop();
+    server.shutdown(Duration::from_secs(5));
+    let stuck = hub.shutdown(shutdown_timeout);
+    let _ = retention_stop.send(());
+    let _ = retention.join();
+    if stuck.is_empty() {
+        log::info!(
+            "stopped in {:.0} ms",
+            stopping.elapsed().as_secs_f64() * 1000.0
+        );
+    } else {
+        log::warn!(
+            "stopped in {:.0} ms; printer threads still sending after the timeout: {}",
+            stopping.elapsed().as_secs_f64() * 1000.0,
+            stuck.join(", ")
+        );
+    }
+    Ok(())
 }

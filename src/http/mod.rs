@@ -1,1 +1,216 @@
-//! HTTP plumbing: the tiny_http accept thread, handler pool, routing, problem+json, long-poll parking, limits.
+//! HTTP plumbing: the tiny_http accept thread, the bounded handler pool, the
+//! router (path parameters, one [`Scope`] per route), long-poll parking,
+//! body limits and panic containment. It knows nothing about jobs or
+//! printers: the application supplies an [`App`] and a [`Router`].
+//!
+//! **Invariants.**
+//! * A fixed number of handler threads serve every request; when their
+//!   queue is full the accept thread answers 503 at once.
+//! * A handler that panics answers 500 and the thread serves the next
+//!   request (`catch_unwind`).
+//! * A long-poll handler that has nothing new returns [`Reply::Park`]: the
+//!   request is stored in [`park::Parking`] and the handler thread is free.
+//!   A change or the deadline puts it back on the pool's queue.
+//! * Every error response is made by [`App::error`] (the api layer's one
+//!   mapping), never here.
+
+pub mod park;
+pub mod router;
+pub mod server;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+pub use router::{Route, Router, Scope};
+pub use server::{Server, ServerConfig};
+
+/// The authenticated caller, filled in by [`App::authenticate`] before the
+/// route's handler runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Principal {
+    /// The API key's id, when authenticated by a key.
+    pub api_key_id: Option<String>,
+    /// A name for logs and `created_by` (`api-key:<id>`, `anonymous`, ...).
+    pub name: String,
+    /// The highest scope the caller holds.
+    pub scope: Option<Scope>,
+    /// Printers the caller may use (empty = all).
+    pub allowed_printers: Vec<String>,
+}
+
+/// Why a long-poll request is being handled again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// First time.
+    Fresh,
+    /// Something it waits for may have changed.
+    Changed,
+    /// Its deadline passed (or the server is stopping): answer now.
+    Deadline,
+}
+
+/// A parsed request, as handlers see it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub peer: Option<SocketAddr>,
+    /// Path parameters of the matched route (`{job_id}` -> value).
+    pub params: HashMap<&'static str, String>,
+    /// Set by authentication.
+    pub principal: Option<Principal>,
+    /// Why the handler runs (long-polls run more than once).
+    pub wake: Wake,
+    /// The long-poll deadline, fixed the first time the request parks.
+    pub deadline: Option<Instant>,
+    /// Index of the matched route.
+    pub route: usize,
+    /// When the request was received.
+    pub received: Instant,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A path parameter (empty when the route has no such parameter).
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// A response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body,
+        }
+    }
+
+    pub fn json(status: u16, value: &serde_json::Value) -> Response {
+        Response::new(status, "application/json", value.to_string().into_bytes())
+    }
+
+    pub fn empty(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// What a handler decided.
+#[derive(Debug)]
+pub enum Reply {
+    Respond(Response),
+    /// Nothing new yet: park the request until one of `keys` changes past
+    /// event `seen`, or until `deadline`.
+    Park {
+        keys: Vec<String>,
+        seen: i64,
+        deadline: Instant,
+    },
+}
+
+/// Errors of the HTTP layer itself; [`App::error`] turns them into
+/// responses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpError {
+    /// No route has this path.
+    NotFound { path: String },
+    /// The path exists with other methods.
+    MethodNotAllowed {
+        method: String,
+        allowed: Vec<String>,
+    },
+    /// The body is larger than the limit.
+    BodyTooLarge { limit: usize },
+    /// The body could not be read.
+    BadBody { message: String },
+    /// The handler queue is full.
+    Busy,
+    /// The handler panicked.
+    Panic,
+    /// The server is stopping.
+    ShuttingDown,
+}
+
+impl HttpError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            HttpError::NotFound { .. } => "route_not_found",
+            HttpError::MethodNotAllowed { .. } => "method_not_allowed",
+            HttpError::BodyTooLarge { .. } => "body_too_large",
+            HttpError::BadBody { .. } => "bad_request_body",
+            HttpError::Busy => "server_busy",
+            HttpError::Panic => "internal_error",
+            HttpError::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpError::NotFound { path } => write!(f, "no route for {path}"),
+            HttpError::MethodNotAllowed { method, allowed } => {
+                write!(
+                    f,
+                    "{method} is not allowed here (allowed: {})",
+                    allowed.join(", ")
+                )
+            }
+            HttpError::BodyTooLarge { limit } => {
+                write!(f, "the request body is larger than {limit} bytes")
+            }
+            HttpError::BadBody { message } => {
+                write!(f, "the request body could not be read: {message}")
+            }
+            HttpError::Busy => f.write_str("the server is busy; retry shortly"),
+            HttpError::Panic => f.write_str("the handler failed unexpectedly; the server goes on"),
+            HttpError::ShuttingDown => f.write_str("the server is shutting down"),
+        }
+    }
+}
+
+/// The application behind the server.
+pub trait App: Send + Sync + 'static {
+    /// Checks the caller for a route's scope and fills `req.principal`.
+    /// `Err` is the response to send instead (401/403/429).
+    fn authenticate(&self, req: &mut Request, scope: Scope) -> Result<(), Response>;
+    /// The response for an HTTP-layer error.
+    fn error(&self, req: Option<&Request>, err: &HttpError) -> Response;
+}

@@ -1,1 +1,299 @@
-//! The hub (issue 4): configuration, database, job state machine, printer threads, recovery, retention.
+//! The hub (issue 4): configuration, database, the job state machine,
+//! printer threads, restart recovery and retention.
+//!
+//! **Architecture invariants.**
+//! * Only `hub` talks SQL; `api` calls typed functions of this module.
+//! * One state machine, one vocabulary ([`jobs::JobState`]) in the database,
+//!   the API and the events. Every transition is one UPDATE guarded by the
+//!   expected from-state, written in the same transaction as its event.
+//! * The database is the truth; printer channels only carry wake-ups and job
+//!   ids. A printer thread that (re)starts loads its queue from the database,
+//!   so restarts, recovery and admin changes need no in-memory hand-over.
+//! * After every commit that wrote events, [`Hub::write`] tells the change
+//!   listener (the long-poll registry), so waiting requests wake up.
+
+pub mod config;
+pub mod control;
+pub mod db;
+pub mod device;
+pub mod events;
+pub mod jobs;
+pub mod labels;
+pub mod printers;
+pub mod recovery;
+pub mod registry;
+pub mod retention;
+pub mod submit;
+pub mod worker;
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+pub use config::Config;
+pub use db::Db;
+pub use events::Changes;
+
+/// The error type of the hub layer. `code()` is the stable machine code the
+/// API puts in `error_code`.
+#[derive(Debug)]
+pub enum HubError {
+    /// SQLite failed.
+    Db(rusqlite::Error),
+    /// The database was written by a newer labelhub; it is left untouched.
+    DatabaseTooNew { found: i64, supported: i64 },
+    /// A migration script failed; its transaction was rolled back.
+    Migration { version: i64, message: String },
+    /// A file-system operation failed.
+    Io {
+        context: String,
+        error: std::io::Error,
+    },
+    /// No such job / batch / printer (`kind` is one of those words).
+    NotFound { kind: &'static str, id: String },
+    /// The job is not in a state that allows the action.
+    InvalidJobState {
+        id: String,
+        state: String,
+        action: &'static str,
+    },
+    /// The request is well-formed JSON but a value is not acceptable.
+    Invalid { field: String, message: String },
+    /// The request conflicts with what exists (duplicate slug, already
+    /// enabled, idempotency key reused with another body, printer disabled).
+    Conflict { code: &'static str, message: String },
+    /// The label could not be rendered or does not fit the medium.
+    Label(labels::LabelError),
+    /// The job rows were written but the printer thread could not take them;
+    /// the rows are marked failed with this cause.
+    Handoff { printer: String, message: String },
+    /// The hub is shutting down.
+    ShuttingDown,
+}
+
+impl HubError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            HubError::Db(_) => "database_error",
+            HubError::DatabaseTooNew { .. } => "database_too_new",
+            HubError::Migration { .. } => "migration_failed",
+            HubError::Io { .. } => "io_error",
+            HubError::NotFound { kind, .. } => match *kind {
+                "job" => "job_not_found",
+                "batch" => "batch_not_found",
+                "printer" => "printer_not_found",
+                _ => "not_found",
+            },
+            HubError::InvalidJobState { .. } => "invalid_job_state",
+            HubError::Invalid { .. } => "validation_error",
+            HubError::Conflict { code, .. } => code,
+            HubError::Label(e) => e.code(),
+            HubError::Handoff { .. } => "handoff_failed",
+            HubError::ShuttingDown => "shutting_down",
+        }
+    }
+
+    pub(crate) fn not_found(kind: &'static str, id: &str) -> HubError {
+        HubError::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+
+    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> HubError {
+        HubError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for HubError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HubError::Db(e) => write!(f, "database error: {e}"),
+            HubError::DatabaseTooNew { found, supported } => write!(
+                f,
+                "the database has schema version {found}, this labelhub supports up to {supported}; \
+                 refusing to touch it (run a newer labelhub)"
+            ),
+            HubError::Migration { version, message } => {
+                write!(f, "migration to schema version {version} failed: {message}")
+            }
+            HubError::Io { context, error } => write!(f, "{context}: {error}"),
+            HubError::NotFound { kind, id } => write!(f, "{kind} {id} not found"),
+            HubError::InvalidJobState { id, state, action } => {
+                write!(f, "job {id} is {state}; cannot {action} it")
+            }
+            HubError::Invalid { field, message } => write!(f, "{field}: {message}"),
+            HubError::Conflict { message, .. } => f.write_str(message),
+            HubError::Label(e) => write!(f, "{e}"),
+            HubError::Handoff { printer, message } => {
+                write!(f, "printer {printer} could not take the job: {message}")
+            }
+            HubError::ShuttingDown => f.write_str("the hub is shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for HubError {}
+
+impl From<rusqlite::Error> for HubError {
+    fn from(e: rusqlite::Error) -> HubError {
+        HubError::Db(e)
+    }
+}
+
+impl From<labels::LabelError> for HubError {
+    fn from(e: labels::LabelError) -> HubError {
+        HubError::Label(e)
+    }
+}
+
+/// Who submitted something: recorded on batches and jobs for audit.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub api_key_id: Option<String>,
+    /// `api-key:<id>` or another principal name.
+    pub created_by: Option<String>,
+    pub source_ip: Option<String>,
+}
+
+/// Told after every commit that wrote events (the long-poll registry).
+pub trait ChangeListener: Send + Sync {
+    fn changed(&self, changes: &Changes);
+}
+
+/// The running hub: database, printer threads and the change listener.
+/// Shared as `Arc<Hub>` by handler threads and printer threads.
+pub struct Hub {
+    pub config: Config,
+    pub db: Db,
+    pub printers: registry::Registry,
+    pub renderer: Arc<dyn labels::Renderer>,
+    pub devices: Arc<dyn device::Devices>,
+    listener: OnceLock<Arc<dyn ChangeListener>>,
+    pub started: Instant,
+}
+
+impl Hub {
+    /// Opens the database (migrating it). No thread is started yet: run
+    /// [`recovery::run`], then [`Hub::start_printers`].
+    pub fn open(
+        config: Config,
+        renderer: Arc<dyn labels::Renderer>,
+        devices: Arc<dyn device::Devices>,
+    ) -> Result<Arc<Hub>, HubError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|error| HubError::Io {
+            context: format!("creating data directory {}", config.data_dir.display()),
+            error,
+        })?;
+        let db = Db::open(&config.db_path())?;
+        let hub = Arc::new(Hub {
+            config,
+            db,
+            printers: registry::Registry::default(),
+            renderer,
+            devices,
+            listener: OnceLock::new(),
+            started: Instant::now(),
+        });
+        Ok(hub)
+    }
+
+    /// Installs the change listener (once; later calls are ignored).
+    pub fn set_listener(&self, listener: Arc<dyn ChangeListener>) {
+        let _ = self.listener.set(listener);
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction; after the commit, tells the
+    /// listener which resources changed.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut events::Writer<'_, '_>) -> Result<T, HubError>,
+    ) -> Result<T, HubError> {
+        let mut changes = Changes::default();
+        let res = self.db.write(|tx| {
+            let mut w = events::Writer::new(tx, &mut changes);
+            f(&mut w)
+        })?;
+        self.notify(&changes);
+        Ok(res)
+    }
+
+    fn notify(&self, changes: &Changes) {
+        if changes.is_empty() {
+            return;
+        }
+        if let Some(listener) = self.listener.get() {
+            listener.changed(changes);
+        }
+    }
+
+    /// On a first start with no printer, creates the demo printer: a
+    /// PT-P750W on the built-in emulator with 12 mm tape, writing PNGs under
+    /// `<data dir>/emulator/demo/`. Returns it when created.
+    pub fn ensure_demo_printer(&self) -> Result<Option<printers::Printer>, HubError> {
+        if !self.config.demo_printer || printers::count(&self.db.lock())? > 0 {
+            return Ok(None);
+        }
+        let new = printers::NewPrinter {
+            slug: "demo".into(),
+            name: "Demo PT-P750W (emulator)".into(),
+            model: "PT-P750W".into(),
+            uri: "emulator:?media=12&speed=instant".into(),
+            media: Some("12".into()),
+            half_cut: true,
+            auto_cut: true,
+            auto_resume: true,
+            queue_timeout_s: 30,
+            enabled: true,
+        };
+        let printer = self.write(|w| printers::create(w, &new, "system:first-start"))?;
+        log::info!(
+            "no printer configured: created the demo printer `demo` (PT-P750W on the built-in \
+             emulator, 12 mm tape); its labels are written as PNGs under {}",
+            self.config.data_dir.join("emulator").join("demo").display()
+        );
+        Ok(Some(printer))
+    }
+
+    /// Starts one thread per enabled printer (after recovery).
+    pub fn start_printers(self: &Arc<Hub>) -> Result<(), HubError> {
+        registry::start_all(self)
+    }
+
+    /// Stops every printer thread: each finishes the label it is sending;
+    /// queued jobs stay queued. Returns the printers whose thread did not
+    /// stop within `timeout`.
+    pub fn shutdown(&self, timeout: std::time::Duration) -> Vec<String> {
+        self.printers.stop_all(timeout)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.as_millis() as i64
+}
+
+/// RFC 3339 with millisecond precision and a `Z` suffix.
+pub fn rfc3339(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&fmt).unwrap_or_default()
+}
+
+/// Parses RFC 3339 into epoch milliseconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,558 @@
-//! `cargo bench --bench hub` (being built).
+//! `cargo bench --bench hub`: the hub's figures (issue 4), measured on the
+//! real binary over loopback with the built-in emulator, plus this
+//! machine's raw SQLite commit rate with the hub's pragmas, measured in the
+//! same run: the physical limit for accepting durable jobs one at a time.
+//!
+//! The Python hub's figures on a 2-core machine (from the issue) are
+//! printed beside ours.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_labelhub");
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "labelhub-bench-{tag}-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A hub process.
+struct Hub {
+    child: Child,
+    base: String,
+    started: Duration,
+    agent: ureq::Agent,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build(),
+    )
+}
+
+impl Hub {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Hub {
+        let t = Instant::now();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .env("PRINTER_HUB_DATA_DIR", dir)
+            .env("PRINTER_HUB_LISTEN", "127.0.0.1:0")
+            .env("PRINTER_HUB_LOG_LEVEL", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("ERROR") || line.contains("labelhub:") {
+                    eprintln!("[hub] {line}");
+                }
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(addr.split_whitespace().next().unwrap().to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("hub did not start");
+        let started = t.elapsed();
+        Hub {
+            child,
+            base: format!("http://{addr}"),
+            started,
+            agent: agent(),
+        }
+    }
+
+    fn call(
+        &self,
+        agent: &ureq::Agent,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json")
+            .body(body.map(|b| b.to_string().into_bytes()).unwrap_or_default())
+            .unwrap();
+        let mut resp = agent.run(req).unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_vec()
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn get(&self, path: &str) -> Value {
+        self.call(&self.agent, "GET", path, None).1
+    }
+
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.call(&self.agent, "POST", path, Some(body))
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn threads(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+            .unwrap()
+            .count()
+    }
+
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn printer_id(&self, slug: &str) -> String {
+        self.get(&format!("/api/printers/{slug}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Waits until every job in `ids` is terminal (long-polls).
+    fn wait_terminal(&self, ids: &[String]) {
+        for id in ids {
+            let mut since = -1;
+            loop {
+                let job = self.get(&format!("/api/jobs/{id}?wait=30&since={since}"));
+                let state = job["state"].as_str().unwrap_or("");
+                if !matches!(state, "queued" | "printing" | "paused") {
+                    assert_eq!(state, "done", "{job}");
+                    break;
+                }
+                since = job["version"].as_i64().unwrap();
+            }
+        }
+    }
+}
+
+/// Makes the request body of label `n`.
+type MakeLabel = fn(usize) -> Value;
+
+/// A typical asset label: QR code plus an id.
+fn label(n: usize) -> Value {
+    json!({"content_type": "qr_one_line", "data": {"primary_id": format!("A-{n:05}"), "qr_payload": format!("https://inv.example/a/{n}")}})
+}
+
+/// A text-only label (cheaper to render: shows the hub's own share).
+fn text_label(n: usize) -> Value {
+    json!({"content_type": "text_one_line", "data": {"primary_id": format!("A-{n:05}")}})
+}
+
+/// In-process render time of one label (median of 200), to separate the
+/// renderer's CPU from the hub's.
+fn render_cost(make: fn(usize) -> Value) -> Duration {
+    use labelhub::render::{self, ContentType, LabelData, Target};
+    let target = Target::lookup("PT-P750W", "12").unwrap();
+    let mut times: Vec<Duration> = (0..200)
+        .map(|n| {
+            let req = make(n);
+            let ct = ContentType::parse(req["content_type"].as_str().unwrap()).unwrap();
+            let data: LabelData = serde_json::from_value(req["data"].clone()).unwrap();
+            let t = Instant::now();
+            render::render(ct, &data, &target).unwrap();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[100]
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Commits per second of one-row transactions with the hub's pragmas.
+fn raw_commit_rate() -> f64 {
+    let dir = temp_dir("raw");
+    let conn = rusqlite::Connection::open(dir.join("raw.db")).unwrap();
+    labelhub::hub::db::apply_pragmas(&conn).unwrap();
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+        .unwrap();
+    let blob = vec![7u8; 300];
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let n = 500;
+        let t = Instant::now();
+        for _ in 0..n {
+            conn.execute("INSERT INTO t (v) VALUES (?1)", [&blob])
+                .unwrap();
+        }
+        rates.push(n as f64 / t.elapsed().as_secs_f64());
+    }
+    drop(conn);
+    std::fs::remove_dir_all(&dir).unwrap();
+    rates.sort_by(f64::total_cmp);
+    rates[1]
+}
+
+/// `/print` from `clients` threads, `per_client` requests each.
+fn print_load(
+    hub: &Hub,
+    make: fn(usize) -> Value,
+    clients: usize,
+    per_client: usize,
+) -> (f64, Duration, Duration) {
+    let t = Instant::now();
+    let mut lat: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                s.spawn(move || {
+                    let agent = agent();
+                    let mut lat = Vec::with_capacity(per_client);
+                    for i in 0..per_client {
+                        let t = Instant::now();
+                        let (status, _) =
+                            hub.call(&agent, "POST", "/print", Some(&make(c * 100_000 + i)));
+                        assert_eq!(status, 202);
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let wall = t.elapsed();
+    lat.sort();
+    (
+        lat.len() as f64 / wall.as_secs_f64(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+    )
+}
 
 fn main() {
-    eprintln!("the hub benchmark is not built yet");
+    if std::env::args().any(|a| a == "longpoll") {
+        let dir = temp_dir("lp");
+        let hub = Hub::start(&dir, &[]);
+        println!("{:?}", long_poll_cost(&hub));
+        hub.stop();
+        return;
+    }
+    println!("labelhub hub benchmark (release build, loopback, built-in emulator)");
+    let raw = raw_commit_rate();
+    println!(
+        "raw SQLite commit rate (WAL, synchronous=FULL, one row per commit): {raw:.0} commits/s"
+    );
+
+    let dir = temp_dir("main");
+    let hub = Hub::start(&dir, &[]);
+    // Idle: after start-up and a first status poll.
+    hub.get("/healthz");
+    let idle_rss = hub.rss_kib();
+    let idle_threads = hub.threads();
+    println!(
+        "idle: RSS {:.1} MiB, {idle_threads} threads",
+        idle_rss as f64 / 1024.0
+    );
+    let pid = hub.printer_id("demo");
+
+    // 1. Accepting jobs (printer paused: only the durable accept path).
+    hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
+    println!("\nPOST /print, printer paused (the durable accept path: parse, render, one transaction, hand-off):");
+    let kinds: [(&str, MakeLabel); 2] = [("qr_one_line", label), ("text_one_line", text_label)];
+    for (name, make) in kinds {
+        let render = render_cost(make);
+        println!(
+            "  {name} labels (render alone: {:.2} ms in-process)",
+            ms(render)
+        );
+        println!("    clients  jobs/s   p50 ms   p99 ms   vs raw commit rate   vs Python hub (63 jobs/s)");
+        for (clients, per) in [(1, 400), (4, 150), (16, 60)] {
+            let (rate, p50, p99) = print_load(&hub, make, clients, per);
+            println!(
+                "    {clients:>7}  {rate:>6.0}  {:>7.2}  {:>7.2}   {:>17.2}x   {:>21.0}x",
+                ms(p50),
+                ms(p99),
+                rate / raw,
+                rate / 63.0
+            );
+        }
+    }
+    println!("    (Python hub at 16 clients: 63 jobs/s, p99 2700 ms)");
+    hub.post(&format!("/api/printers/{pid}/queue/clear"), &json!({}));
+
+    // 2. One 500-item batch POST.
+    let items: Vec<Value> = (0..500).map(label).collect();
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let (status, _) = hub.post("/api/print/demo/batch", &json!({"items": items}));
+        assert_eq!(status, 202);
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!(
+        "\n500-item batch POST: median {:.0} ms (of 3)   (Python hub: 5600 ms, {:.0}x)",
+        ms(times[1]),
+        5600.0 / ms(times[1])
+    );
+    hub.post(&format!("/api/printers/{pid}/queue/clear"), &json!({}));
+    hub.post(&format!("/api/printers/{pid}/resume"), &json!({}));
+
+    // 3. 500 jobs from submit to done on the instant emulator.
+    let t = Instant::now();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|c| {
+                let hub = &hub;
+                s.spawn(move || {
+                    let agent = agent();
+                    (0..125)
+                        .map(|i| {
+                            let (_, body) =
+                                hub.call(&agent, "POST", "/print", Some(&label(c * 1000 + i)));
+                            body["job_id"].as_str().unwrap().to_string()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    hub.wait_terminal(&ids);
+    let single = t.elapsed();
+    let t = Instant::now();
+    let (_, batch) = hub.post("/api/print/demo/batch", &json!({"items": items}));
+    let batch_ids: Vec<String> = batch["job_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    hub.wait_terminal(&batch_ids);
+    let batched = t.elapsed();
+    println!(
+        "500 jobs submit -> done (instant emulator, PNG per label): {:.2} s as 500 POST /print from 4 clients, \
+         {:.2} s as one 500-item batch   (Python hub: 12.7 s)",
+        single.as_secs_f64(),
+        batched.as_secs_f64()
+    );
+    let after_rss = hub.rss_kib();
+    println!(
+        "RSS after these {} jobs: {:.1} MiB",
+        1000 + 1500 + 600,
+        after_rss as f64 / 1024.0
+    );
+
+    // 4. What one waiting long-poll client costs.
+    let (waiters, rss_per, threads_per) = long_poll_cost(&hub);
+    println!(
+        "\nlong-poll: {waiters} parked requests cost {:.1} KiB RSS each and {threads_per:.2} threads each \
+         (tiny_http's blocked connection thread; our handler threads stay free)",
+        rss_per
+    );
+    hub.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // 5. Start-up with 1,000 and 100,000 queued jobs.
+    println!(
+        "\nstart-up to `listening on` (median of 3)      (Python hub with 1,000 queued: 9200 ms)"
+    );
+    for n in [0usize, 1_000, 100_000] {
+        let dir = temp_dir("startup");
+        seed_queued(&dir, n);
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let hub = Hub::start(&dir, &[]);
+            times.push(hub.started);
+            hub.stop();
+        }
+        times.sort();
+        println!("  {n:>7} queued: {:>7.1} ms", ms(times[1]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // 6. RSS after 100,000 jobs.
+    rss_after_many(100_000, idle_rss);
+}
+
+/// Parks `n` long-polls and measures the process's growth.
+fn long_poll_cost(hub: &Hub) -> (usize, f64, f64) {
+    let n = 200;
+    let pid = hub.printer_id("demo");
+    hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
+    let (_, acc) = hub.post("/print", &label(1));
+    let batch = acc["batch_id"].as_str().unwrap().to_string();
+    let job = acc["job_id"].as_str().unwrap().to_string();
+    let version = hub.get(&format!("/api/batches/{batch}"))["version"]
+        .as_i64()
+        .unwrap();
+    let rss0 = hub.rss_kib();
+    let threads0 = hub.threads();
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|s| {
+        for _ in 0..n {
+            let tx = tx.clone();
+            let hub = &hub;
+            let batch = &batch;
+            s.spawn(move || {
+                let agent = agent();
+                let (status, _) = hub.call(
+                    &agent,
+                    "GET",
+                    &format!("/api/batches/{batch}?wait=60&since={version}"),
+                    None,
+                );
+                tx.send(status).unwrap();
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let waiting = hub.get("/healthz")["waiting_requests"]
+                .as_u64()
+                .unwrap_or(0);
+            if waiting >= n as u64 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "only {waiting} of {n} parked");
+            std::thread::yield_now();
+        }
+        let rss1 = hub.rss_kib();
+        let threads1 = hub.threads();
+        hub.post(&format!("/api/jobs/{job}/cancel"), &json!({}));
+        for _ in 0..n {
+            assert_eq!(rx.recv().unwrap(), 200);
+        }
+        hub.post(&format!("/api/printers/{pid}/resume"), &json!({}));
+        (
+            n,
+            (rss1.saturating_sub(rss0)) as f64 / n as f64,
+            (threads1 - threads0) as f64 / n as f64,
+        )
+    })
+}
+
+/// Makes a data directory whose demo printer is paused with `n` queued jobs.
+fn seed_queued(dir: &Path, n: usize) {
+    let hub = Hub::start(dir, &[]);
+    let pid = hub.printer_id("demo");
+    hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
+    if n > 0 {
+        hub.post("/print", &label(0));
+    }
+    hub.stop();
+    if n <= 1 {
+        return;
+    }
+    let conn = rusqlite::Connection::open(dir.join("labelhub.db")).unwrap();
+    conn.execute_batch(&format!(
+        "BEGIN;
+         INSERT INTO jobs (id, printer_id, batch_id, position, copy_index, copy_total, state, content_type,
+             label_data, options, model, media, width, height, bitmap, bitmap_red, created_at, updated_at, version)
+         WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {})
+         SELECT lower(hex(randomblob(16))), printer_id, batch_id, position, copy_index, copy_total, 'queued',
+             content_type, label_data, options, model, media, width, height, bitmap, bitmap_red, created_at,
+             updated_at, version
+         FROM jobs, k WHERE jobs.seq = (SELECT min(seq) FROM jobs);
+         COMMIT;",
+        n - 1
+    ))
+    .unwrap();
+}
+
+/// Prints `n` jobs through a `dir:` printer (no PNG per label) and compares
+/// the RSS with the idle one.
+fn rss_after_many(n: usize, idle_rss: u64) {
+    let dir = temp_dir("many");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let hub = Hub::start(&dir, &[("PRINTER_HUB_DEMO_PRINTER", "false")]);
+    let (status, _) = hub.post(
+        "/api/v1/admin/printers",
+        &json!({"name": "bulk", "slug": "bulk", "model": "PT-P750W", "media": "12",
+                "connection": {"uri": format!("dir://{}?media=12", out.display())}}),
+    );
+    assert_eq!(status, 201);
+    let t = Instant::now();
+    let items: Vec<Value> = (0..500).map(label).collect();
+    let mut last = Vec::new();
+    let mut samples = Vec::new();
+    for round in 0..n / 500 {
+        let (status, body) = hub.post("/api/print/bulk/batch", &json!({"items": items}));
+        assert_eq!(status, 202, "{body}");
+        last = body["job_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        // Keep the queue short: wait for every 10th batch.
+        if round % 10 == 9 {
+            hub.wait_terminal(&last[last.len() - 1..]);
+            samples.push(hub.rss_kib());
+        }
+    }
+    hub.wait_terminal(&last);
+    let took = t.elapsed();
+    let rss = hub.rss_kib();
+    println!(
+        "\n{n} jobs (200 batches of 500 on a dir: printer) printed in {:.1} s ({:.0} labels/s); \
+         RSS {:.1} MiB after (idle was {:.1} MiB); RSS at each 10% step: {:?} MiB",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64(),
+        rss as f64 / 1024.0,
+        idle_rss as f64 / 1024.0,
+        samples
+            .iter()
+            .map(|k| (*k as f64 / 1024.0 * 10.0).round() / 10.0)
+            .collect::<Vec<_>>()
+    );
+    hub.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
 }

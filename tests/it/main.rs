@@ -3,7 +3,9 @@
 //! `support`.
 
 mod auth;
+mod auth_fuzz;
 mod hub;
+mod hub_crash;
 mod printer_io;
 mod raster;
 mod render;

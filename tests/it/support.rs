@@ -1,1 +1,368 @@
-//! (being built)
+//! The test harness: starts the real `labelhub serve` binary on
+//! 127.0.0.1:0 with a temporary data directory, learns the port from the
+//! `listening on` log line, and talks HTTP to it with ureq.
+//!
+//! Every request is built in [`Hub::request`], which sends the bootstrap
+//! admin key (read from `<data_dir>/bootstrap-admin.key`) unless the caller
+//! passes its own `X-Label-Hub-Key`.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A response: status, headers (lower-case names) and body.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub bytes: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.bytes)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct Log {
+    lines: Mutex<Vec<String>>,
+    grew: Condvar,
+}
+
+/// A running hub process.
+pub struct Hub {
+    child: Mutex<Option<Child>>,
+    pub base: String,
+    pub data_dir: PathBuf,
+    owns_dir: bool,
+    log: Arc<Log>,
+    agent: ureq::Agent,
+    env: Vec<(String, String)>,
+    /// The bootstrap admin key the hub wrote on its first start (auth):
+    /// sent with every request unless the caller gives its own key header.
+    pub key: String,
+}
+
+/// A fresh temporary directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "labelhub-it-{tag}-{}-{n}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Hub {
+    /// A hub with a fresh data directory and the demo printer.
+    pub fn start() -> Hub {
+        Hub::start_in(&temp_dir("hub"), &[], true)
+    }
+
+    /// A hub with extra `PRINTER_HUB_*` variables.
+    pub fn start_env(env: &[(&str, &str)]) -> Hub {
+        Hub::start_in(&temp_dir("hub"), env, true)
+    }
+
+    /// A hub on `data_dir` (kept when `owns_dir` is false).
+    pub fn start_in(data_dir: &Path, env: &[(&str, &str)], owns_dir: bool) -> Hub {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut hub = Hub {
+            child: Mutex::new(None),
+            base: String::new(),
+            data_dir: data_dir.to_path_buf(),
+            owns_dir,
+            log: Arc::new(Log::default()),
+            agent: ureq::Agent::new_with_config(
+                ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(90)))
+                    .build(),
+            ),
+            env,
+            key: String::new(),
+        };
+        hub.spawn();
+        hub
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_labelhub"));
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PRINTER_HUB_DATA_DIR", &self.data_dir)
+            .env("PRINTER_HUB_LISTEN", "127.0.0.1:0")
+            .env("PRINTER_HUB_LOG_LEVEL", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        self.log = Arc::new(Log::default());
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if std::env::var_os("LABELHUB_TEST_LOG").is_some() {
+                    eprintln!("[hub] {line}");
+                }
+                log.lines.lock().unwrap().push(line);
+                log.grew.notify_all();
+            }
+        });
+        *self.child.lock().unwrap() = Some(child);
+        let line = self
+            .wait_log("listening on ", Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("the hub did not start; log:\n{}", self.log_text()));
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        self.base = format!("http://{addr}");
+        let key_file = self.data_dir.join("bootstrap-admin.key");
+        if let Ok(key) = std::fs::read_to_string(&key_file) {
+            self.key = key.trim().to_string();
+        }
+    }
+
+    /// Kills the process (SIGKILL) and starts it again on the same data
+    /// directory and variables.
+    pub fn restart_after_kill(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Starts the process again (after it exited).
+    pub fn start_again(&mut self) {
+        assert!(self.child.lock().unwrap().is_none(), "still running");
+        self.spawn();
+    }
+
+    /// The full log so far.
+    pub fn log_text(&self) -> String {
+        self.log.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits for a log line containing `needle` (from the current process's
+    /// start); returns it.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let mut lines = self.log.lines.lock().unwrap();
+        loop {
+            if let Some(l) = lines.iter().find(|l| l.contains(needle)) {
+                return Some(l.clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            lines = self.log.grew.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill9(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Sends SIGTERM; returns the exit status and how long it took.
+    pub fn sigterm(&self, timeout: Duration) -> (ExitStatus, Duration) {
+        let mut child = self.child.lock().unwrap().take().expect("running");
+        let pid = child.id().to_string();
+        let t = Instant::now();
+        let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(ok.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(status) => (status.unwrap(), t.elapsed()),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+                panic!(
+                    "no exit within {timeout:?} after SIGTERM; log:\n{}",
+                    self.log_text()
+                );
+            }
+        }
+    }
+
+    /// The one place requests are built.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        self.try_request(method, path, body, headers)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Like [`Hub::request`], but a transport error (server gone) is an `Err`.
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Result<Resp, ureq::Error> {
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if body.is_some() {
+            req = req.header("Content-Type", "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if !self.key.is_empty()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("x-label-hub-key"))
+        {
+            req = req.header("X-Label-Hub-Key", self.key.as_str());
+        }
+        let req = req.body(body.unwrap_or(&[]).to_vec()).unwrap();
+        let mut resp = self.agent.run(req)?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    v.to_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()?;
+        Ok(Resp {
+            status,
+            headers,
+            bytes,
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.request("GET", path, None, &[])
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Resp {
+        self.request("POST", path, Some(body.to_string().as_bytes()), &[])
+    }
+
+    pub fn post_empty(&self, path: &str) -> Resp {
+        self.request("POST", path, None, &[])
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> Resp {
+        self.request("PUT", path, Some(body.to_string().as_bytes()), &[])
+    }
+
+    /// Long-polls a batch until `all_terminal` (bounded).
+    pub fn wait_batch(&self, batch_id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut since = -1i64;
+        loop {
+            let r = self.get(&format!("/api/batches/{batch_id}?wait=10&since={since}"));
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+            let snap = r.json();
+            if snap["summary"]["all_terminal"] == true {
+                return snap;
+            }
+            since = snap["version"].as_i64().unwrap();
+            assert!(Instant::now() < deadline, "batch not finished: {snap}");
+        }
+    }
+
+    /// Long-polls a job until `pred` holds for it (bounded).
+    pub fn wait_job(
+        &self,
+        job_id: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut since = -1i64;
+        loop {
+            let r = self.get(&format!("/api/jobs/{job_id}?wait=10&since={since}"));
+            assert_eq!(r.status, 200);
+            let job = r.json();
+            if pred(&job) {
+                return job;
+            }
+            since = job["version"].as_i64().unwrap();
+            assert!(Instant::now() < deadline, "job never matched: {job}");
+        }
+    }
+
+    /// PNG files the emulator wrote for printer `slug`, sorted.
+    pub fn pngs(&self, slug: &str) -> Vec<PathBuf> {
+        let dir = self.data_dir.join("emulator").join(slug);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "png"));
+        files.sort();
+        files
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap().as_ref().unwrap().id()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.kill9();
+        if self.owns_dir && !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
+    }
+}
+
+/// A simple print request body for the demo printer.
+pub fn label(text: &str) -> Value {
+    serde_json::json!({"content_type": "text_one_line", "data": {"primary_id": text}})
+}

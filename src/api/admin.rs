@@ -1,0 +1,317 @@
+//! Admin printer routes (`/api/v1/admin/printers`): create, change,
+//! disable and enable printers. Every change is committed with an audit row
+//! and applied to the printer threads at once (no restart).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{body, json, origin, shapes, Api, ApiError};
+use crate::brother::{media, model};
+use crate::http::{Reply, Request};
+use crate::hub::printers::{self, NewPrinter, PrinterUpdate};
+use crate::hub::{control, HubError};
+
+/// `connection`: our `uri`, or upstream's `{host, port, snmp}` (TCP).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    #[serde(default)]
+    pub uri: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<u32>,
+    #[serde(default)]
+    pub snmp: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    #[serde(default = "thirty")]
+    pub timeout_s: i64,
+}
+
+fn thirty() -> i64 {
+    30
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CutDefaults {
+    #[serde(default)]
+    pub half_cut: Option<bool>,
+    #[serde(default)]
+    pub auto_cut: Option<bool>,
+}
+
+/// Upstream `PrinterCreatePayload` plus `media` and `auto_resume`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePrinter {
+    pub name: String,
+    pub slug: String,
+    pub model: String,
+    #[serde(default)]
+    pub backend: Option<String>,
+    pub connection: Connection,
+    #[serde(default)]
+    pub media: Option<String>,
+    #[serde(default)]
+    pub queue: Option<QueueSettings>,
+    #[serde(default)]
+    pub cut_defaults: Option<CutDefaults>,
+    #[serde(default)]
+    pub auto_resume: Option<bool>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Upstream `PrinterUpdatePayload` plus `media` and `auto_resume`. Slug
+/// and model cannot change (jobs are rendered for the model).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePrinter {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub connection: Option<Connection>,
+    #[serde(default)]
+    pub media: Option<Option<String>>,
+    #[serde(default)]
+    pub queue: Option<QueueSettings>,
+    #[serde(default)]
+    pub cut_defaults: Option<CutDefaults>,
+    #[serde(default)]
+    pub auto_resume: Option<bool>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    HubError::Invalid {
+        field: field.to_string(),
+        message: message.into(),
+    }
+    .into()
+}
+
+fn check_slug(slug: &str) -> Result<(), ApiError> {
+    let ok = (3..=64).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "slug",
+            "3 to 64 characters of a-z, 0-9 and '-', not starting or ending with '-'",
+        ))
+    }
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.len() > 255 {
+        return Err(invalid("name", "1 to 255 characters"));
+    }
+    Ok(())
+}
+
+fn uri_of(api: &Api, conn: &Connection) -> Result<String, ApiError> {
+    let uri = match (&conn.uri, &conn.host) {
+        (Some(uri), None) => uri.trim().to_string(),
+        (None, Some(host)) => {
+            let port = conn.port.unwrap_or(9100);
+            if host.is_empty() || host.len() > 253 || !(1..=65535).contains(&port) {
+                return Err(invalid(
+                    "connection",
+                    "host 1..253 characters, port 1..65535",
+                ));
+            }
+            format!("tcp://{host}:{port}")
+        }
+        _ => {
+            return Err(invalid(
+                "connection",
+                "give either `uri` or `host` (and `port`)",
+            ))
+        }
+    };
+    api.hub
+        .devices
+        .validate_uri(&uri)
+        .map_err(|e| invalid("connection.uri", format!("{uri}: {}", e.message)))?;
+    Ok(uri)
+}
+
+fn check_media(model: &'static model::Model, m: &str) -> Result<String, ApiError> {
+    media::geometry(model, m)
+        .map(|g| g.media.id.to_string())
+        .map_err(|e| invalid("media", e.to_string()))
+}
+
+/// `media=` of an `emulator:` URI.
+fn uri_media(uri: &str) -> Option<String> {
+    let query = uri.strip_prefix("emulator:")?.trim_start_matches('?');
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("media=").map(str::to_string))
+}
+
+fn check_timeout(q: &Option<QueueSettings>) -> Result<Option<i64>, ApiError> {
+    match q {
+        Some(q) if !(1..=600).contains(&q.timeout_s) => Err(invalid("queue.timeout_s", "1 to 600")),
+        Some(q) => Ok(Some(q.timeout_s)),
+        None => Ok(None),
+    }
+}
+
+/// `GET /api/v1/admin/printers?include_disabled=`
+pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let include = matches!(req.query("include_disabled"), Some("true" | "1"));
+    let all = printers::list(&api.hub.db.lock(), include)?;
+    json(
+        200,
+        &Value::Array(
+            all.iter()
+                .filter(|p| crate::auth::api::may_use_printer(req, &p.id))
+                .map(shapes::admin_printer)
+                .collect(),
+        ),
+    )
+}
+
+/// `GET /api/v1/admin/printers/{slug}`
+pub fn get(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let p = printers::get(&api.hub.db.lock(), req.param("slug"))?;
+    json(200, &shapes::admin_printer(&p))
+}
+
+fn by(req: &Request) -> String {
+    let o = origin(req);
+    format!(
+        "{}:{}",
+        o.created_by.unwrap_or_else(|| "anonymous".into()),
+        o.source_ip.unwrap_or_default()
+    )
+}
+
+/// `POST /api/v1/admin/printers` -> 201; the printer's thread starts now.
+pub fn create(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let r: CreatePrinter = body(req)?;
+    check_name(&r.name)?;
+    check_slug(&r.slug)?;
+    let m = model::by_name(&r.model)
+        .ok_or_else(|| invalid("model", format!("unknown model `{}`", r.model)))?;
+    if let Some(backend) = &r.backend {
+        if backend != shapes::backend(m.name) {
+            return Err(invalid(
+                "backend",
+                format!("{} uses the `{}` backend", m.name, shapes::backend(m.name)),
+            ));
+        }
+    }
+    let uri = uri_of(api, &r.connection)?;
+    let media = match r.media.clone().or_else(|| uri_media(&uri)) {
+        Some(x) => Some(check_media(m, &x)?),
+        None => None,
+    };
+    let cut = r.cut_defaults.as_ref();
+    let new = NewPrinter {
+        slug: r.slug.clone(),
+        name: r.name.trim().to_string(),
+        model: m.name.to_string(),
+        uri,
+        media,
+        half_cut: cut.and_then(|c| c.half_cut).unwrap_or(false),
+        auto_cut: cut.and_then(|c| c.auto_cut).unwrap_or(true),
+        auto_resume: r.auto_resume.unwrap_or(true),
+        queue_timeout_s: check_timeout(&r.queue)?.unwrap_or(30),
+        enabled: r.enabled,
+    };
+    let who = by(req);
+    let printer = api.hub.write(|w| printers::create(w, &new, &who))?;
+    control::apply_printer(&api.hub, &printer)?;
+    json(201, &shapes::admin_printer(&printer))
+}
+
+/// `PUT /api/v1/admin/printers/{slug}`; the thread restarts (or stops).
+pub fn update(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let r: UpdatePrinter = body(req)?;
+    let current = printers::get(&api.hub.db.lock(), req.param("slug"))?;
+    let m = model::by_name(&current.model);
+    if let Some(name) = &r.name {
+        check_name(name)?;
+    }
+    let uri = match &r.connection {
+        Some(c) => Some(uri_of(api, c)?),
+        None => None,
+    };
+    let media = match (&r.media, m) {
+        (Some(Some(x)), Some(m)) => Some(Some(check_media(m, x)?)),
+        (Some(Some(x)), None) => Some(Some(x.clone())),
+        (Some(None), _) => Some(None),
+        (None, _) => None,
+    };
+    let upd = PrinterUpdate {
+        name: r.name.as_ref().map(|n| n.trim().to_string()),
+        uri,
+        media,
+        half_cut: r.cut_defaults.as_ref().and_then(|c| c.half_cut),
+        auto_cut: r.cut_defaults.as_ref().and_then(|c| c.auto_cut),
+        auto_resume: r.auto_resume,
+        queue_timeout_s: check_timeout(&r.queue)?,
+        enabled: r.enabled,
+    };
+    let who = by(req);
+    let (_, after) = api
+        .hub
+        .write(|w| printers::update(w, &current.id, &upd, &who))?;
+    control::apply_printer(&api.hub, &after)?;
+    json(200, &shapes::admin_printer(&after))
+}
+
+fn set_enabled(api: &Api, req: &mut Request, enabled: bool) -> Result<Reply, ApiError> {
+    let current = printers::get(&api.hub.db.lock(), req.param("slug"))?;
+    if current.enabled == enabled {
+        return Err(ApiError::Conflict {
+            code: if enabled {
+                "already_enabled"
+            } else {
+                "already_disabled"
+            },
+            message: format!(
+                "printer `{}` is already {}",
+                current.slug,
+                if enabled { "enabled" } else { "disabled" }
+            ),
+        });
+    }
+    let upd = PrinterUpdate {
+        enabled: Some(enabled),
+        ..PrinterUpdate::default()
+    };
+    let who = by(req);
+    let (_, after) = api
+        .hub
+        .write(|w| printers::update(w, &current.id, &upd, &who))?;
+    control::apply_printer(&api.hub, &after)?;
+    json(200, &shapes::admin_printer(&after))
+}
+
+/// `POST /api/v1/admin/printers/{slug}/disable`
+pub fn disable(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    set_enabled(api, req, false)
+}
+
+/// `POST /api/v1/admin/printers/{slug}/enable`
+pub fn enable(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    set_enabled(api, req, true)
+}

@@ -1,0 +1,358 @@
+//! The one place where errors become HTTP: every layer's error type maps to
+//! a status and an RFC 7807 `application/problem+json` body with a stable
+//! `error_code`.
+//!
+//! Body: `{type, title, status, detail, instance, error_code, error_message,
+//! error_detail?}`. `error_message` repeats `detail` for clients of the
+//! upstream hub's flat error shape.
+//!
+//! **Invariant:** no other module picks an error status; handlers return
+//! [`ApiError`] and the router's hooks call [`problem`] / [`http_error`].
+
+use serde_json::{json, Value};
+
+use crate::auth::front::FrontError;
+use crate::auth::AuthError;
+use crate::http::{HttpError, Request, Response};
+use crate::hub::labels::LabelError;
+use crate::hub::HubError;
+
+/// Every error a handler can return.
+#[derive(Debug)]
+pub enum ApiError {
+    /// From the hub layer.
+    Hub(HubError),
+    /// From the HTTP layer.
+    Http(HttpError),
+    /// The body is not valid JSON for the route, or a parameter is bad.
+    Invalid {
+        code: &'static str,
+        message: String,
+        detail: Option<Value>,
+    },
+    /// A resource the route names does not exist (not a hub lookup).
+    NotFound { code: &'static str, message: String },
+    /// A state conflict decided in the api layer.
+    Conflict { code: &'static str, message: String },
+    /// Authentication or authorisation failed (issue 5 fills these in).
+    Auth {
+        status: u16,
+        code: &'static str,
+        message: String,
+        retry_after: Option<u64>,
+    },
+}
+
+impl ApiError {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Invalid {
+            code,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    /// The stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Hub(e) => e.code(),
+            ApiError::Http(e) => e.code(),
+            ApiError::Invalid { code, .. }
+            | ApiError::NotFound { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Auth { code, .. } => code,
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Hub(e) => hub_status(e),
+            ApiError::Http(e) => match e {
+                HttpError::NotFound { .. } => 404,
+                HttpError::MethodNotAllowed { .. } => 405,
+                HttpError::BodyTooLarge { .. } => 413,
+                HttpError::BadBody { .. } => 400,
+                HttpError::Busy | HttpError::ShuttingDown => 503,
+                HttpError::Panic => 500,
+            },
+            ApiError::Invalid { .. } => 422,
+            ApiError::NotFound { .. } => 404,
+            ApiError::Conflict { .. } => 409,
+            ApiError::Auth { status, .. } => *status,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::Hub(e) => e.to_string(),
+            ApiError::Http(e) => e.to_string(),
+            ApiError::Invalid { message, .. }
+            | ApiError::NotFound { message, .. }
+            | ApiError::Conflict { message, .. }
+            | ApiError::Auth { message, .. } => message.clone(),
+        }
+    }
+
+    fn detail(&self) -> Option<Value> {
+        match self {
+            ApiError::Hub(HubError::Label(LabelError::Render { detail, .. })) => detail.clone(),
+            ApiError::Hub(HubError::Invalid { field, .. }) => Some(json!({"field": field})),
+            ApiError::Hub(HubError::InvalidJobState { id, state, action }) => {
+                Some(json!({"job_id": id, "state": state, "action": action}))
+            }
+            ApiError::Http(HttpError::MethodNotAllowed { allowed, .. }) => {
+                Some(json!({"allowed": allowed}))
+            }
+            ApiError::Http(HttpError::BodyTooLarge { limit }) => {
+                Some(json!({"limit_bytes": limit}))
+            }
+            ApiError::Invalid { detail, .. } => detail.clone(),
+            _ => None,
+        }
+    }
+
+    /// Whether the server is at fault (logged as an error).
+    fn is_server_fault(&self) -> bool {
+        self.status() >= 500 && !matches!(self, ApiError::Http(HttpError::Busy))
+    }
+}
+
+fn hub_status(e: &HubError) -> u16 {
+    match e {
+        HubError::Db(_)
+        | HubError::DatabaseTooNew { .. }
+        | HubError::Migration { .. }
+        | HubError::Io { .. } => 500,
+        HubError::NotFound { .. } => 404,
+        HubError::InvalidJobState { .. } => 409,
+        HubError::Invalid { .. } => 422,
+        HubError::Conflict { .. } => 409,
+        HubError::Label(l) => match l {
+            LabelError::UnknownModel(_) => 422,
+            // The loaded medium is unknown to the model table, or the model
+            // cannot print on it: a printer-side condition (upstream's
+            // `unsupported_tape` was 409 too).
+            LabelError::Media(_) => 409,
+            LabelError::Render {
+                code: "unknown_media" | "media_not_supported",
+                ..
+            } => 409,
+            LabelError::Render { status, .. } => *status,
+        },
+        HubError::Handoff { .. } | HubError::ShuttingDown => 503,
+    }
+}
+
+impl From<HubError> for ApiError {
+    fn from(e: HubError) -> ApiError {
+        ApiError::Hub(e)
+    }
+}
+
+/// Access control (issue 5): 401 for credentials, 403 for scope, printer
+/// and direct connections, 429 with `Retry-After` for rate limits.
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        let (status, retry_after) = match &e {
+            AuthError::MissingCredentials | AuthError::InvalidKey | AuthError::InvalidSsoToken => {
+                (401, None)
+            }
+            AuthError::JsonTooDeep { .. } => (400, None),
+            AuthError::InsufficientScope { .. }
+            | AuthError::PrinterNotAllowed
+            | AuthError::DirectConnection => (403, None),
+            AuthError::RateLimited { retry_after_s, .. }
+            | AuthError::TooManyConnections { retry_after_s } => (429, Some(*retry_after_s)),
+            AuthError::KeyNotFound { .. } => {
+                return ApiError::NotFound {
+                    code: e.code(),
+                    message: e.to_string(),
+                }
+            }
+            AuthError::LastAdminKey => {
+                return ApiError::Conflict {
+                    code: e.code(),
+                    message: e.to_string(),
+                }
+            }
+            AuthError::Invalid { field, .. } => {
+                return ApiError::Invalid {
+                    code: e.code(),
+                    message: e.to_string(),
+                    detail: Some(json!({"field": field})),
+                }
+            }
+            AuthError::Db(_) | AuthError::Random(_) | AuthError::Io { .. } => (500, None),
+        };
+        ApiError::Auth {
+            status,
+            code: e.code(),
+            message: e.to_string(),
+            retry_after,
+        }
+    }
+}
+
+/// The answers the front door gives by itself (before tiny_http), as
+/// `(status, content type, problem+json body)`; the front adds
+/// `Retry-After` where [`FrontError::retry_after_s`] says so.
+pub fn front_problem(err: &FrontError) -> (u16, &'static str, Vec<u8>) {
+    let status = match err {
+        FrontError::BadRequest { .. } => 400,
+        FrontError::HeaderTimeout | FrontError::BodyTimeout => 408,
+        FrontError::BodyTooLarge { .. } => 413,
+        FrontError::TooManyConnections | FrontError::TooManyWaits => 429,
+        FrontError::HeadTooLarge { .. } | FrontError::TooManyHeaders { .. } => 431,
+        FrontError::UnsupportedTransferEncoding => 501,
+        FrontError::Busy | FrontError::BackendUnavailable => 503,
+        FrontError::UnsupportedVersion => 505,
+    };
+    let resp = problem(
+        None,
+        &ApiError::Auth {
+            status,
+            code: err.code(),
+            message: err.to_string(),
+            retry_after: None,
+        },
+    );
+    (status, "application/problem+json", resp.body)
+}
+
+impl From<HttpError> for ApiError {
+    fn from(e: HttpError) -> ApiError {
+        ApiError::Http(e)
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Payload Too Large",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    }
+}
+
+/// The problem+json response for an error.
+pub fn problem(req: Option<&Request>, err: &ApiError) -> Response {
+    let status = err.status();
+    let code = err.code();
+    let message = err.message();
+    if err.is_server_fault() {
+        log::error!(
+            "{} {} -> {status} {code}: {message}",
+            req.map(|r| r.method.as_str()).unwrap_or("-"),
+            req.map(|r| r.path.as_str()).unwrap_or("-")
+        );
+    }
+    let mut body = json!({
+        "type": format!("urn:labelhub:problem:{code}"),
+        "title": reason(status),
+        "status": status,
+        "detail": message,
+        "error_code": code,
+        "error_message": message,
+    });
+    if let Some(req) = req {
+        body["instance"] = Value::String(req.path.clone());
+    }
+    if let Some(detail) = err.detail() {
+        body["error_detail"] = detail;
+    }
+    let mut resp = Response::new(
+        status,
+        "application/problem+json",
+        body.to_string().into_bytes(),
+    );
+    match err {
+        ApiError::Http(HttpError::MethodNotAllowed { allowed, .. }) => {
+            resp = resp.with_header("Allow", &allowed.join(", "));
+        }
+        ApiError::Auth {
+            retry_after: Some(s),
+            ..
+        } => {
+            resp = resp.with_header("Retry-After", &s.to_string());
+        }
+        ApiError::Http(HttpError::Busy) | ApiError::Hub(HubError::Handoff { .. }) => {
+            resp = resp.with_header("Retry-After", "1");
+        }
+        _ => {}
+    }
+    resp
+}
+
+/// The response for an HTTP-layer error.
+pub fn http_error(req: Option<&Request>, err: &HttpError) -> Response {
+    problem(req, &ApiError::Http(err.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_codes() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (HubError::not_found("job", "x").into(), 404, "job_not_found"),
+            (
+                HubError::not_found("batch", "x").into(),
+                404,
+                "batch_not_found",
+            ),
+            (
+                HubError::InvalidJobState {
+                    id: "x".into(),
+                    state: "done".into(),
+                    action: "cancel",
+                }
+                .into(),
+                409,
+                "invalid_job_state",
+            ),
+            (
+                HubError::invalid("items", "too many").into(),
+                422,
+                "validation_error",
+            ),
+            (
+                HubError::Handoff {
+                    printer: "p".into(),
+                    message: "gone".into(),
+                }
+                .into(),
+                503,
+                "handoff_failed",
+            ),
+            (HttpError::Panic.into(), 500, "internal_error"),
+            (
+                HttpError::BodyTooLarge { limit: 1 }.into(),
+                413,
+                "body_too_large",
+            ),
+        ];
+        for (err, status, code) in cases {
+            assert_eq!(err.status(), status, "{code}");
+            assert_eq!(err.code(), code);
+            let resp = problem(None, &err);
+            let body: Value = serde_json::from_slice(&resp.body).unwrap();
+            assert_eq!(body["error_code"], code);
+            assert_eq!(body["status"], status);
+            assert_eq!(resp.headers[0].1, "application/problem+json");
+        }
+    }
+}

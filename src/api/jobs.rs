@@ -1,0 +1,169 @@
+//! Job and batch routes, including the long-polls of
+//! `GET /api/jobs/{id}` and `GET /api/batches/{id}`.
+
+use serde_json::Value;
+
+use super::{int_param, json, origin, shapes, should_park, wait_param, Api, ApiError};
+use crate::http::{Reply, Request, Response};
+use crate::hub::jobs::{self as hub_jobs, JobState, ListQuery};
+use crate::hub::{control, events, parse_rfc3339};
+
+/// `GET /api/jobs?state&printer_id&batch_id&since&limit&cursor`: newest
+/// first; the next page's cursor is in `X-Next-Cursor` (and `Link`).
+pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let state = match req.query("state") {
+        None | Some("") => None,
+        Some(s) => Some(JobState::parse(s).ok_or_else(|| {
+            ApiError::invalid(
+                "validation_error",
+                format!("state={s}: one of queued, paused, printing, done, failed, cancelled, failed_restart"),
+            )
+        })?),
+    };
+    let since = match req.query("since") {
+        None | Some("") => None,
+        Some(s) => Some(parse_rfc3339(s).ok_or_else(|| {
+            ApiError::invalid(
+                "validation_error",
+                format!("since={s}: expected an RFC 3339 time"),
+            )
+        })?),
+    };
+    let limit = int_param(req, "limit")?.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("validation_error", "limit: 1 to 200"));
+    }
+    let q = ListQuery {
+        state,
+        printer_id: req
+            .query("printer_id")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        batch_id: req
+            .query("batch_id")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        since,
+        before: int_param(req, "cursor")?,
+        limit: limit as usize,
+    };
+    let (jobs, next) = hub_jobs::list(&api.hub.db.lock(), &q)?;
+    let body = Value::Array(jobs.iter().map(shapes::job).collect());
+    let mut resp = Response::json(200, &body);
+    if let Some(cursor) = next {
+        resp = resp.with_header("X-Next-Cursor", &cursor.to_string());
+        let mut query: Vec<String> = req
+            .query
+            .iter()
+            .filter(|(k, _)| k != "cursor")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        query.push(format!("cursor={cursor}"));
+        resp = resp.with_header(
+            "Link",
+            &format!("<{}?{}>; rel=\"next\"", req.path, query.join("&")),
+        );
+    }
+    Ok(Reply::Respond(resp))
+}
+
+/// The `since` of a long-poll: the query value, or (first time, absent)
+/// the current version, remembered in the request for later runs.
+fn since(req: &mut Request, current: i64) -> Result<i64, ApiError> {
+    match int_param(req, "since")? {
+        Some(v) => Ok(v),
+        None => {
+            req.query.push(("since".into(), current.to_string()));
+            Ok(current)
+        }
+    }
+}
+
+/// `GET /api/jobs/{job_id}?wait=S&since=V`
+pub fn get(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let wait = wait_param(req)?;
+    let id = req.param("job_id").to_string();
+    let (job, seen) = {
+        let conn = api.hub.db.lock();
+        (hub_jobs::get(&conn, &id)?, events::last_id(&conn)?)
+    };
+    if wait.is_some() {
+        let since = since(req, job.version)?;
+        let is_new = job.version > since || job.state.is_terminal();
+        if let Some(deadline) = should_park(req, wait, is_new) {
+            return Ok(Reply::Park {
+                keys: vec![format!("job:{id}")],
+                seen,
+                deadline,
+            });
+        }
+    }
+    json(200, &shapes::job(&job))
+}
+
+/// `GET /jobs/{job_id}` (legacy shape), also long-pollable.
+pub fn legacy_get(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let reply = get(api, req)?;
+    if let Reply::Respond(_) = reply {
+        let job = hub_jobs::get(&api.hub.db.lock(), req.param("job_id"))?;
+        return json(200, &shapes::legacy_job(&job));
+    }
+    Ok(reply)
+}
+
+/// `POST /api/jobs/{job_id}/cancel`
+pub fn cancel(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let job = control::cancel_job(&api.hub, req.param("job_id"))?;
+    json(200, &shapes::job(&job))
+}
+
+/// `POST /api/jobs/{job_id}/pause`
+pub fn pause(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let job = control::pause_job(&api.hub, req.param("job_id"))?;
+    json(200, &shapes::job(&job))
+}
+
+/// `POST /api/jobs/{job_id}/resume`
+pub fn resume(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let job = control::resume_job(&api.hub, req.param("job_id"))?;
+    json(200, &shapes::job(&job))
+}
+
+/// `POST /jobs/{job_id}/resume` (legacy shape).
+pub fn legacy_resume(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let job = control::resume_job(&api.hub, req.param("job_id"))?;
+    json(200, &shapes::legacy_job(&job))
+}
+
+/// `POST /api/jobs/{job_id}/retry`
+pub fn retry(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let job = control::retry_job(&api.hub, req.param("job_id"), &origin(req))?;
+    json(201, &shapes::job(&job))
+}
+
+/// `GET /api/batches/{batch_id}?wait=S&since=V`: answers at once when the
+/// batch's version is past `V` or every job is terminal; otherwise holds
+/// the request until a job of the batch changes or `S` seconds pass.
+pub fn batch(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let wait = wait_param(req)?;
+    let id = req.param("batch_id").to_string();
+    let (snap, seen) = {
+        let conn = api.hub.db.lock();
+        (
+            hub_jobs::batch_snapshot(&conn, &id)?,
+            events::last_id(&conn)?,
+        )
+    };
+    if wait.is_some() {
+        let since = since(req, snap.batch.version)?;
+        let is_new = snap.batch.version > since || snap.all_terminal();
+        if let Some(deadline) = should_park(req, wait, is_new) {
+            return Ok(Reply::Park {
+                keys: vec![format!("batch:{id}")],
+                seen,
+                deadline,
+            });
+        }
+    }
+    json(200, &shapes::batch(&snap))
+}

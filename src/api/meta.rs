@@ -1,0 +1,136 @@
+//! `/healthz`, `/readiness` and `/openapi.json`.
+
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+
+use super::{json, openapi, Api, ApiError};
+use crate::http::{Reply, Request, Response};
+use crate::hub::{db, printers};
+
+/// `GET /healthz`: static, no dependencies.
+pub fn healthz(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
+    json(
+        200,
+        &json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "revision": option_env!("LABELHUB_REVISION").unwrap_or("unknown"),
+            "build_date": option_env!("LABELHUB_BUILD_DATE").unwrap_or("1970-01-01T00:00:00Z"),
+            "repository": env!("CARGO_PKG_NAME"),
+            "sse_active_subscribers": 0,
+            "waiting_requests": api.waiters(),
+            "uptime_s": api.hub.started.elapsed().as_secs(),
+        }),
+    )
+}
+
+fn check(status: &str, detail: Option<String>, metric: Option<Value>) -> Value {
+    let mut v = json!({"status": status});
+    if let Some(d) = detail {
+        v["detail"] = json!(d);
+    }
+    if let Some(m) = metric {
+        v["metric"] = m;
+    }
+    v
+}
+
+/// `GET /readiness`: `not-ready` (503) when the database or the schema
+/// fails; `degraded` when a printer thread is dead or a printer is
+/// unreachable; else `ready`.
+pub fn readiness(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
+    let mut checks = Map::new();
+    let t = Instant::now();
+    let db_ok = {
+        let conn = api.hub.db.lock();
+        conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .is_ok()
+    };
+    let latency = t.elapsed().as_secs_f64() * 1000.0;
+    checks.insert(
+        "database".into(),
+        check(
+            if db_ok { "ok" } else { "fail" },
+            None,
+            Some(json!({"latency_ms": latency})),
+        ),
+    );
+    let version = api.hub.db.schema_version().ok();
+    let migrations_ok = version == Some(db::SCHEMA_VERSION);
+    checks.insert(
+        "migrations".into(),
+        check(
+            if migrations_ok { "ok" } else { "fail" },
+            Some(format!(
+                "schema {:?}, binary {}",
+                version,
+                db::SCHEMA_VERSION
+            )),
+            None,
+        ),
+    );
+    let list = printers::list(&api.hub.db.lock(), false).unwrap_or_default();
+    let mut dead = Vec::new();
+    let mut unreachable = Vec::new();
+    let mut never_polled = 0;
+    for p in &list {
+        if api.hub.printers.alive(&p.id) != Some(true) {
+            dead.push(p.slug.clone());
+        }
+        match api.hub.printers.live(&p.id).and_then(|l| l.online) {
+            Some(false) => unreachable.push(p.slug.clone()),
+            None => never_polled += 1,
+            Some(true) => {}
+        }
+    }
+    checks.insert(
+        "printer_threads".into(),
+        check(
+            if dead.is_empty() { "ok" } else { "fail" },
+            (!dead.is_empty()).then(|| format!("no running thread: {}", dead.join(", "))),
+            Some(json!({"printers": list.len(), "dead": dead.len()})),
+        ),
+    );
+    let reach = if list.is_empty() {
+        "skipped"
+    } else if !unreachable.is_empty() {
+        "fail"
+    } else if never_polled > 0 {
+        "stale"
+    } else {
+        "ok"
+    };
+    checks.insert(
+        "printer_reachability".into(),
+        check(
+            reach,
+            (!unreachable.is_empty()).then(|| format!("unreachable: {}", unreachable.join(", "))),
+            Some(json!({"unreachable": unreachable.len(), "not_polled_yet": never_polled})),
+        ),
+    );
+    let critical_fail = !db_ok || !migrations_ok;
+    let degraded = checks.values().any(|c| c["status"] == "fail");
+    let status = if critical_fail {
+        "not-ready"
+    } else if degraded {
+        "degraded"
+    } else {
+        "ready"
+    };
+    json(
+        if critical_fail { 503 } else { 200 },
+        &json!({
+            "status": status,
+            "checks": checks,
+            "version": env!("CARGO_PKG_VERSION"),
+            "revision": option_env!("LABELHUB_REVISION").unwrap_or("unknown"),
+        }),
+    )
+}
+
+/// `GET /openapi.json`
+pub fn openapi(_api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
+    let doc = openapi::document(&super::routes());
+    Ok(Reply::Respond(Response::json(200, &doc)))
+}

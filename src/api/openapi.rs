@@ -1,0 +1,347 @@
+//! `/openapi.json`: the OpenAPI 3.1 document, built from the route table
+//! (so no route can be missing) plus the request/response schemas.
+
+use serde_json::{json, Map, Value};
+
+use super::Api;
+use crate::http::{Router, Scope};
+
+fn query_params(method: &str, path: &str) -> &'static [(&'static str, &'static str, &'static str)] {
+    match (method, path) {
+        ("GET", "/api/jobs") => &[
+            ("state", "string", "only jobs in this state"),
+            ("printer_id", "string", "only jobs of this printer"),
+            ("batch_id", "string", "only jobs of this batch"),
+            (
+                "since",
+                "string",
+                "only jobs created at or after this RFC 3339 time",
+            ),
+            ("limit", "integer", "page size, 1 to 200 (default 50)"),
+            (
+                "cursor",
+                "integer",
+                "the X-Next-Cursor of the previous page",
+            ),
+        ],
+        ("GET", "/api/jobs/{job_id}")
+        | ("GET", "/jobs/{job_id}")
+        | ("GET", "/api/batches/{batch_id}") => &[
+            (
+                "wait",
+                "number",
+                "hold the request up to this many seconds (max 60) for a change",
+            ),
+            (
+                "since",
+                "integer",
+                "the version the client has; answer at once when the resource is newer",
+            ),
+        ],
+        ("GET", "/api/events") => &[
+            (
+                "since",
+                "integer",
+                "cursor: events with a larger id (0 = from the oldest kept)",
+            ),
+            (
+                "wait",
+                "number",
+                "hold the request up to this many seconds (max 60) for an event",
+            ),
+            ("printer_id", "string", "only events of this printer"),
+            ("batch_id", "string", "only events of this batch"),
+            ("limit", "integer", "1 to 5000 (default 500)"),
+        ],
+        ("GET", "/api/printers") => &[("slug", "string", "only the printer with this slug")],
+        ("GET", "/api/v1/admin/printers") => {
+            &[("include_disabled", "boolean", "list disabled printers too")]
+        }
+        _ => &[],
+    }
+}
+
+fn request_body(method: &str, path: &str) -> Option<&'static str> {
+    match (method, path) {
+        ("POST", "/print") => Some("PrintRequest"),
+        ("POST", "/api/print/{printer_key}/batch") => Some("BatchRequest"),
+        ("POST", "/api/render/preview") => Some("PreviewRequest"),
+        ("POST", "/api/v1/admin/printers") => Some("PrinterCreatePayload"),
+        ("PUT", "/api/v1/admin/printers/{slug}") => Some("PrinterUpdatePayload"),
+        _ => None,
+    }
+}
+
+fn success(method: &str, path: &str) -> (&'static str, Option<&'static str>, &'static str) {
+    match (method, path) {
+        ("POST", "/print") => ("202", Some("PrintJobResponse"), "accepted"),
+        ("POST", "/api/print/{printer_key}/batch") => ("202", Some("BatchResponse"), "accepted"),
+        ("POST", "/api/render/preview") => ("200", None, "image/png"),
+        ("GET", "/api/jobs") => ("200", Some("JobList"), "jobs, newest first"),
+        ("GET", "/jobs/{job_id}") | ("POST", "/jobs/{job_id}/resume") => {
+            ("200", Some("PrintJobStatusResponse"), "job")
+        }
+        ("POST", "/api/jobs/{job_id}/retry") => ("201", Some("JobRead"), "the new job"),
+        (_, p) if p.starts_with("/api/jobs/") => ("200", Some("JobRead"), "job"),
+        ("GET", "/api/batches/{batch_id}") => ("200", Some("BatchRead"), "batch snapshot"),
+        ("GET", "/api/events") => ("200", Some("EventFeed"), "events"),
+        ("GET", "/api/printers") => ("200", Some("PrinterList"), "printers"),
+        ("GET", "/api/printers/{printer_id}") => ("200", Some("PrinterRead"), "printer"),
+        ("GET", "/api/printers/{printer_id}/status") => ("200", Some("PrinterStatus"), "status"),
+        ("GET", "/api/printers/{printer_id}/queue") => ("200", Some("JobList"), "queue"),
+        ("POST", p) if p.starts_with("/api/printers/") => ("204", None, "done"),
+        ("POST", "/printer/resume") => ("200", Some("PrinterResumeResponse"), "resumed"),
+        ("GET", "/api/v1/admin/printers") => ("200", Some("AdminPrinterList"), "printers"),
+        ("POST", "/api/v1/admin/printers") => ("201", Some("AdminPrinterRead"), "created"),
+        (_, p) if p.starts_with("/api/v1/admin/printers/") => {
+            ("200", Some("AdminPrinterRead"), "printer")
+        }
+        ("GET", "/healthz") => ("200", Some("Healthz"), "alive"),
+        ("GET", "/readiness") => (
+            "200",
+            Some("ReadinessResponse"),
+            "ready or degraded (503: not ready)",
+        ),
+        ("GET", "/openapi.json") => ("200", None, "this document"),
+        _ => ("200", None, "ok"),
+    }
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// Builds the document from the route table.
+pub fn document(router: &Router<Api>) -> Value {
+    let mut paths = Map::new();
+    for route in &router.routes {
+        let method = route.method.to_ascii_lowercase();
+        let mut params: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        for (name, ty, desc) in query_params(route.method, route.path) {
+            params.push(json!({"name": name, "in": "query", "required": false,
+                               "schema": {"type": ty}, "description": desc}));
+        }
+        if matches!(route.path, "/print" | "/api/print/{printer_key}/batch") {
+            params.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
+                "schema": {"type": "string", "maxLength": 255},
+                "description": "a retry with the same key within 24 h returns the first response; another body gets 409"}));
+        }
+        let (code, schema, desc) = success(route.method, route.path);
+        let mut ok = json!({"description": desc});
+        if let Some(s) = schema {
+            ok["content"] = json!({"application/json": {"schema": schema_ref(s)}});
+        } else if desc == "image/png" {
+            ok["content"] =
+                json!({"image/png": {"schema": {"type": "string", "format": "binary"}}});
+        }
+        let mut op = json!({
+            "operationId": format!("{}_{}", method, route.path.trim_matches('/').replace(['/', '{', '}', '.'], "_")),
+            "summary": route.summary,
+            "x-scope": route.scope.as_str(),
+            "parameters": params,
+            "responses": {
+                code: ok,
+                "default": {"description": "error", "content": {"application/problem+json": {"schema": schema_ref("Problem")}}}
+            }
+        });
+        if route.scope != Scope::Public {
+            op["security"] = json!([{"ApiKey": [route.scope.as_str()]}]);
+        }
+        if let Some(body) = request_body(route.method, route.path) {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema_ref(body)}}});
+        }
+        let item = paths
+            .entry(route.path.to_string())
+            .or_insert_with(|| json!({}));
+        item[method.as_str()] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "labelhub",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Self-hosted print hub for Brother PT and QL label printers. Errors are RFC 7807 problem+json with a stable error_code."
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-Label-Hub-Key"}},
+            "schemas": schemas(),
+        }
+    })
+}
+
+fn schemas() -> Value {
+    let ts = json!({"type": ["string", "null"], "format": "date-time"});
+    let state = json!({"type": "string", "enum": ["queued", "paused", "printing", "done", "failed", "cancelled", "failed_restart"]});
+    let mut map = Map::new();
+    let part = json!({
+        "JobState": state,
+        "Problem": {"type": "object", "required": ["type", "title", "status", "error_code"], "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+            "detail": {"type": "string"}, "instance": {"type": "string"}, "error_code": {"type": "string"},
+            "error_message": {"type": "string"}, "error_detail": {"type": "object"}}},
+        "PrintOptions": {"type": "object", "additionalProperties": false, "properties": {
+            "copies": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1},
+            "auto_cut": {"type": "boolean", "default": true},
+            "high_resolution": {"type": "boolean", "default": false},
+            "half_cut": {"type": "boolean", "default": false},
+            "last_page": {"type": "boolean", "default": true}}},
+        "RawLabelData": {"type": "object", "description": "title, primary_id, qr_payload, secondary[], items[] and the renderer's extra fields (barcode, image, red ...)",
+            "properties": {"title": {"type": "string"}, "primary_id": {"type": "string"}, "qr_payload": {"type": "string"},
+                "secondary": {"type": "array", "items": {"type": "string"}},
+                "items": {"type": "array", "items": {"type": "object", "properties": {"item": {"type": "string"}, "qr_payload": {"type": "string"}}}}}},
+        "PrintRequest": {"type": "object", "additionalProperties": false, "required": ["content_type", "data"], "properties": {
+            "content_type": {"type": "string"}, "options": schema_ref("PrintOptions"), "data": schema_ref("RawLabelData"),
+            "printer": {"type": "string", "description": "slug or id; the default printer when absent"}}}
+    });
+    if let Value::Object(m) = part {
+        map.extend(m);
+    }
+    let part = json!({
+        "BatchRequest": {"type": "object", "additionalProperties": false, "required": ["items"], "properties": {
+            "items": {"type": "array", "minItems": 1, "maxItems": 500, "items": schema_ref("PrintRequest")},
+            "printer_slug": {"type": "string"}, "half_cut_override": {"type": "boolean"}}},
+        "PreviewRequest": {"type": "object", "required": ["content_type", "data"], "properties": {
+            "content_type": {"type": "string"}, "data": schema_ref("RawLabelData"), "tape_mm": {"type": "number", "default": 12},
+            "model": {"type": "string", "default": "PT-P750W"}, "media": {"type": "string"}, "high_resolution": {"type": "boolean"}}},
+        "PrintJobResponse": {"type": "object", "required": ["job_id", "status"], "properties": {
+            "job_id": {"type": "string"}, "status": {"const": "queued"}, "batch_id": {"type": "string"},
+            "printer_id": {"type": "string"}, "job_ids": {"type": "array", "items": {"type": "string"}}}},
+        "BatchResponse": {"type": "object", "required": ["batch_id", "printer_id", "queued_at", "job_ids"], "properties": {
+            "batch_id": {"type": "string"}, "printer_id": {"type": "string"}, "queued_at": {"type": "string"},
+            "job_ids": {"type": "array", "items": {"type": "string"}, "description": "every physical label, in print order"}}},
+        "JobRead": {"type": "object", "properties": {
+            "id": {"type": "string"}, "printer_id": {"type": "string"}, "batch_id": {"type": "string"},
+            "template_key": {"type": "null"}, "state": state, "payload": {"type": "object"}, "result": {"type": ["object", "null"]},
+            "error": {"type": ["string", "null"]}, "error_code": {"type": ["string", "null"]}, "error_detail": {"type": ["object", "null"]},
+            "position": {"type": "integer"}, "copy_index": {"type": "integer"}, "copy_total": {"type": "integer"},
+            "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "started_at": ts, "finished_at": ts,
+            "version": {"type": "integer"}}}
+    });
+    if let Value::Object(m) = part {
+        map.extend(m);
+    }
+    let part = json!({
+        "JobList": {"type": "array", "items": schema_ref("JobRead")},
+        "PrintJobStatusResponse": {"type": "object", "properties": {
+            "job_id": {"type": "string"}, "status": state, "error_code": {"type": ["string", "null"]},
+            "error_message": {"type": ["string", "null"]}, "error_detail": {"type": ["object", "null"]},
+            "created_at": {"type": "string"}, "started_at": ts, "finished_at": ts, "live": {"type": "null"}}},
+        "BatchSummary": {"type": "object", "properties": {
+            "total": {"type": "integer"}, "queued": {"type": "integer"}, "paused": {"type": "integer"}, "printing": {"type": "integer"},
+            "done": {"type": "integer"}, "failed": {"type": "integer"}, "failed_restart": {"type": "integer"}, "cancelled": {"type": "integer"},
+            "all_terminal": {"type": "boolean"}, "expected": {"type": "integer"}, "evicted": {"type": "integer"}}},
+        "BatchRead": {"type": "object", "properties": {
+            "id": {"type": "string"}, "printer_id": {"type": "string"}, "created_by": {"type": ["string", "null"]},
+            "created_at": {"type": "string"}, "jobs": {"type": "array", "items": schema_ref("JobRead")},
+            "summary": schema_ref("BatchSummary"), "version": {"type": "integer"}}},
+        "Event": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "at": {"type": "string"},
+            "type": {"type": "string", "enum": ["job.created", "job.state_changed", "printer.status", "printer.media_changed", "printer.changed"]},
+            "printer_id": {"type": ["string", "null"]}, "job_id": {"type": ["string", "null"]}, "batch_id": {"type": ["string", "null"]},
+            "data": {"type": "object"}}}
+    });
+    if let Value::Object(m) = part {
+        map.extend(m);
+    }
+    let part = json!({
+        "EventFeed": {"type": "object", "properties": {
+            "events": {"type": "array", "items": schema_ref("Event")}, "next": {"type": "integer"},
+            "last_id": {"type": "integer"}, "more": {"type": "boolean"}}},
+        "PrinterRead": {"type": "object", "properties": {
+            "id": {"type": "string"}, "slug": {"type": "string"}, "name": {"type": "string"}, "model": {"type": "string"},
+            "backend": {"type": "string"}, "connection": {"type": "object"}, "enabled": {"type": "boolean"},
+            "paused": {"type": "boolean"}, "paused_reason": {"type": ["string", "null"]}, "media": {"type": ["string", "null"]},
+            "loaded_media": {"type": ["string", "null"]}, "online": {"type": ["boolean", "null"]}, "thread_alive": {"type": "boolean"},
+            "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
+        "PrinterList": {"type": "array", "items": schema_ref("PrinterRead")},
+        "PrinterStatus": {"type": "object", "properties": {
+            "printer_id": {"type": "string"}, "online": {"type": ["boolean", "null"]}, "tape_loaded": {"type": ["string", "null"]},
+            "error_state": {"type": ["string", "null"]}, "captured_at": ts, "last_probe_age_s": {"type": ["integer", "null"]},
+            "last_error": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]}, "paused": {"type": "boolean"},
+            "paused_reason": {"type": ["string", "null"]}, "thread_alive": {"type": "boolean"}}},
+        "PrinterResumeResponse": {"type": "object", "properties": {"printer_id": {"type": "string"}, "state": {"type": "string"}}}
+    });
+    if let Value::Object(m) = part {
+        map.extend(m);
+    }
+    let part = json!({
+        "PrinterConnection": {"type": "object", "additionalProperties": false, "properties": {
+            "uri": {"type": "string", "description": "tcp://host:9100, usb:///dev/usb/lp0, dir:///path, emulator:?media=12&speed=instant|real|<mm/s>"},
+            "host": {"type": "string"}, "port": {"type": "integer"}, "snmp": {"type": "object"}}},
+        "PrinterCreatePayload": {"type": "object", "additionalProperties": false, "required": ["name", "slug", "model", "connection"], "properties": {
+            "name": {"type": "string"}, "slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"},
+            "model": {"type": "string"}, "backend": {"type": "string", "enum": ["ptouch", "brother_ql"]},
+            "connection": schema_ref("PrinterConnection"), "media": {"type": "string"},
+            "queue": {"type": "object", "properties": {"timeout_s": {"type": "integer"}}},
+            "cut_defaults": {"type": "object", "properties": {"half_cut": {"type": "boolean"}, "auto_cut": {"type": "boolean"}}},
+            "auto_resume": {"type": "boolean"}, "enabled": {"type": "boolean"}}},
+        "PrinterUpdatePayload": {"type": "object", "additionalProperties": false, "properties": {
+            "name": {"type": "string"}, "connection": schema_ref("PrinterConnection"), "media": {"type": ["string", "null"]},
+            "queue": {"type": "object"}, "cut_defaults": {"type": "object"}, "auto_resume": {"type": "boolean"}, "enabled": {"type": "boolean"}}},
+        "AdminPrinterRead": {"type": "object", "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"}, "slug": {"type": "string"}, "model": {"type": "string"},
+            "backend": {"type": "string"}, "connection": {"type": "object"}, "media": {"type": ["string", "null"]},
+            "queue": {"type": "object"}, "cut_defaults": {"type": "object"}, "auto_resume": {"type": "boolean"},
+            "enabled": {"type": "boolean"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
+        "AdminPrinterList": {"type": "array", "items": schema_ref("AdminPrinterRead")}
+    });
+    if let Value::Object(m) = part {
+        map.extend(m);
+    }
+    let part = json!({
+        "Healthz": {"type": "object", "properties": {
+            "status": {"type": "string"}, "version": {"type": "string"}, "revision": {"type": "string"},
+            "build_date": {"type": "string"}, "repository": {"type": "string"}, "sse_active_subscribers": {"type": "integer"},
+            "waiting_requests": {"type": "integer"}}},
+        "ReadinessResponse": {"type": "object", "properties": {
+            "status": {"type": "string", "enum": ["ready", "degraded", "not-ready"]},
+            "checks": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+                "status": {"type": "string", "enum": ["ok", "fail", "skipped", "stale"]}, "detail": {"type": "string"}, "metric": {"type": "object"}}}},
+            "version": {"type": "string"}, "revision": {"type": "string"}}}
+    });
+    if let Value::Object(m) = part {
+        map.extend(m);
+    }
+    Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_document_with_its_scope() {
+        let router = super::super::routes();
+        let doc = document(&router);
+        for route in &router.routes {
+            let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
+            assert!(op.is_object(), "{} {} missing", route.method, route.path);
+            assert_eq!(op["x-scope"], route.scope.as_str());
+        }
+        let n_ops: usize = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_object().unwrap().len())
+            .sum();
+        assert_eq!(n_ops, router.routes.len(), "no extra operations");
+        // Every referenced schema exists.
+        let text = doc.to_string();
+        for part in text.split("#/components/schemas/").skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                doc["components"]["schemas"][&name].is_object(),
+                "schema {name} missing"
+            );
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Printing routes: `POST /print`, `POST /api/print/{printer_key}/batch`
+//! (both with `Idempotency-Key`), and `POST /api/render/preview`.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{body, origin, Api, ApiError};
+use crate::http::{Reply, Request, Response};
+use crate::hub::labels::{self, LabelRequest};
+use crate::hub::printers;
+use crate::hub::rfc3339;
+use crate::hub::submit::{self, Accepted, Idempotency, Item, Outcome, PrintOptions, Submission};
+
+/// Upstream `PrintRequest` plus `printer` (slug or id; default printer when
+/// absent).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrintRequest {
+    pub content_type: String,
+    #[serde(default)]
+    pub options: PrintOptions,
+    #[serde(default)]
+    pub data: Option<Value>,
+    #[serde(default)]
+    pub lookup: Option<Value>,
+    #[serde(default)]
+    pub printer: Option<String>,
+}
+
+/// One item of a batch (upstream `PrintRequest`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemRequest {
+    pub content_type: String,
+    #[serde(default)]
+    pub options: PrintOptions,
+    #[serde(default)]
+    pub data: Option<Value>,
+    #[serde(default)]
+    pub lookup: Option<Value>,
+}
+
+/// Upstream `BatchRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    pub items: Vec<ItemRequest>,
+    #[serde(default)]
+    pub printer_slug: Option<String>,
+    #[serde(default)]
+    pub half_cut_override: Option<bool>,
+}
+
+fn item(
+    idx: Option<usize>,
+    content_type: String,
+    options: PrintOptions,
+    data: Option<Value>,
+    lookup: Option<Value>,
+) -> Result<Item, ApiError> {
+    let at = |field: &str| match idx {
+        Some(i) => format!("items[{i}].{field}"),
+        None => field.to_string(),
+    };
+    if lookup.is_some() {
+        return Err(ApiError::invalid(
+            "lookup_not_supported",
+            format!(
+                "{}: integration lookups are not part of labelhub; send `data`",
+                at("lookup")
+            ),
+        ));
+    }
+    let data = match data {
+        Some(Value::Object(map)) => Value::Object(map),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "validation_error",
+                format!("{}: expected an object", at("data")),
+            ))
+        }
+        None => {
+            return Err(ApiError::invalid(
+                "validation_error",
+                format!("{}: required", at("data")),
+            ))
+        }
+    };
+    Ok(Item {
+        content_type,
+        data,
+        options,
+    })
+}
+
+fn idempotency(req: &Request) -> Result<Option<Idempotency>, ApiError> {
+    let Some(key) = req.header("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = key.trim();
+    if key.is_empty() || key.len() > 255 {
+        return Err(ApiError::invalid(
+            "validation_error",
+            "Idempotency-Key: 1 to 255 characters",
+        ));
+    }
+    let principal = req
+        .principal
+        .as_ref()
+        .map(|p| p.name.as_str())
+        .unwrap_or("anonymous");
+    let mut hash = Sha256::new();
+    hash.update(req.method.as_bytes());
+    hash.update(b" ");
+    hash.update(req.path.as_bytes());
+    hash.update(b"\n");
+    hash.update(&req.body);
+    let fingerprint: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Some(Idempotency {
+        scope: format!("{} {}|{principal}", req.method, req.path),
+        key: key.to_string(),
+        fingerprint,
+    }))
+}
+
+fn outcome(out: Outcome, make: impl Fn(&Accepted) -> (u16, String)) -> Result<Reply, ApiError> {
+    let resp = match out {
+        Outcome::Accepted(a) => {
+            let (status, body) = make(&a);
+            Response::new(status, "application/json", body.into_bytes())
+        }
+        Outcome::Replayed { status, body } => {
+            Response::new(status, "application/json", body.into_bytes())
+                .with_header("Idempotent-Replayed", "true")
+        }
+    };
+    Ok(Reply::Respond(resp))
+}
+
+fn print_response(a: &Accepted) -> (u16, String) {
+    let body = json!({
+        "job_id": a.job_ids.first(),
+        "status": "queued",
+        "batch_id": a.batch_id,
+        "printer_id": a.printer_id,
+        "job_ids": a.job_ids,
+    });
+    (202, body.to_string())
+}
+
+fn batch_response(a: &Accepted) -> (u16, String) {
+    let body = json!({
+        "batch_id": a.batch_id,
+        "printer_id": a.printer_id,
+        "queued_at": rfc3339(a.queued_at),
+        "job_ids": a.job_ids,
+    });
+    (202, body.to_string())
+}
+
+/// `POST /print`
+pub fn print(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let r: PrintRequest = body(req)?;
+    let printer = {
+        let conn = api.hub.db.lock();
+        match &r.printer {
+            Some(key) => printers::get(&conn, key)?,
+            None => printers::default_printer(&conn)?,
+        }
+    };
+    crate::auth::api::require_printer(req, &printer.id)?;
+    let item = item(None, r.content_type, r.options, r.data, r.lookup)?;
+    let sub = Submission {
+        printer,
+        items: vec![item],
+        half_cut_override: None,
+        origin: origin(req),
+        idempotency: idempotency(req)?,
+    };
+    let out = submit::submit(&api.hub, sub, &print_response)?;
+    outcome(out, print_response)
+}
+
+/// `POST /api/print/{printer_key}/batch`
+pub fn batch(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let r: BatchRequest = body(req)?;
+    let printer = printers::get(&api.hub.db.lock(), req.param("printer_key"))?;
+    if let Some(slug) = &r.printer_slug {
+        if *slug != printer.slug {
+            return Err(ApiError::Invalid {
+                code: "printer_slug_mismatch",
+                message: format!(
+                    "printer_slug `{slug}` does not match the path's printer `{}`",
+                    printer.slug
+                ),
+                detail: Some(json!({"printer_slug": slug, "path_slug": printer.slug})),
+            });
+        }
+    }
+    if r.items.is_empty() || r.items.len() > submit::MAX_ITEMS {
+        return Err(ApiError::invalid(
+            "validation_error",
+            format!(
+                "items: 1 to {} items, got {}",
+                submit::MAX_ITEMS,
+                r.items.len()
+            ),
+        ));
+    }
+    let items = r
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(i, it)| item(Some(i), it.content_type, it.options, it.data, it.lookup))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sub = Submission {
+        printer,
+        items,
+        half_cut_override: r.half_cut_override,
+        origin: origin(req),
+        idempotency: idempotency(req)?,
+    };
+    let out = submit::submit(&api.hub, sub, &batch_response)?;
+    outcome(out, batch_response)
+}
+
+/// Upstream `_PreviewRequest` plus an optional model and media id.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    pub content_type: String,
+    pub data: Value,
+    #[serde(default)]
+    pub tape_mm: Option<f64>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub media: Option<String>,
+    #[serde(default)]
+    pub high_resolution: bool,
+}
+
+/// `POST /api/render/preview`: a PNG, no printer, no queue, no database.
+pub fn preview(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let r: PreviewRequest = body(req)?;
+    let model = labels::model_by_name(r.model.as_deref().unwrap_or("PT-P750W"))
+        .map_err(crate::hub::HubError::from)?;
+    let media = match (&r.media, r.tape_mm) {
+        (Some(m), _) => m.clone(),
+        (None, Some(mm)) if mm.fract() == 0.0 => format!("{}", mm as i64),
+        (None, Some(mm)) => format!("{mm}"),
+        (None, None) => "12".to_string(),
+    };
+    if !r.data.is_object() {
+        return Err(ApiError::invalid(
+            "validation_error",
+            "data: expected an object",
+        ));
+    }
+    let page = api
+        .hub
+        .renderer
+        .render(&LabelRequest {
+            model,
+            media: &media,
+            content_type: &r.content_type,
+            data: &r.data,
+            high_res: r.high_resolution,
+        })
+        .map_err(crate::hub::HubError::from)?;
+    let png = api.hub.renderer.to_png(&page);
+    Ok(Reply::Respond(Response::new(200, "image/png", png)))
+}

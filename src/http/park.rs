@@ -1,0 +1,228 @@
+//! Long-poll parking: requests waiting for a change, without a thread each.
+//!
+//! A parked entry holds the tiny_http request (the open connection) and the
+//! parsed [`Request`]; it costs a few hundred bytes plus its body. A change
+//! notification or the deadline moves it back to the handler pool's queue,
+//! where the handler runs again and either answers or parks it again.
+//!
+//! **Invariant (no lost wake-ups):** a handler reads its snapshot and the
+//! newest event id (`seen`) together; [`Parking::park`] compares `seen` with
+//! the newest id already notified, under the same lock that
+//! [`Parking::notify`] takes, and re-queues at once if a change slipped in
+//! between.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+
+use super::{Request, Wake};
+
+/// A request taken off a handler thread.
+pub struct Parked {
+    pub raw: tiny_http::Request,
+    pub req: Request,
+}
+
+/// Work for the handler pool that comes back from parking.
+pub struct Resumed {
+    pub raw: tiny_http::Request,
+    pub req: Request,
+}
+
+struct Entry {
+    parked: Parked,
+    keys: Vec<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<u64, Entry>,
+    by_key: HashMap<String, Vec<u64>>,
+    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Newest event id notified so far.
+    last_seq: i64,
+    next_id: u64,
+    closed: bool,
+}
+
+/// The registry of parked requests.
+pub struct Parking {
+    inner: Mutex<Inner>,
+    timer: Condvar,
+    resume: Sender<Resumed>,
+    max: usize,
+}
+
+/// Why a request could not be parked; it must be answered now.
+pub enum Refused {
+    /// Too many waiters (or parking disabled): answer with the snapshot.
+    Full(Box<Parked>),
+    /// A change arrived meanwhile; it was re-queued.
+    Requeued,
+}
+
+impl Parking {
+    pub fn new(resume: Sender<Resumed>, max: usize, last_seq: i64) -> Parking {
+        Parking {
+            inner: Mutex::new(Inner {
+                last_seq,
+                ..Inner::default()
+            }),
+            timer: Condvar::new(),
+            resume,
+            max,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Number of parked requests.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Parks `parked` until one of `keys` changes after event `seen` or its
+    /// deadline passes.
+    pub fn park(
+        &self,
+        mut parked: Parked,
+        keys: Vec<String>,
+        seen: i64,
+        deadline: Instant,
+    ) -> Result<(), Refused> {
+        let mut inner = self.lock();
+        if inner.closed || inner.entries.len() >= self.max {
+            return Err(Refused::Full(Box::new(parked)));
+        }
+        parked.req.deadline = Some(deadline);
+        if inner.last_seq > seen {
+            drop(inner);
+            self.requeue(parked, Wake::Changed);
+            return Err(Refused::Requeued);
+        }
+        let id = inner.next_id;
+        inner.next_id += 1;
+        for key in &keys {
+            inner.by_key.entry(key.clone()).or_default().push(id);
+        }
+        let earliest = inner.deadlines.peek().map(|Reverse((t, _))| *t);
+        inner.deadlines.push(Reverse((deadline, id)));
+        inner.entries.insert(id, Entry { parked, keys });
+        if earliest.is_none_or(|t| deadline < t) {
+            self.timer.notify_one();
+        }
+        Ok(())
+    }
+
+    fn requeue(&self, parked: Parked, wake: Wake) {
+        let mut req = parked.req;
+        req.wake = wake;
+        // The pool's resume channel is unbounded and lives as long as the
+        // server; a send error means the pool is gone and the connection
+        // is dropped with the request.
+        let _ = self.resume.send(Resumed {
+            raw: parked.raw,
+            req,
+        });
+    }
+
+    fn take(inner: &mut Inner, id: u64) -> Option<Entry> {
+        let entry = inner.entries.remove(&id)?;
+        for key in &entry.keys {
+            if let Some(ids) = inner.by_key.get_mut(key) {
+                ids.retain(|x| *x != id);
+                if ids.is_empty() {
+                    inner.by_key.remove(key);
+                }
+            }
+        }
+        Some(entry)
+    }
+
+    /// Wakes the requests waiting on any of `keys`; `seq` is the newest
+    /// event id of the change.
+    pub fn notify(&self, keys: &[String], seq: i64) {
+        let mut woken = Vec::new();
+        {
+            let mut inner = self.lock();
+            inner.last_seq = inner.last_seq.max(seq);
+            for key in keys {
+                let ids = inner.by_key.get(key).cloned().unwrap_or_default();
+                for id in ids {
+                    if let Some(entry) = Parking::take(&mut inner, id) {
+                        woken.push(entry.parked);
+                    }
+                }
+            }
+        }
+        for parked in woken {
+            self.requeue(parked, Wake::Changed);
+        }
+    }
+
+    /// The timer loop: re-queues requests whose deadline passed. Runs on
+    /// its own thread until [`Parking::close`].
+    pub fn run_timer(&self) {
+        let mut inner = self.lock();
+        loop {
+            if inner.closed {
+                return;
+            }
+            let now = Instant::now();
+            let mut due = Vec::new();
+            while let Some(Reverse((t, id))) = inner.deadlines.peek().copied() {
+                if t > now {
+                    break;
+                }
+                inner.deadlines.pop();
+                if let Some(entry) = Parking::take(&mut inner, id) {
+                    due.push(entry.parked);
+                }
+            }
+            if !due.is_empty() {
+                drop(inner);
+                for parked in due {
+                    self.requeue(parked, Wake::Deadline);
+                }
+                inner = self.lock();
+                continue;
+            }
+            inner = match inner.deadlines.peek().map(|Reverse((t, _))| *t) {
+                Some(t) => {
+                    let wait = t.saturating_duration_since(now);
+                    self.timer
+                        .wait_timeout(inner, wait)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+                None => self.timer.wait(inner).unwrap_or_else(|e| e.into_inner()),
+            };
+        }
+    }
+
+    /// Stops parking: every parked request is re-queued to answer now, and
+    /// the timer thread ends.
+    pub fn close(&self) {
+        let all: Vec<Parked> = {
+            let mut inner = self.lock();
+            inner.closed = true;
+            let ids: Vec<u64> = inner.entries.keys().copied().collect();
+            ids.into_iter()
+                .filter_map(|id| Parking::take(&mut inner, id).map(|e| e.parked))
+                .collect()
+        };
+        self.timer.notify_all();
+        for parked in all {
+            self.requeue(parked, Wake::Deadline);
+        }
+    }
+}

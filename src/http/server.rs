@@ -1,0 +1,460 @@
+//! The server: one accept thread reading tiny_http's request queue, a fixed
+//! pool of handler threads, and the long-poll timer thread.
+//!
+//! Threads: tiny_http itself runs an accept thread and one connection
+//! thread per open connection (blocked in `read` while idle or while its
+//! request is parked); ours are `http-accept`, `http-N` (the pool) and
+//! `http-park-timer`.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, TrySendError};
+
+use super::park::{Parked, Parking, Refused, Resumed};
+use super::router::{parse_query, Router};
+use super::{App, HttpError, Reply, Request, Response, Wake};
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// Handler threads.
+    pub threads: usize,
+    /// Requests waiting for a handler before new ones get 503.
+    pub queue: usize,
+    pub max_body: usize,
+    /// Parked long-polls at most.
+    pub max_waiters: usize,
+    /// Newest event id at start (for parking).
+    pub last_seq: i64,
+}
+
+/// A running server.
+pub struct Server {
+    tiny: Arc<tiny_http::Server>,
+    addr: SocketAddr,
+    parking: Arc<Parking>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+struct Shared<A> {
+    app: Arc<A>,
+    router: Arc<Router<A>>,
+    parking: Arc<Parking>,
+    max_body: usize,
+}
+
+impl Server {
+    /// Binds and starts every thread.
+    pub fn start<A: App>(
+        cfg: ServerConfig,
+        app: Arc<A>,
+        router: Arc<Router<A>>,
+    ) -> std::io::Result<Server> {
+        let tiny = tiny_http::Server::http(&cfg.listen)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let addr = tiny
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| std::io::Error::other("not an IP listener"))?;
+        let tiny = Arc::new(tiny);
+        let (incoming_tx, incoming_rx) =
+            crossbeam_channel::bounded::<tiny_http::Request>(cfg.queue.max(1));
+        let (resume_tx, resume_rx) = crossbeam_channel::unbounded::<Resumed>();
+        let parking = Arc::new(Parking::new(resume_tx, cfg.max_waiters, cfg.last_seq));
+        let shared = Arc::new(Shared {
+            app: app.clone(),
+            router,
+            parking: parking.clone(),
+            max_body: cfg.max_body,
+        });
+        let mut threads = Vec::new();
+        for n in 0..cfg.threads.max(1) {
+            let shared = shared.clone();
+            let incoming = incoming_rx.clone();
+            let resumed = resume_rx.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("http-{n}"))
+                    .spawn(move || handler_loop(&shared, &incoming, &resumed))?,
+            );
+        }
+        {
+            let parking = parking.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("http-park-timer".into())
+                    .spawn(move || parking.run_timer())?,
+            );
+        }
+        {
+            let tiny = tiny.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("http-accept".into())
+                    .spawn(move || {
+                        // Ends when the server is unblocked; dropping `incoming_tx`
+                        // then tells the handler threads.
+                        while let Ok(raw) = tiny.recv() {
+                            match incoming_tx.try_send(raw) {
+                                Ok(()) => {}
+                                Err(TrySendError::Full(raw))
+                                | Err(TrySendError::Disconnected(raw)) => {
+                                    let resp = app
+                                        .error(None, &HttpError::Busy)
+                                        .with_header("Retry-After", "1");
+                                    respond(raw, resp);
+                                }
+                            }
+                        }
+                    })?,
+            );
+        }
+        Ok(Server {
+            tiny,
+            addr,
+            parking,
+            threads,
+        })
+    }
+
+    /// The bound address (the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The long-poll registry (the hub notifies it of changes).
+    pub fn parking(&self) -> Arc<Parking> {
+        self.parking.clone()
+    }
+
+    /// Stops accepting, answers parked long-polls with their snapshot, lets
+    /// handlers finish the requests they have, and joins the threads (up to
+    /// `timeout`; a thread still busy after that is left behind).
+    pub fn shutdown(self, timeout: Duration) {
+        self.parking.close();
+        self.tiny.unblock();
+        let deadline = Instant::now() + timeout;
+        for t in self.threads {
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+fn handler_loop<A: App>(
+    shared: &Shared<A>,
+    incoming: &Receiver<tiny_http::Request>,
+    resumed: &Receiver<Resumed>,
+) {
+    loop {
+        crossbeam_channel::select_biased! {
+            recv(resumed) -> msg => match msg {
+                Ok(r) => run(shared, r.raw, r.req),
+                Err(_) => return,
+            },
+            recv(incoming) -> msg => match msg {
+                Ok(raw) => fresh(shared, raw),
+                Err(_) => {
+                    // Stopping: answer what came back from parking, then end.
+                    while let Ok(r) = resumed.try_recv() {
+                        run(shared, r.raw, r.req);
+                    }
+                    return;
+                }
+            },
+        }
+    }
+}
+
+fn fresh<A: App>(shared: &Shared<A>, mut raw: tiny_http::Request) {
+    let received = Instant::now();
+    let method = raw.method().as_str().to_ascii_uppercase();
+    let url = raw.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let headers: Vec<(String, String)> = raw
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_ascii_lowercase(),
+                h.value.as_str().to_string(),
+            )
+        })
+        .collect();
+    let mut req = Request {
+        method,
+        path: path.to_string(),
+        query: parse_query(query),
+        headers,
+        body: Vec::new(),
+        peer: raw.remote_addr().copied(),
+        params: Default::default(),
+        principal: None,
+        wake: Wake::Fresh,
+        deadline: None,
+        route: usize::MAX,
+        received,
+    };
+    let (idx, params) = match shared.router.find(&req.method, &req.path) {
+        Ok(found) => found,
+        Err(e) => {
+            let resp = shared.app.error(Some(&req), &e);
+            return finish(raw, &req, resp);
+        }
+    };
+    req.route = idx;
+    req.params = params;
+    if let Some(len) = raw.body_length() {
+        if len > shared.max_body {
+            let resp = shared.app.error(
+                Some(&req),
+                &HttpError::BodyTooLarge {
+                    limit: shared.max_body,
+                },
+            );
+            return finish(raw, &req, resp.with_header("Connection", "close"));
+        }
+    }
+    let mut body = Vec::with_capacity(raw.body_length().unwrap_or(0).min(shared.max_body));
+    match raw
+        .as_reader()
+        .take(shared.max_body as u64 + 1)
+        .read_to_end(&mut body)
+    {
+        Ok(_) if body.len() > shared.max_body => {
+            let resp = shared.app.error(
+                Some(&req),
+                &HttpError::BodyTooLarge {
+                    limit: shared.max_body,
+                },
+            );
+            return finish(raw, &req, resp.with_header("Connection", "close"));
+        }
+        Ok(_) => req.body = body,
+        Err(e) => {
+            let resp = shared.app.error(
+                Some(&req),
+                &HttpError::BadBody {
+                    message: e.to_string(),
+                },
+            );
+            return finish(raw, &req, resp);
+        }
+    }
+    let scope = shared.router.routes[idx].scope;
+    let auth = catch_unwind(AssertUnwindSafe(|| {
+        shared.app.authenticate(&mut req, scope)
+    }));
+    match auth {
+        Ok(Ok(())) => run(shared, raw, req),
+        Ok(Err(resp)) => finish(raw, &req, resp),
+        Err(_) => {
+            log::error!("authentication panicked for {} {}", req.method, req.path);
+            let resp = shared.app.error(Some(&req), &HttpError::Panic);
+            finish(raw, &req, resp)
+        }
+    }
+}
+
+/// Runs the route's handler (first time or after parking).
+fn run<A: App>(shared: &Shared<A>, raw: tiny_http::Request, mut req: Request) {
+    let Some(route) = shared.router.routes.get(req.route) else {
+        let resp = shared.app.error(Some(&req), &HttpError::Panic);
+        return finish(raw, &req, resp);
+    };
+    let reply = catch_unwind(AssertUnwindSafe(|| (route.handler)(&shared.app, &mut req)));
+    match reply {
+        Ok(Reply::Respond(resp)) => finish(raw, &req, resp),
+        Ok(Reply::Park {
+            keys,
+            seen,
+            deadline,
+        }) => {
+            if req.wake == Wake::Deadline {
+                log::error!(
+                    "{} {} parked again after its deadline",
+                    req.method,
+                    req.path
+                );
+                let resp = shared.app.error(Some(&req), &HttpError::Panic);
+                return finish(raw, &req, resp);
+            }
+            match shared
+                .parking
+                .park(Parked { raw, req }, keys, seen, deadline)
+            {
+                Ok(()) | Err(Refused::Requeued) => {}
+                Err(Refused::Full(parked)) => {
+                    // No room to wait: answer with the snapshot now.
+                    let mut req = parked.req;
+                    req.wake = Wake::Deadline;
+                    run(shared, parked.raw, req)
+                }
+            }
+        }
+        Err(_) => {
+            log::error!(
+                "handler panicked: {} {} (answered 500)",
+                req.method,
+                req.path
+            );
+            let resp = shared.app.error(Some(&req), &HttpError::Panic);
+            finish(raw, &req, resp)
+        }
+    }
+}
+
+fn finish(raw: tiny_http::Request, req: &Request, resp: Response) {
+    log::debug!(
+        "{} {} -> {} in {:.1} ms",
+        req.method,
+        req.path,
+        resp.status,
+        req.received.elapsed().as_secs_f64() * 1000.0
+    );
+    respond(raw, resp);
+}
+
+fn respond(raw: tiny_http::Request, resp: Response) {
+    let mut out = tiny_http::Response::from_data(resp.body).with_status_code(resp.status);
+    for (name, value) in &resp.headers {
+        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            out = out.with_header(h);
+        }
+    }
+    if let Err(e) = raw.respond(out) {
+        log::debug!("client went away before the response: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    use super::*;
+    use crate::http::{Route, Scope};
+
+    struct TestApp;
+
+    impl App for TestApp {
+        fn authenticate(&self, req: &mut Request, scope: Scope) -> Result<(), Response> {
+            if scope == Scope::Admin && req.header("x-admin").is_none() {
+                return Err(Response::empty(401));
+            }
+            Ok(())
+        }
+        fn error(&self, _req: Option<&Request>, err: &HttpError) -> Response {
+            Response::new(
+                match err {
+                    HttpError::Panic => 500,
+                    HttpError::NotFound { .. } => 404,
+                    HttpError::BodyTooLarge { .. } => 413,
+                    _ => 400,
+                },
+                "text/plain",
+                err.code().as_bytes().to_vec(),
+            )
+        }
+    }
+
+    fn boom(_: &TestApp, _: &mut Request) -> Reply {
+        panic!("deliberate test panic")
+    }
+
+    fn echo(_: &TestApp, req: &mut Request) -> Reply {
+        Reply::Respond(Response::new(
+            200,
+            "text/plain",
+            req.param("name").as_bytes().to_vec(),
+        ))
+    }
+
+    fn admin(_: &TestApp, _: &mut Request) -> Reply {
+        Reply::Respond(Response::empty(204))
+    }
+
+    fn start() -> Server {
+        let router = Router::new(vec![
+            Route::new("GET", "/boom", Scope::Public, "", boom),
+            Route::new("GET", "/echo/{name}", Scope::Read, "", echo),
+            Route::new("POST", "/admin", Scope::Admin, "", admin),
+        ]);
+        let cfg = ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            threads: 2,
+            queue: 8,
+            max_body: 16,
+            max_waiters: 8,
+            last_seq: 0,
+        };
+        Server::start(cfg, Arc::new(TestApp), Arc::new(router)).unwrap()
+    }
+
+    /// One request on a fresh connection; returns (status, body).
+    fn call(addr: SocketAddr, raw: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(raw.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out[9..12].parse().unwrap();
+        let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (status, body)
+    }
+
+    #[test]
+    fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
+        let server = start();
+        let addr = server.addr();
+        for _ in 0..5 {
+            let (status, body) = call(
+                addr,
+                "GET /boom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            );
+            assert_eq!((status, body.as_str()), (500, "internal_error"));
+        }
+        let (status, body) = call(
+            addr,
+            "GET /echo/a%20b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!((status, body.as_str()), (200, "a b"));
+        server.shutdown(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn scopes_limits_and_unknown_routes() {
+        let server = start();
+        let addr = server.addr();
+        let (status, _) = call(
+            addr,
+            "POST /admin HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 401);
+        let (status, _) = call(
+            addr,
+            "POST /admin HTTP/1.1\r\nHost: x\r\nX-Admin: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 204);
+        let (status, body) = call(
+            addr,
+            "POST /admin HTTP/1.1\r\nHost: x\r\nX-Admin: 1\r\nContent-Length: 17\r\nConnection: close\r\n\r\n01234567890123456",
+        );
+        assert_eq!((status, body.as_str()), (413, "body_too_large"));
+        let (status, _) = call(
+            addr,
+            "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 404);
+        server.shutdown(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,202 @@
+//! Configuration of `labelhub serve`, read once from `PRINTER_HUB_*`
+//! environment variables. [`Config::from_env`] reports every bad variable at
+//! once; the values are never re-read while running.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Every variable, its default and what it means: the README's configuration
+/// table is generated from the same words.
+pub const VARIABLES: &[(&str, &str, &str)] = &[
+    ("PRINTER_HUB_DATA_DIR", "./data", "database (labelhub.db) and the demo printer's PNGs (emulator/)"),
+    ("PRINTER_HUB_LISTEN", "0.0.0.0:8090", "HTTP address; port 0 picks a free port (the bound address is logged)"),
+    ("PRINTER_HUB_JOB_RETENTION_DAYS", "30", "terminal jobs, their events and empty batches older than this are deleted; 0 keeps everything"),
+    ("PRINTER_HUB_AUDIT_RETENTION_DAYS", "365", "audit rows (key and printer changes) older than this are deleted; 0 keeps everything"),
+    ("PRINTER_HUB_RETENTION_INTERVAL_S", "86400", "how often the retention thread runs (it also runs at start)"),
+    ("PRINTER_HUB_HTTP_THREADS", "8", "handler threads; requests beyond the queue get 503"),
+    ("PRINTER_HUB_MAX_BODY_BYTES", "33554432", "largest accepted request body"),
+    ("PRINTER_HUB_MAX_WAITERS", "4096", "long-poll requests parked at once; beyond it they answer at once"),
+    ("PRINTER_HUB_STATUS_POLL_S", "10", "printer status poll interval while idle or paused"),
+    ("PRINTER_HUB_SHUTDOWN_TIMEOUT_S", "30", "bound on graceful shutdown (printer threads finish the label in flight)"),
+    ("PRINTER_HUB_DEMO_PRINTER", "true", "create the demo PT-P750W emulator printer on a first start with no printer"),
+    ("PRINTER_HUB_LOG_LEVEL", "info", "error, warn, info, debug or trace"),
+];
+
+/// The hub's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    /// `None` disables retention.
+    pub retention: Option<Duration>,
+    /// Retention of the audit log (auth); `None` keeps it forever.
+    pub audit_retention: Option<Duration>,
+    pub retention_interval: Duration,
+    pub http_threads: usize,
+    pub max_body_bytes: usize,
+    pub max_waiters: usize,
+    pub status_poll: Duration,
+    pub shutdown_timeout: Duration,
+    pub demo_printer: bool,
+    pub log_level: log::LevelFilter,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            listen: "0.0.0.0:8090".into(),
+            retention: Some(Duration::from_secs(30 * 86_400)),
+            audit_retention: Some(Duration::from_secs(365 * 86_400)),
+            retention_interval: Duration::from_secs(86_400),
+            http_threads: 8,
+            max_body_bytes: 32 * 1024 * 1024,
+            max_waiters: 4096,
+            status_poll: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(30),
+            demo_printer: true,
+            log_level: log::LevelFilter::Info,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, Vec<String>> {
+        let vars: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("PRINTER_HUB_"))
+            .collect();
+        Config::from_vars(&vars)
+    }
+
+    /// Reads configuration from a map of variables (tests pass their own).
+    /// Returns one message per bad variable.
+    pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Config, Vec<String>> {
+        let mut cfg = Config::default();
+        let mut errors = Vec::new();
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        if let Some(v) = get("PRINTER_HUB_DATA_DIR") {
+            cfg.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("PRINTER_HUB_LISTEN") {
+            if v.parse::<std::net::SocketAddr>().is_err() && !v.contains(':') {
+                errors.push(format!("PRINTER_HUB_LISTEN={v}: expected HOST:PORT"));
+            }
+            cfg.listen = v.to_string();
+        }
+        let mut num = |name: &str, min: u64, max: u64| -> Option<u64> {
+            let v = get(name)?;
+            match v.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Some(n),
+                _ => {
+                    errors.push(format!(
+                        "{name}={v}: expected a whole number from {min} to {max}"
+                    ));
+                    None
+                }
+            }
+        };
+        if let Some(days) = num("PRINTER_HUB_JOB_RETENTION_DAYS", 0, 36_500) {
+            cfg.retention = (days > 0).then(|| Duration::from_secs(days * 86_400));
+        }
+        if let Some(days) = num("PRINTER_HUB_AUDIT_RETENTION_DAYS", 0, 36_500) {
+            cfg.audit_retention = (days > 0).then(|| Duration::from_secs(days * 86_400));
+        }
+        if let Some(s) = num("PRINTER_HUB_RETENTION_INTERVAL_S", 1, 365 * 86_400) {
+            cfg.retention_interval = Duration::from_secs(s);
+        }
+        if let Some(n) = num("PRINTER_HUB_HTTP_THREADS", 1, 256) {
+            cfg.http_threads = n as usize;
+        }
+        if let Some(n) = num("PRINTER_HUB_MAX_BODY_BYTES", 1024, 1 << 30) {
+            cfg.max_body_bytes = n as usize;
+        }
+        if let Some(n) = num("PRINTER_HUB_MAX_WAITERS", 0, 1_000_000) {
+            cfg.max_waiters = n as usize;
+        }
+        if let Some(s) = num("PRINTER_HUB_STATUS_POLL_S", 1, 3600) {
+            cfg.status_poll = Duration::from_secs(s);
+        }
+        if let Some(s) = num("PRINTER_HUB_SHUTDOWN_TIMEOUT_S", 1, 600) {
+            cfg.shutdown_timeout = Duration::from_secs(s);
+        }
+        if let Some(v) = get("PRINTER_HUB_DEMO_PRINTER") {
+            match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => cfg.demo_printer = true,
+                "0" | "false" | "no" | "off" => cfg.demo_printer = false,
+                _ => errors.push(format!(
+                    "PRINTER_HUB_DEMO_PRINTER={v}: expected true or false"
+                )),
+            }
+        }
+        if let Some(v) = get("PRINTER_HUB_LOG_LEVEL") {
+            match v.parse::<log::LevelFilter>() {
+                Ok(level) => cfg.log_level = level,
+                Err(_) => errors.push(format!(
+                    "PRINTER_HUB_LOG_LEVEL={v}: expected error, warn, info, debug or trace"
+                )),
+            }
+        }
+        for name in vars.keys() {
+            let auth_var = crate::auth::config::VARIABLES
+                .iter()
+                .any(|(k, _, _)| k == name);
+            if !auth_var && !VARIABLES.iter().any(|(known, _, _)| known == name) {
+                log::warn!("ignoring unknown variable {name}");
+            }
+        }
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("labelhub.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let cfg = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(cfg.listen, "0.0.0.0:8090");
+        assert_eq!(cfg.data_dir, PathBuf::from("./data"));
+        assert_eq!(cfg.retention, Some(Duration::from_secs(30 * 86_400)));
+    }
+
+    #[test]
+    fn zero_days_disables_retention_and_bad_values_are_all_reported() {
+        let cfg = Config::from_vars(&vars(&[("PRINTER_HUB_JOB_RETENTION_DAYS", "0")])).unwrap();
+        assert_eq!(cfg.retention, None);
+        let errs = Config::from_vars(&vars(&[
+            ("PRINTER_HUB_JOB_RETENTION_DAYS", "-1"),
+            ("PRINTER_HUB_HTTP_THREADS", "many"),
+            ("PRINTER_HUB_LOG_LEVEL", "loud"),
+        ]))
+        .unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+    }
+
+    #[test]
+    fn every_variable_is_documented_once() {
+        let mut names: Vec<_> = VARIABLES.iter().map(|v| v.0).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), VARIABLES.len());
+    }
+}

@@ -1,0 +1,186 @@
+//! Operator actions on jobs and printers: cancel, pause, resume, retry,
+//! clear a queue, pause and resume a printer. Each is one transaction with
+//! its events; what a printer thread must learn goes on its channel after
+//! the commit.
+
+use std::sync::Arc;
+
+use rusqlite::params;
+use serde_json::json;
+
+use super::events::{self, Subject};
+use super::jobs::{self, Job, JobError, JobState};
+use super::printers::{self, Printer};
+use super::{now_ms, Hub, HubError, Origin};
+
+fn refuse(id: &str, state: JobState, action: &'static str) -> HubError {
+    HubError::InvalidJobState {
+        id: id.to_string(),
+        state: state.as_str().to_string(),
+        action,
+    }
+}
+
+/// `queued | paused -> cancelled`. A cancelled job never prints: the
+/// printer thread claims jobs with a guarded `queued -> printing`.
+pub fn cancel_job(hub: &Hub, id: &str) -> Result<Job, HubError> {
+    hub.write(|w| {
+        match jobs::transition(
+            w,
+            id,
+            &[JobState::Queued, JobState::Paused],
+            JobState::Cancelled,
+            None,
+        )? {
+            Ok(_) => jobs::get(w.tx, id),
+            Err(state) => Err(refuse(id, state, "cancel")),
+        }
+    })
+}
+
+/// `queued -> paused` (held by the operator).
+pub fn pause_job(hub: &Hub, id: &str) -> Result<Job, HubError> {
+    let err = JobError::new(
+        "paused_by_operator",
+        "held by an operator; resume it to print",
+    );
+    hub.write(|w| {
+        match jobs::transition(w, id, &[JobState::Queued], JobState::Paused, Some(&err))? {
+            Ok(_) => jobs::get(w.tx, id),
+            Err(state) => Err(refuse(id, state, "pause")),
+        }
+    })
+}
+
+/// `paused -> queued`; the job goes to the end of its printer's queue.
+pub fn resume_job(hub: &Hub, id: &str) -> Result<Job, HubError> {
+    let job = hub.write(|w| {
+        match jobs::transition(w, id, &[JobState::Paused], JobState::Queued, None)? {
+            Ok(_) => jobs::get(w.tx, id),
+            Err(state) => Err(refuse(id, state, "resume")),
+        }
+    })?;
+    hand_off_or_fail(hub, &job.printer_id, std::slice::from_ref(&job.id))?;
+    jobs::get(&hub.db.lock(), id)
+}
+
+/// Prints a finished job again: a new job (and a one-label batch) with the
+/// same render inputs and bitmap.
+pub fn retry_job(hub: &Hub, id: &str, origin: &Origin) -> Result<Job, HubError> {
+    let new_id = uuid::Uuid::new_v4().to_string();
+    let batch_id = uuid::Uuid::new_v4().to_string();
+    let job = hub.write(|w| {
+        let old = jobs::get(w.tx, id)?;
+        if !old.state.is_terminal() {
+            return Err(refuse(id, old.state, "retry"));
+        }
+        let now = now_ms();
+        w.tx.prepare_cached(
+            "INSERT INTO batches (id, printer_id, created_by, api_key_id, source_ip, n_jobs, half_cut, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, 0, ?6)",
+        )?
+        .execute(params![batch_id, old.printer_id, origin.created_by, origin.api_key_id, origin.source_ip, now])?;
+        let event = w.event(
+            events::JOB_CREATED,
+            Subject {
+                printer_id: Some(&old.printer_id),
+                job_id: Some(&new_id),
+                batch_id: Some(&batch_id),
+            },
+            &json!({"job_id": new_id, "batch_id": batch_id, "printer_id": old.printer_id,
+                    "to_state": "queued", "retry_of": id}),
+        )?;
+        w.tx.prepare_cached(
+            "INSERT INTO jobs (id, printer_id, batch_id, position, copy_index, copy_total, state, content_type,
+                 label_data, options, model, media, width, height, bitmap, bitmap_red, api_key_id, source_ip,
+                 retry_of, created_at, updated_at, version)
+             SELECT ?1, printer_id, ?2, 0, 0, 1, 'queued', content_type, label_data, options, model, media,
+                 width, height, bitmap, bitmap_red, ?3, ?4, id, ?5, ?5, ?6
+             FROM jobs WHERE id = ?7",
+        )?
+        .execute(params![new_id, batch_id, origin.api_key_id, origin.source_ip, now, event, id])?;
+        jobs::bump_batch(w, &batch_id, event)?;
+        jobs::get(w.tx, &new_id)
+    })?;
+    hand_off_or_fail(hub, &job.printer_id, std::slice::from_ref(&job.id))?;
+    jobs::get(&hub.db.lock(), &new_id)
+}
+
+/// Gives ids to the printer thread; on failure marks them failed with the
+/// cause and returns it.
+pub fn hand_off_or_fail(hub: &Hub, printer_id: &str, ids: &[String]) -> Result<(), HubError> {
+    if let Err(message) = hub.printers.hand_off(printer_id, ids) {
+        let enabled = printers::get(&hub.db.lock(), printer_id)
+            .map(|p| p.enabled)
+            .unwrap_or(false);
+        if !enabled {
+            // A disabled printer keeps its queue until it is enabled again.
+            return Ok(());
+        }
+        let cause = JobError::new("handoff_failed", message.clone());
+        hub.write(|w| {
+            for id in ids {
+                jobs::transition(w, id, &[JobState::Queued], JobState::Failed, Some(&cause))?.ok();
+            }
+            Ok(())
+        })?;
+        return Err(HubError::Handoff {
+            printer: printer_id.to_string(),
+            message,
+        });
+    }
+    Ok(())
+}
+
+/// Cancels every queued and paused job of a printer. Returns how many.
+pub fn clear_queue(hub: &Hub, printer: &Printer) -> Result<usize, HubError> {
+    let waiting = jobs::of_printer(
+        &hub.db.lock(),
+        &printer.id,
+        &[JobState::Queued, JobState::Paused],
+    )?;
+    hub.write(|w| {
+        let mut n = 0;
+        for job in &waiting {
+            if jobs::transition(
+                w,
+                &job.id,
+                &[JobState::Queued, JobState::Paused],
+                JobState::Cancelled,
+                None,
+            )?
+            .is_ok()
+            {
+                n += 1;
+            }
+        }
+        Ok(n)
+    })
+}
+
+/// Pauses a printer by hand: its jobs wait until it is resumed.
+pub fn pause_printer(hub: &Hub, printer: &Printer) -> Result<bool, HubError> {
+    let changed = hub.write(|w| {
+        printers::set_paused(
+            w,
+            &printer.id,
+            true,
+            Some("operator"),
+            Some("paused by an operator"),
+        )
+    })?;
+    hub.printers.wake(&printer.id);
+    Ok(changed)
+}
+
+/// Resumes a printer paused by hand or by a problem.
+pub fn resume_printer(hub: &Hub, printer: &Printer) -> Result<bool, HubError> {
+    let changed = hub.write(|w| printers::set_paused(w, &printer.id, false, None, None))?;
+    hub.printers.wake(&printer.id);
+    Ok(changed)
+}
+
+/// Applies an admin change to the printer threads.
+pub fn apply_printer(hub: &Arc<Hub>, printer: &Printer) -> Result<(), HubError> {
+    hub.printers.apply(hub, printer)
+}

@@ -1,0 +1,452 @@
+//! Jobs: the one state machine, its guarded transitions, and the queries the
+//! API and the printer threads need.
+//!
+//! **State machine** (the same words in the database, the API and events):
+//!
+//! ```text
+//! queued  -> printing | paused | cancelled | failed
+//! paused  -> queued | cancelled
+//! printing -> done | failed | queued (printer error before the label left) | failed_restart (recovery)
+//! done, failed, cancelled, failed_restart: terminal (retry makes a new job)
+//! ```
+//!
+//! **Invariant:** [`transition`] is the only code that changes `jobs.state`
+//! after insertion (besides recovery's bulk statement, which writes the same
+//! events); it runs one UPDATE guarded by the from-state and writes the event
+//! in the same transaction.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::{json, Value};
+
+use super::events::{self, Subject, Writer};
+use super::{now_ms, HubError};
+
+/// A job's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    Queued,
+    Paused,
+    Printing,
+    Done,
+    Failed,
+    Cancelled,
+    FailedRestart,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 7] = [
+        JobState::Queued,
+        JobState::Paused,
+        JobState::Printing,
+        JobState::Done,
+        JobState::Failed,
+        JobState::Cancelled,
+        JobState::FailedRestart,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Paused => "paused",
+            JobState::Printing => "printing",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::FailedRestart => "failed_restart",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled | JobState::FailedRestart
+        )
+    }
+
+    /// Whether the state machine has the edge `self -> to`.
+    pub fn can_become(self, to: JobState) -> bool {
+        use JobState::*;
+        matches!(
+            (self, to),
+            (Queued, Printing | Paused | Cancelled | Failed)
+                | (Paused, Queued | Cancelled)
+                | (Printing, Done | Failed | Queued | FailedRestart)
+        )
+    }
+}
+
+/// A structured job error: stored in `error_code`, `error_detail`, `error`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+    pub detail: Option<Value>,
+}
+
+impl JobError {
+    pub fn new(code: &str, message: impl Into<String>) -> JobError {
+        JobError {
+            code: code.to_string(),
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: Value) -> JobError {
+        self.detail = Some(detail);
+        self
+    }
+}
+
+/// A job row without its bitmap.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub seq: i64,
+    pub id: String,
+    pub printer_id: String,
+    pub batch_id: String,
+    pub position: i64,
+    pub copy_index: i64,
+    pub copy_total: i64,
+    pub state: JobState,
+    pub content_type: String,
+    pub label_data: Value,
+    pub options: Value,
+    pub model: String,
+    pub media: String,
+    pub error_code: Option<String>,
+    pub error_detail: Option<Value>,
+    pub error: Option<String>,
+    pub api_key_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub retry_of: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub version: i64,
+}
+
+pub(crate) const JOB_COLUMNS: &str =
+    "seq, id, printer_id, batch_id, position, copy_index, copy_total, \
+    state, content_type, label_data, options, model, media, error_code, error_detail, error, \
+    api_key_id, source_ip, retry_of, created_at, updated_at, started_at, finished_at, version";
+
+fn json_col(s: Option<String>) -> Option<Value> {
+    s.and_then(|s| serde_json::from_str(&s).ok())
+}
+
+pub(crate) fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+    let state: String = r.get(7)?;
+    Ok(Job {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        printer_id: r.get(2)?,
+        batch_id: r.get(3)?,
+        position: r.get(4)?,
+        copy_index: r.get(5)?,
+        copy_total: r.get(6)?,
+        // The CHECK constraint keeps this total; a foreign value reads as
+        // failed rather than panicking.
+        state: JobState::parse(&state).unwrap_or(JobState::Failed),
+        content_type: r.get(8)?,
+        label_data: json_col(r.get(9)?).unwrap_or(Value::Null),
+        options: json_col(r.get(10)?).unwrap_or(Value::Null),
+        model: r.get(11)?,
+        media: r.get(12)?,
+        error_code: r.get(13)?,
+        error_detail: json_col(r.get(14)?),
+        error: r.get(15)?,
+        api_key_id: r.get(16)?,
+        source_ip: r.get(17)?,
+        retry_of: r.get(18)?,
+        created_at: r.get(19)?,
+        updated_at: r.get(20)?,
+        started_at: r.get(21)?,
+        finished_at: r.get(22)?,
+        version: r.get(23)?,
+    })
+}
+
+/// Loads one job.
+pub fn get(conn: &Connection, id: &str) -> Result<Job, HubError> {
+    conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"))?
+        .query_row([id], job_from_row)
+        .optional()?
+        .ok_or_else(|| HubError::not_found("job", id))
+}
+
+/// The rendered label of a job, as stored.
+#[derive(Debug, Clone)]
+pub struct StoredPage {
+    pub width: u32,
+    pub height: u32,
+    pub black: Vec<u8>,
+    pub red: Option<Vec<u8>>,
+}
+
+/// Loads a job's bitmap.
+pub fn page(conn: &Connection, id: &str) -> Result<StoredPage, HubError> {
+    conn.prepare_cached("SELECT width, height, bitmap, bitmap_red FROM jobs WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok(StoredPage {
+                width: r.get(0)?,
+                height: r.get(1)?,
+                black: r.get(2)?,
+                red: r.get(3)?,
+            })
+        })
+        .optional()?
+        .ok_or_else(|| HubError::not_found("job", id))
+}
+
+/// What a successful transition changed.
+#[derive(Debug, Clone)]
+pub struct Moved {
+    pub from: JobState,
+    pub printer_id: String,
+    pub batch_id: String,
+    pub event_id: i64,
+}
+
+/// Moves job `id` to `to` if its state is one of `from`. Returns
+/// `Ok(Err(current))` (nothing written) when it is not. `error` is stored
+/// (or cleared when `None`).
+pub fn transition(
+    w: &mut Writer<'_, '_>,
+    id: &str,
+    from: &[JobState],
+    to: JobState,
+    error: Option<&JobError>,
+) -> Result<Result<Moved, JobState>, HubError> {
+    let row: Option<(String, String, String)> =
+        w.tx.prepare_cached("SELECT state, printer_id, batch_id FROM jobs WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+    let Some((state, printer_id, batch_id)) = row else {
+        return Err(HubError::not_found("job", id));
+    };
+    let current = JobState::parse(&state).unwrap_or(JobState::Failed);
+    if !from.contains(&current) || !current.can_become(to) {
+        return Ok(Err(current));
+    }
+    let mut data = json!({
+        "job_id": id,
+        "batch_id": batch_id,
+        "printer_id": printer_id,
+        "from_state": current.as_str(),
+        "to_state": to.as_str(),
+        "error_code": error.map(|e| e.code.as_str()),
+    });
+    if let Some(detail) = error.and_then(|e| e.detail.as_ref()) {
+        data["error_detail"] = detail.clone();
+    }
+    let event_id = w.event(
+        events::JOB_STATE_CHANGED,
+        Subject {
+            printer_id: Some(&printer_id),
+            job_id: Some(id),
+            batch_id: Some(&batch_id),
+        },
+        &data,
+    )?;
+    let now = now_ms();
+    let n = w.tx.prepare_cached(
+        "UPDATE jobs SET state = ?1, updated_at = ?2, version = ?3,
+             started_at = CASE WHEN ?1 = 'printing' THEN ?2 ELSE started_at END,
+             finished_at = CASE WHEN ?1 IN ('done','failed','cancelled','failed_restart') THEN ?2 ELSE NULL END,
+             error_code = ?4, error_detail = ?5, error = ?6
+         WHERE id = ?7 AND state = ?8",
+    )?
+    .execute(params![
+        to.as_str(),
+        now,
+        event_id,
+        error.map(|e| e.code.as_str()),
+        error.and_then(|e| e.detail.as_ref()).map(|d| d.to_string()),
+        error.map(|e| e.message.as_str()),
+        id,
+        current.as_str(),
+    ])?;
+    if n != 1 {
+        // Cannot happen under the connection mutex; refuse rather than
+        // write an event for a change that did not happen.
+        return Err(HubError::Db(rusqlite::Error::StatementChangedRows(n)));
+    }
+    bump_batch(w, &batch_id, event_id)?;
+    Ok(Ok(Moved {
+        from: current,
+        printer_id,
+        batch_id,
+        event_id,
+    }))
+}
+
+pub(crate) fn bump_batch(
+    w: &Writer<'_, '_>,
+    batch_id: &str,
+    event_id: i64,
+) -> Result<(), HubError> {
+    w.tx.prepare_cached("UPDATE batches SET version = max(version, ?1) WHERE id = ?2")?
+        .execute(params![event_id, batch_id])?;
+    Ok(())
+}
+
+/// Filters and paging of `GET /api/jobs`.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub state: Option<JobState>,
+    pub printer_id: Option<String>,
+    pub batch_id: Option<String>,
+    /// Only jobs created at or after this time (ms).
+    pub since: Option<i64>,
+    /// Only jobs older than this cursor (a `seq` from a previous page).
+    pub before: Option<i64>,
+    pub limit: usize,
+}
+
+/// Jobs newest first. The second value is the cursor of the next page.
+pub fn list(conn: &Connection, q: &ListQuery) -> Result<(Vec<Job>, Option<i64>), HubError> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs
+         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR printer_id = ?2)
+           AND (?3 IS NULL OR batch_id = ?3) AND (?4 IS NULL OR created_at >= ?4)
+           AND (?5 IS NULL OR seq < ?5)
+         ORDER BY seq DESC LIMIT ?6"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let limit = q.limit.max(1);
+    let rows = stmt.query_map(
+        params![
+            q.state.map(JobState::as_str),
+            q.printer_id,
+            q.batch_id,
+            q.since,
+            q.before,
+            limit as i64 + 1
+        ],
+        job_from_row,
+    )?;
+    let mut jobs: Vec<Job> = rows.collect::<Result<_, _>>()?;
+    let next = if jobs.len() > limit {
+        jobs.truncate(limit);
+        jobs.last().map(|j| j.seq)
+    } else {
+        None
+    };
+    Ok((jobs, next))
+}
+
+/// Jobs of a printer in the given states, in queue order.
+pub fn of_printer(
+    conn: &Connection,
+    printer_id: &str,
+    states: &[JobState],
+) -> Result<Vec<Job>, HubError> {
+    let list: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE printer_id = ?1 AND state IN (SELECT value FROM json_each(?2))
+         ORDER BY seq"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![printer_id, serde_json::to_string(&list).unwrap_or_default()],
+        job_from_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A batch row.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub id: String,
+    pub printer_id: String,
+    pub created_by: Option<String>,
+    pub n_jobs: i64,
+    pub created_at: i64,
+    pub version: i64,
+}
+
+/// A batch with its jobs in print order.
+#[derive(Debug, Clone)]
+pub struct BatchSnapshot {
+    pub batch: Batch,
+    pub jobs: Vec<Job>,
+}
+
+impl BatchSnapshot {
+    /// Jobs in each state.
+    pub fn count(&self, state: JobState) -> usize {
+        self.jobs.iter().filter(|j| j.state == state).count()
+    }
+
+    /// No job will change by itself any more.
+    pub fn all_terminal(&self) -> bool {
+        self.jobs.iter().all(|j| j.state.is_terminal())
+    }
+}
+
+pub fn batch(conn: &Connection, id: &str) -> Result<Batch, HubError> {
+    conn.prepare_cached(
+        "SELECT id, printer_id, created_by, n_jobs, created_at, version FROM batches WHERE id = ?1",
+    )?
+    .query_row([id], |r| {
+        Ok(Batch {
+            id: r.get(0)?,
+            printer_id: r.get(1)?,
+            created_by: r.get(2)?,
+            n_jobs: r.get(3)?,
+            created_at: r.get(4)?,
+            version: r.get(5)?,
+        })
+    })
+    .optional()?
+    .ok_or_else(|| HubError::not_found("batch", id))
+}
+
+/// Loads a batch and its jobs (position, then copy order).
+pub fn batch_snapshot(conn: &Connection, id: &str) -> Result<BatchSnapshot, HubError> {
+    let batch = batch(conn, id)?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE batch_id = ?1 ORDER BY position, copy_index"
+    ))?;
+    let jobs = stmt
+        .query_map([id], job_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(BatchSnapshot { batch, jobs })
+}
+
+/// The ids of a batch's jobs still in `queued`, in print order.
+pub fn queued_of_batch(conn: &Connection, batch_id: &str) -> Result<Vec<String>, HubError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM jobs WHERE batch_id = ?1 AND state = 'queued' ORDER BY position, copy_index",
+    )?;
+    let ids = stmt
+        .query_map([batch_id], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_and_edges() {
+        for st in JobState::ALL {
+            assert_eq!(JobState::parse(st.as_str()), Some(st));
+        }
+        assert!(JobState::Queued.can_become(JobState::Printing));
+        assert!(JobState::Paused.can_become(JobState::Queued));
+        assert!(!JobState::Done.can_become(JobState::Queued));
+        assert!(!JobState::Cancelled.can_become(JobState::Printing));
+        assert!(!JobState::Paused.can_become(JobState::Printing));
+        for st in JobState::ALL.into_iter().filter(|s| s.is_terminal()) {
+            assert!(JobState::ALL.iter().all(|to| !st.can_become(*to)));
+        }
+    }
+}

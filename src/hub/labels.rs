@@ -1,0 +1,157 @@
+//! The rendering seam: turns a print request item (content type + label
+//! data) into the page the printer thread will send, for one model and
+//! medium. The hub renders at submit time, so errors are synchronous, and
+//! stores the packed bitmap on the job row.
+//!
+//! [`Renderer`] is the one trait between the hub and `render`;
+//! [`RenderLabels`] is the production implementation, unit tests use a fake.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::bitmap::Bitmap;
+use crate::brother::{media, model};
+
+/// A rendered label in label orientation (see `bitmap`): the encoder's page.
+pub type RenderedPage = crate::brother::encode::Page;
+
+/// What to render.
+#[derive(Debug, Clone)]
+pub struct LabelRequest<'a> {
+    pub model: &'static model::Model,
+    pub media: &'a str,
+    pub content_type: &'a str,
+    /// Label data in the upstream `RawLabelData` shape (plus the renderer's
+    /// extra fields).
+    pub data: &'a Value,
+    pub high_res: bool,
+}
+
+/// Why a label cannot be made.
+#[derive(Debug, Clone)]
+pub enum LabelError {
+    /// The model name is not in the model table.
+    UnknownModel(String),
+    /// The medium is unknown or not supported by the model.
+    Media(media::MediaError),
+    /// The renderer refused the content; `status` is its HTTP status hint
+    /// (422, 413 or 400), `detail` names fields where it can.
+    Render {
+        code: &'static str,
+        message: String,
+        status: u16,
+        detail: Option<Value>,
+    },
+}
+
+impl LabelError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            LabelError::UnknownModel(_) => "unknown_model",
+            LabelError::Media(e) => e.code(),
+            LabelError::Render { code, .. } => code,
+        }
+    }
+}
+
+impl fmt::Display for LabelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LabelError::UnknownModel(name) => write!(f, "unknown printer model `{name}`"),
+            LabelError::Media(e) => write!(f, "{e}"),
+            LabelError::Render { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl From<media::MediaError> for LabelError {
+    fn from(e: media::MediaError) -> LabelError {
+        LabelError::Media(e)
+    }
+}
+
+/// Renders labels and previews.
+pub trait Renderer: Send + Sync {
+    /// Renders one label for `req.model` on `req.media`.
+    fn render(&self, req: &LabelRequest<'_>) -> Result<RenderedPage, LabelError>;
+    /// A preview PNG of a rendered page.
+    fn to_png(&self, page: &RenderedPage) -> Vec<u8>;
+}
+
+/// The production renderer: `crate::render`.
+pub struct RenderLabels;
+
+impl Renderer for RenderLabels {
+    fn render(&self, req: &LabelRequest<'_>) -> Result<RenderedPage, LabelError> {
+        use crate::render::{ContentType, LabelData, Target};
+        let ct = ContentType::parse(req.content_type).ok_or_else(|| LabelError::Render {
+            code: "unknown_content_type",
+            message: format!("unknown content_type `{}`", req.content_type),
+            status: 422,
+            detail: Some(serde_json::json!({
+                "content_type": req.content_type,
+                "known": ContentType::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            })),
+        })?;
+        let data: LabelData =
+            serde_json::from_value(req.data.clone()).map_err(|e| LabelError::Render {
+                code: "validation_error",
+                message: format!("data: {e}"),
+                status: 422,
+                detail: None,
+            })?;
+        let mut target = Target::lookup(req.model.name, req.media).map_err(render_error)?;
+        target.high_res = req.high_res;
+        crate::render::render(ct, &data, &target).map_err(render_error)
+    }
+
+    fn to_png(&self, page: &RenderedPage) -> Vec<u8> {
+        crate::render::to_png(page)
+    }
+}
+
+fn render_error(e: crate::render::RenderError) -> LabelError {
+    let mut detail = serde_json::Map::new();
+    if let Some(field) = e.field() {
+        detail.insert("field".into(), Value::String(field.to_string()));
+    }
+    if !e.missing_fields().is_empty() {
+        detail.insert(
+            "missing_fields".into(),
+            serde_json::json!(e.missing_fields()),
+        );
+    }
+    LabelError::Render {
+        code: e.code(),
+        message: e.to_string(),
+        status: e.status(),
+        detail: (!detail.is_empty()).then_some(Value::Object(detail)),
+    }
+}
+
+/// Looks a model up by name.
+pub fn model_by_name(name: &str) -> Result<&'static model::Model, LabelError> {
+    model::by_name(name).ok_or_else(|| LabelError::UnknownModel(name.to_string()))
+}
+
+/// Packs a page for the `jobs` row.
+pub fn pack(page: &RenderedPage) -> (u32, u32, Vec<u8>, Option<Vec<u8>>) {
+    (
+        page.black.width(),
+        page.black.height(),
+        page.black.as_bytes().to_vec(),
+        page.red.as_ref().map(|r| r.as_bytes().to_vec()),
+    )
+}
+
+/// Unpacks a stored page; `None` when the stored bytes do not match the
+/// stored size (a row that cannot be printed again).
+pub fn unpack(stored: super::jobs::StoredPage) -> Option<RenderedPage> {
+    let black = Bitmap::from_packed(stored.width, stored.height, stored.black)?;
+    let red = match stored.red {
+        Some(bytes) => Some(Bitmap::from_packed(stored.width, stored.height, bytes)?),
+        None => None,
+    };
+    Some(RenderedPage { black, red })
+}

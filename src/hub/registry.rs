@@ -1,0 +1,234 @@
+//! The printer thread registry: one thread per enabled printer, started,
+//! restarted and stopped while the hub runs.
+//!
+//! **Invariants.**
+//! * At most one thread per printer. [`Registry::apply`] stops the old thread
+//!   (it finishes the label it is sending) before starting a new one, which
+//!   reloads its queue from the database.
+//! * The registry lock is never held while joining a thread or while holding
+//!   the database lock, so a stopping printer can still record its progress.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::printers::{self, Printer};
+use super::{Hub, HubError};
+
+/// Messages to a printer thread.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    /// New jobs to print (ids, in order). Duplicates are harmless: a job is
+    /// claimed with a guarded `queued -> printing` transition.
+    Jobs(Vec<String>),
+    /// Re-read the printer row (pause/resume) and the queue.
+    Wake,
+    /// Finish the label in flight and exit.
+    Stop,
+}
+
+/// What a printer thread last saw, for status and readiness.
+#[derive(Debug, Clone, Default)]
+pub struct LiveState {
+    /// `None` before the first status poll.
+    pub online: Option<bool>,
+    pub problem: Option<String>,
+    pub media: Option<String>,
+    /// When the last poll happened (ms since epoch).
+    pub polled_at: Option<i64>,
+    pub last_error: Option<String>,
+    /// The job being sent, if any.
+    pub current_job: Option<String>,
+    /// Jobs waiting in the thread's queue.
+    pub pending: usize,
+}
+
+/// Shared between a printer thread and the registry.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub state: Mutex<LiveState>,
+}
+
+impl Live {
+    pub fn get(&self) -> LiveState {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut LiveState)) {
+        f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+struct Handle {
+    // Drop order: the sender first, so a dropped handle closes the channel.
+    sender: Sender<Msg>,
+    done: Receiver<()>,
+    thread: JoinHandle<()>,
+    live: Arc<Live>,
+}
+
+/// All printer threads.
+#[derive(Default)]
+pub struct Registry {
+    handles: Mutex<HashMap<String, Handle>>,
+    stopping: AtomicBool,
+}
+
+impl Registry {
+    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<String, Handle>> {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts job ids on a printer's channel.
+    pub fn hand_off(&self, printer_id: &str, ids: &[String]) -> Result<(), String> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err("the hub is shutting down".into());
+        }
+        let handles = self.handles();
+        let Some(handle) = handles.get(printer_id) else {
+            return Err("the printer has no running thread (disabled or failed to start)".into());
+        };
+        if handle.thread.is_finished() {
+            return Err("the printer thread has exited".into());
+        }
+        handle
+            .sender
+            .send(Msg::Jobs(ids.to_vec()))
+            .map_err(|_| "the printer thread's channel is closed".to_string())
+    }
+
+    /// Tells a printer thread to re-read its row (after pause/resume).
+    pub fn wake(&self, printer_id: &str) {
+        if let Some(h) = self.handles().get(printer_id) {
+            let _ = h.sender.send(Msg::Wake);
+        }
+    }
+
+    /// `None`: no thread; `Some(false)`: the thread exited.
+    pub fn alive(&self, printer_id: &str) -> Option<bool> {
+        self.handles()
+            .get(printer_id)
+            .map(|h| !h.thread.is_finished())
+    }
+
+    /// What the printer's thread last saw.
+    pub fn live(&self, printer_id: &str) -> Option<LiveState> {
+        self.handles().get(printer_id).map(|h| h.live.get())
+    }
+
+    /// Ids of printers with a thread.
+    pub fn running(&self) -> Vec<String> {
+        self.handles().keys().cloned().collect()
+    }
+
+    /// Starts the printer's thread (stopping an old one first).
+    pub fn start(&self, hub: &Arc<Hub>, printer: &Printer) -> Result<(), HubError> {
+        self.stop(&printer.id, hub.config.shutdown_timeout);
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(HubError::ShuttingDown);
+        }
+        // Its thread is not running: anything still `printing` was cut off.
+        if let Err(e) = super::recovery::recover_printer(hub, printer) {
+            log::error!("recovery of printer {}: {e}", printer.slug);
+        }
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let (done_tx, done) = crossbeam_channel::bounded(0);
+        let live = Arc::new(Live::default());
+        let thread = super::worker::spawn(
+            hub.clone(),
+            printer.clone(),
+            receiver,
+            live.clone(),
+            done_tx,
+        )
+        .map_err(|error| HubError::Io {
+            context: format!("starting the thread of printer {}", printer.slug),
+            error,
+        })?;
+        log::info!(
+            "printer {} ({}, {}) started",
+            printer.slug,
+            printer.model,
+            printer.uri
+        );
+        self.handles().insert(
+            printer.id.clone(),
+            Handle {
+                sender,
+                done,
+                thread,
+                live,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops a printer's thread; waits up to `timeout` for it to finish the
+    /// label in flight. Returns `false` if it did not stop in time.
+    pub fn stop(&self, printer_id: &str, timeout: Duration) -> bool {
+        let Some(handle) = self.handles().remove(printer_id) else {
+            return true;
+        };
+        stop_handle(printer_id, handle, Instant::now() + timeout)
+    }
+
+    /// Makes the thread match the row after an admin change: restarted when
+    /// enabled, stopped when disabled.
+    pub fn apply(&self, hub: &Arc<Hub>, printer: &Printer) -> Result<(), HubError> {
+        if printer.enabled {
+            self.start(hub, printer)
+        } else {
+            self.stop(&printer.id, hub.config.shutdown_timeout);
+            log::info!("printer {} stopped (disabled)", printer.slug);
+            Ok(())
+        }
+    }
+
+    /// Stops every thread (shutdown). Returns the printers that did not stop
+    /// within `timeout`.
+    pub fn stop_all(&self, timeout: Duration) -> Vec<String> {
+        self.stopping.store(true, Ordering::SeqCst);
+        let handles: Vec<(String, Handle)> = self.handles().drain().collect();
+        for (_, h) in &handles {
+            let _ = h.sender.send(Msg::Stop);
+        }
+        let deadline = Instant::now() + timeout;
+        handles
+            .into_iter()
+            .filter_map(|(id, h)| (!stop_handle(&id, h, deadline)).then_some(id))
+            .collect()
+    }
+}
+
+fn stop_handle(printer_id: &str, handle: Handle, deadline: Instant) -> bool {
+    let _ = handle.sender.send(Msg::Stop);
+    let wait = deadline.saturating_duration_since(Instant::now());
+    match handle.done.recv_timeout(wait) {
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+            log::error!("printer thread {printer_id} did not stop in time; leaving it");
+            false
+        }
+        _ => {
+            if handle.thread.join().is_err() {
+                log::error!("printer thread {printer_id} panicked");
+            }
+            true
+        }
+    }
+}
+
+/// Starts a thread for every enabled printer. A printer that cannot start
+/// is logged and skipped: one broken printer never stops the others.
+pub fn start_all(hub: &Arc<Hub>) -> Result<(), HubError> {
+    let list = printers::list(&hub.db.lock(), false)?;
+    for printer in list {
+        if let Err(e) = hub.printers.start(hub, &printer) {
+            log::error!("printer {} not started: {e}", printer.slug);
+        }
+    }
+    Ok(())
+}

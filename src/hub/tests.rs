@@ -1,0 +1,621 @@
+//! Hub tests with a fake renderer and a fake printer: the state machine,
+//! printer threads, recovery, retention and idempotency, without HTTP.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use serde_json::{json, Value};
+
+use super::device::{
+    Device, DeviceError, DeviceSpec, DeviceStatus, Devices, Problem, StreamOptions,
+};
+use super::jobs::{self, JobState};
+use super::labels::{LabelError, LabelRequest, RenderedPage, Renderer};
+use super::printers::{self, NewPrinter};
+use super::submit::{self, Idempotency, Item, Outcome, PrintOptions, Submission};
+use super::*;
+use crate::bitmap::Bitmap;
+
+/// Renders a blank label whose width is `data.len` (default 60) dots.
+struct FakeRenderer;
+
+impl Renderer for FakeRenderer {
+    fn render(&self, req: &LabelRequest<'_>) -> Result<RenderedPage, LabelError> {
+        let g = crate::brother::media::geometry(req.model, req.media)?;
+        if req.content_type == "bad" {
+            return Err(LabelError::Render {
+                code: "content_type_data_mismatch",
+                message: "missing fields: title".into(),
+                status: 422,
+                detail: Some(json!({"missing_fields": ["title"]})),
+            });
+        }
+        let width = req.data["len"].as_u64().unwrap_or(60) as u32;
+        let mut black = Bitmap::new(width, g.printable_dots);
+        // Mark the label with its `n` so tests can tell pages apart.
+        let n = req.data["n"].as_u64().unwrap_or(0) as u32;
+        black.set(n % width, 0, true);
+        Ok(RenderedPage { black, red: None })
+    }
+
+    fn to_png(&self, _page: &RenderedPage) -> Vec<u8> {
+        Vec::new()
+    }
+}
+
+#[derive(Default)]
+struct FakeState {
+    /// (stream number, label marker, last)
+    pages: Vec<(usize, u32, bool)>,
+    streams: usize,
+    problem: Option<String>,
+    media: Option<String>,
+    fail_page: Option<usize>,
+    offline: bool,
+}
+
+#[derive(Clone, Default)]
+struct FakePrinter {
+    state: Arc<Mutex<FakeState>>,
+}
+
+impl FakePrinter {
+    fn with_media(media: &str) -> FakePrinter {
+        let p = FakePrinter::default();
+        p.state.lock().unwrap().media = Some(media.into());
+        p
+    }
+    fn pages(&self) -> Vec<(usize, u32, bool)> {
+        self.state.lock().unwrap().pages.clone()
+    }
+}
+
+struct FakeDevice(FakePrinter);
+
+impl Device for FakeDevice {
+    fn describe(&self) -> String {
+        "fake".into()
+    }
+    fn status(&mut self) -> Result<DeviceStatus, DeviceError> {
+        let s = self.0.state.lock().unwrap();
+        if s.offline {
+            return Err(DeviceError {
+                code: "printer_offline".into(),
+                message: "unreachable".into(),
+                printer_problem: true,
+            });
+        }
+        Ok(DeviceStatus {
+            problem: s.problem.clone().map(|code| Problem {
+                code,
+                message: "fake problem".into(),
+            }),
+            media: s.media.clone(),
+            details: Value::Null,
+        })
+    }
+    fn begin(
+        &mut self,
+        _media: &str,
+        _opts: StreamOptions,
+        _size_hint: usize,
+    ) -> Result<(), DeviceError> {
+        self.0.state.lock().unwrap().streams += 1;
+        Ok(())
+    }
+    fn page(&mut self, page: &RenderedPage, last: bool) -> Result<(), DeviceError> {
+        let mut s = self.0.state.lock().unwrap();
+        if s.fail_page == Some(s.pages.len()) {
+            s.fail_page = None;
+            return Err(DeviceError {
+                code: "connection_dropped".into(),
+                message: "the printer hung up".into(),
+                printer_problem: false,
+            });
+        }
+        let marker = (0..page.black.width())
+            .find(|x| page.black.get(*x, 0))
+            .unwrap_or(0);
+        let stream = s.streams;
+        s.pages.push((stream, marker, last));
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<(), DeviceError> {
+        Ok(())
+    }
+    fn abort(&mut self) {}
+}
+
+struct FakeDevices(FakePrinter);
+
+impl Devices for FakeDevices {
+    fn open(&self, _spec: &DeviceSpec) -> Result<Box<dyn Device>, DeviceError> {
+        Ok(Box::new(FakeDevice(self.0.clone())))
+    }
+    fn validate_uri(&self, _uri: &str) -> Result<(), DeviceError> {
+        Ok(())
+    }
+}
+
+/// Wakes the test on every commit.
+struct Signal(Sender<()>);
+
+impl ChangeListener for Signal {
+    fn changed(&self, _: &Changes) {
+        let _ = self.0.send(());
+    }
+}
+
+struct Env {
+    hub: Arc<Hub>,
+    fake: FakePrinter,
+    changes: Receiver<()>,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.hub.shutdown(Duration::from_secs(5));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn env_with(fake: FakePrinter, start: bool) -> Env {
+    let dir = std::env::temp_dir().join(format!("labelhub-hub-{}", uuid::Uuid::new_v4()));
+    let config = Config {
+        data_dir: dir.clone(),
+        status_poll: Duration::from_millis(50),
+        ..Config::default()
+    };
+    let hub = Hub::open(
+        config,
+        Arc::new(FakeRenderer),
+        Arc::new(FakeDevices(fake.clone())),
+    )
+    .unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    hub.set_listener(Arc::new(Signal(tx)));
+    hub.ensure_demo_printer().unwrap();
+    if start {
+        recovery::run(&hub);
+        hub.start_printers().unwrap();
+    }
+    Env {
+        hub,
+        fake,
+        changes: rx,
+        dir,
+    }
+}
+
+fn env() -> Env {
+    env_with(FakePrinter::with_media("12"), true)
+}
+
+impl Env {
+    fn printer(&self) -> printers::Printer {
+        printers::get(&self.hub.db.lock(), "demo").unwrap()
+    }
+
+    fn submit(&self, items: Vec<Item>) -> submit::Accepted {
+        let sub = Submission {
+            printer: self.printer(),
+            items,
+            half_cut_override: None,
+            origin: Origin::default(),
+            idempotency: None,
+        };
+        match submit::submit(&self.hub, sub, &|_| (202, String::new())).unwrap() {
+            Outcome::Accepted(a) => a,
+            Outcome::Replayed { .. } => panic!("replayed"),
+        }
+    }
+
+    /// Waits (on commit notifications, with a deadline) until `f` holds.
+    fn wait(&self, what: &str, f: impl Fn(&Env) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f(self) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out waiting for {what}");
+            // Either a commit or the status poll interval (the fake printer
+            // changes without commits).
+            let _ = self
+                .changes
+                .recv_timeout(left.min(Duration::from_millis(100)));
+        }
+    }
+
+    fn states(&self, ids: &[String]) -> Vec<JobState> {
+        let conn = self.hub.db.lock();
+        ids.iter()
+            .map(|id| jobs::get(&conn, id).unwrap().state)
+            .collect()
+    }
+
+    fn all_in(&self, ids: &[String], state: JobState) -> bool {
+        self.states(ids).iter().all(|s| *s == state)
+    }
+}
+
+fn item(n: u64, copies: u32) -> Item {
+    Item {
+        content_type: "text_one_line".into(),
+        data: json!({"n": n}),
+        options: PrintOptions {
+            copies,
+            ..PrintOptions::default()
+        },
+    }
+}
+
+#[test]
+fn batch_with_copies_prints_every_label_once_in_order_as_one_stream() {
+    let env = env();
+    let a = env.submit(vec![item(1, 2), item(2, 1), item(3, 3)]);
+    assert_eq!(a.job_ids.len(), 6);
+    env.wait("all done", |e| e.all_in(&a.job_ids, JobState::Done));
+    let pages = env.fake.pages();
+    let markers: Vec<u32> = pages.iter().map(|p| p.1).collect();
+    assert_eq!(markers, vec![1, 1, 2, 3, 3, 3]);
+    assert!(
+        pages.iter().all(|p| p.0 == pages[0].0),
+        "one stream: {pages:?}"
+    );
+    let lasts: Vec<bool> = pages.iter().map(|p| p.2).collect();
+    assert_eq!(lasts, vec![false, false, false, false, false, true]);
+    let snap = jobs::batch_snapshot(&env.hub.db.lock(), &a.batch_id).unwrap();
+    let order: Vec<(i64, i64)> = snap
+        .jobs
+        .iter()
+        .map(|j| (j.position, j.copy_index))
+        .collect();
+    assert_eq!(order, vec![(0, 0), (0, 1), (1, 0), (2, 0), (2, 1), (2, 2)]);
+}
+
+#[test]
+fn render_errors_are_synchronous_and_write_nothing() {
+    let env = env();
+    let sub = Submission {
+        printer: env.printer(),
+        items: vec![
+            item(1, 1),
+            Item {
+                content_type: "bad".into(),
+                ..item(2, 1)
+            },
+        ],
+        half_cut_override: None,
+        origin: Origin::default(),
+        idempotency: None,
+    };
+    let err = submit::submit(&env.hub, sub, &|_| (202, String::new())).unwrap_err();
+    assert_eq!(err.code(), "content_type_data_mismatch");
+    let n: i64 = env
+        .hub
+        .db
+        .lock()
+        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn media_mismatch_pauses_the_job_with_expected_and_loaded() {
+    let env = env();
+    let a = env.submit(vec![item(1, 1)]);
+    env.wait("done", |e| e.all_in(&a.job_ids, JobState::Done));
+    env.fake.state.lock().unwrap().media = Some("24".into());
+    // The printer reports 24 mm now: new jobs render for 24 mm. A job made
+    // for 12 mm (submitted before the thread saw the change) must wait.
+    let printer = env.printer();
+    let sub = Submission {
+        printer: printers::Printer {
+            seen_media: Some("12".into()),
+            ..printer
+        },
+        items: vec![item(2, 1)],
+        half_cut_override: None,
+        origin: Origin::default(),
+        idempotency: None,
+    };
+    let b = match submit::submit(&env.hub, sub, &|_| (202, String::new())).unwrap() {
+        Outcome::Accepted(a) => a,
+        _ => unreachable!(),
+    };
+    env.wait("paused", |e| e.all_in(&b.job_ids, JobState::Paused));
+    let job = jobs::get(&env.hub.db.lock(), &b.job_ids[0]).unwrap();
+    assert_eq!(job.error_code.as_deref(), Some("media_mismatch"));
+    assert_eq!(
+        job.error_detail,
+        Some(json!({"expected": "12", "loaded": "24"}))
+    );
+    // A matching job still prints.
+    let c = env.submit(vec![item(3, 1)]);
+    env.wait("24 mm job done", |e| e.all_in(&c.job_ids, JobState::Done));
+    // Tape swapped back, job resumed: it prints.
+    env.fake.state.lock().unwrap().media = Some("12".into());
+    control::resume_job(&env.hub, &b.job_ids[0]).unwrap();
+    env.wait("resumed job done", |e| e.all_in(&b.job_ids, JobState::Done));
+}
+
+#[test]
+fn printer_problem_pauses_the_printer_and_it_resumes_by_itself() {
+    let env = env();
+    env.fake.state.lock().unwrap().problem = Some("cover_open".into());
+    let a = env.submit(vec![item(1, 1)]);
+    env.wait("printer paused", |e| e.printer().paused);
+    assert_eq!(env.printer().paused_reason.as_deref(), Some("cover_open"));
+    assert!(env.all_in(&a.job_ids, JobState::Queued));
+    assert!(env.fake.pages().is_empty());
+    env.fake.state.lock().unwrap().problem = None;
+    env.wait("done after the cover closed", |e| {
+        e.all_in(&a.job_ids, JobState::Done)
+    });
+    assert!(!env.printer().paused);
+}
+
+#[test]
+fn cancelled_job_never_prints_and_operator_pause_holds_the_queue() {
+    let env = env();
+    let p = env.printer();
+    control::pause_printer(&env.hub, &p).unwrap();
+    let a = env.submit(vec![item(1, 1)]);
+    let b = env.submit(vec![item(2, 1)]);
+    control::cancel_job(&env.hub, &a.job_ids[0]).unwrap();
+    let err = control::cancel_job(&env.hub, &a.job_ids[0]).unwrap_err();
+    assert_eq!(err.code(), "invalid_job_state");
+    control::resume_printer(&env.hub, &p).unwrap();
+    env.wait("b done", |e| e.all_in(&b.job_ids, JobState::Done));
+    assert_eq!(
+        env.fake.pages().iter().map(|p| p.1).collect::<Vec<_>>(),
+        vec![2]
+    );
+    assert_eq!(env.states(&a.job_ids), vec![JobState::Cancelled]);
+}
+
+#[test]
+fn a_failing_label_fails_its_job_and_the_thread_goes_on() {
+    let env = env();
+    env.fake.state.lock().unwrap().fail_page = Some(1);
+    let a = env.submit(vec![item(1, 1), item(2, 1), item(3, 1)]);
+    env.wait("terminal", |e| {
+        e.states(&a.job_ids).iter().all(|s| s.is_terminal())
+    });
+    assert_eq!(
+        env.states(&a.job_ids),
+        vec![JobState::Done, JobState::Failed, JobState::Done]
+    );
+    let failed = jobs::get(&env.hub.db.lock(), &a.job_ids[1]).unwrap();
+    assert_eq!(failed.error_code.as_deref(), Some("connection_dropped"));
+    let b = env.submit(vec![item(4, 1)]);
+    env.wait("next job", |e| e.all_in(&b.job_ids, JobState::Done));
+    assert_eq!(env.hub.printers.alive(&env.printer().id), Some(true));
+}
+
+#[test]
+fn recovery_fails_interrupted_keeps_queued_order_and_flags_damaged_rows() {
+    let env = env_with(FakePrinter::with_media("12"), false);
+    // Threads are not running: jobs stay where they are put.
+    env.hub.printers.stop_all(Duration::from_secs(1));
+    let p = env.printer();
+    let _ = p;
+    let a = {
+        // Submit needs a running thread for the hand-off; write rows the
+        // way submit does, then simulate a crash mid-batch.
+        let hub = &env.hub;
+        let sub = Submission {
+            printer: env.printer(),
+            items: vec![item(1, 1), item(2, 1), item(3, 1), item(4, 1)],
+            half_cut_override: None,
+            origin: Origin::default(),
+            idempotency: None,
+        };
+        let err = submit::submit(hub, sub, &|_| (202, String::new())).unwrap_err();
+        assert_eq!(err.code(), "handoff_failed", "the cause is not hidden");
+        let conn = hub.db.lock();
+        let ids: Vec<String> = conn
+            .prepare("SELECT id FROM jobs ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // Hand-off failed -> rows failed; put them back as a crash would
+        // have left them: 1 done, 2 printing, 3 and 4 queued, 4 damaged.
+        conn.execute_batch(&format!(
+            "UPDATE jobs SET state='done' WHERE id='{}';
+             UPDATE jobs SET state='printing', error_code=NULL WHERE id='{}';
+             UPDATE jobs SET state='queued', error_code=NULL WHERE id IN ('{}','{}');
+             UPDATE jobs SET bitmap = x'00' WHERE id='{}';",
+            ids[0], ids[1], ids[2], ids[3], ids[3]
+        ))
+        .unwrap();
+        ids
+    };
+    let report = recovery::run(&env.hub);
+    assert_eq!(report.interrupted, 1);
+    assert_eq!(report.unprintable, 1);
+    assert_eq!(
+        env.states(&a),
+        vec![
+            JobState::Done,
+            JobState::FailedRestart,
+            JobState::Queued,
+            JobState::Failed
+        ]
+    );
+    let j = jobs::get(&env.hub.db.lock(), &a[1]).unwrap();
+    assert_eq!(j.error_code.as_deref(), Some("printer_interrupted"));
+    let j = jobs::get(&env.hub.db.lock(), &a[3]).unwrap();
+    assert_eq!(j.error_code.as_deref(), Some("recovery_unprintable"));
+}
+
+#[test]
+fn retention_purges_old_terminal_rows_in_chunks_and_keeps_the_rest() {
+    let env = env();
+    let a = env.submit((0..3).map(|n| item(n, 1)).collect());
+    env.wait("done", |e| e.all_in(&a.job_ids, JobState::Done));
+    let b = env.submit(vec![item(9, 1)]);
+    env.wait("done", |e| e.all_in(&b.job_ids, JobState::Done));
+    let now = now_ms();
+    let old = now - 40 * 86_400_000;
+    {
+        let conn = env.hub.db.lock();
+        conn.execute(
+            "UPDATE jobs SET finished_at = ?1 WHERE batch_id = ?2",
+            rusqlite::params![old, a.batch_id],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE batches SET created_at = ?1 WHERE id = ?2",
+            rusqlite::params![old, a.batch_id],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE events SET at = ?1 WHERE batch_id = ?2",
+            rusqlite::params![old, a.batch_id],
+        )
+        .unwrap();
+        // A queued job that is old stays.
+        conn.execute(
+            "INSERT INTO idempotency_keys VALUES ('s', 'k', 'f', 202, '{}', ?1)",
+            [now - 25 * 3600 * 1000],
+        )
+        .unwrap();
+    }
+    let cutoff = now - 30 * 86_400_000;
+    let purged = retention::purge(&env.hub.db, cutoff, now).unwrap();
+    assert_eq!(purged.jobs, 3);
+    assert_eq!(purged.batches, 1);
+    assert!(purged.events >= 3);
+    assert_eq!(purged.idempotency_keys, 1);
+    assert!(jobs::batch_snapshot(&env.hub.db.lock(), &a.batch_id).is_err());
+    assert!(env.all_in(&b.job_ids, JobState::Done));
+    assert_eq!(
+        retention::purge(&env.hub.db, cutoff, now).unwrap(),
+        retention::Purged::default()
+    );
+}
+
+#[test]
+fn idempotency_replays_and_refuses_another_body() {
+    let env = env();
+    let idem = |fp: &str| Idempotency {
+        scope: "POST /print|anonymous".into(),
+        key: "k1".into(),
+        fingerprint: fp.into(),
+    };
+    let sub = |fp: &str| Submission {
+        printer: env.printer(),
+        items: vec![item(1, 1)],
+        half_cut_override: None,
+        origin: Origin::default(),
+        idempotency: Some(idem(fp)),
+    };
+    let respond = |a: &submit::Accepted| (202, json!({"batch_id": a.batch_id}).to_string());
+    let first = submit::submit(&env.hub, sub("A"), &respond).unwrap();
+    let Outcome::Accepted(a) = first else {
+        panic!()
+    };
+    let again = submit::submit(&env.hub, sub("A"), &respond).unwrap();
+    match again {
+        Outcome::Replayed { status, body } => {
+            assert_eq!(status, 202);
+            assert_eq!(body, json!({"batch_id": a.batch_id}).to_string());
+        }
+        _ => panic!("not replayed"),
+    }
+    let err = submit::submit(&env.hub, sub("B"), &respond).unwrap_err();
+    assert_eq!(err.code(), "idempotency_key_reused");
+    let n: i64 = env
+        .hub
+        .db
+        .lock()
+        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn every_transition_writes_one_event_and_versions_grow() {
+    let env = env();
+    let a = env.submit(vec![item(1, 1)]);
+    env.wait("done", |e| e.all_in(&a.job_ids, JobState::Done));
+    let conn = env.hub.db.lock();
+    let kinds: Vec<(String, Value)> = conn
+        .prepare("SELECT kind, data FROM events WHERE job_id = ?1 ORDER BY id")
+        .unwrap()
+        .query_map([&a.job_ids[0]], |r| {
+            Ok((
+                r.get(0)?,
+                serde_json::from_str(&r.get::<_, String>(1)?).unwrap(),
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let seq: Vec<String> = kinds
+        .iter()
+        .map(|(k, d)| format!("{k}:{}", d["to_state"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        seq,
+        vec![
+            "job.created:queued",
+            "job.state_changed:printing",
+            "job.state_changed:done"
+        ]
+    );
+    let job = jobs::get(&conn, &a.job_ids[0]).unwrap();
+    let batch = jobs::batch(&conn, &a.batch_id).unwrap();
+    assert_eq!(
+        job.version,
+        events::last_id(&conn).unwrap().min(job.version)
+    );
+    assert_eq!(batch.version, job.version);
+}
+
+#[test]
+fn printer_added_while_running_gets_a_thread_and_disable_stops_it() {
+    let env = env();
+    let new = NewPrinter {
+        slug: "second".into(),
+        name: "Second".into(),
+        model: "PT-P750W".into(),
+        uri: "emulator:?media=12".into(),
+        media: Some("12".into()),
+        half_cut: false,
+        auto_cut: true,
+        auto_resume: true,
+        queue_timeout_s: 30,
+        enabled: true,
+    };
+    let p = env
+        .hub
+        .write(|w| printers::create(w, &new, "test"))
+        .unwrap();
+    control::apply_printer(&env.hub, &p).unwrap();
+    assert_eq!(env.hub.printers.alive(&p.id), Some(true));
+    let upd = printers::PrinterUpdate {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    let (_, after) = env
+        .hub
+        .write(|w| printers::update(w, &p.id, &upd, "test"))
+        .unwrap();
+    control::apply_printer(&env.hub, &after).unwrap();
+    assert_eq!(env.hub.printers.alive(&p.id), None);
+    let audit: i64 = env
+        .hub
+        .db
+        .lock()
+        .query_row(
+            "SELECT count(*) FROM printers_audit WHERE printer_id = ?1",
+            [&p.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audit, 2);
+}

@@ -1,0 +1,765 @@
+//! The printer thread: one per enabled printer. It takes job ids from its
+//! channel, checks the printer's live status, and prints runs of jobs (the
+//! labels of one batch with the same options) as one multi-page stream,
+//! recording progress after each label.
+//!
+//! **Invariants.**
+//! * Exactly one job of a printer is `printing` at a time: a label is claimed
+//!   (`queued -> printing`) right before its page is sent, and marked `done`
+//!   in the same transaction that claims the next one. A crash mid-batch
+//!   leaves the labels not yet sent `queued` and the one in flight
+//!   `printing` (recovery makes it `failed_restart`).
+//! * Nothing a job does ends the thread: database, transport and render
+//!   errors fail that job; a panic is caught per run and logged. Only
+//!   [`Msg::Stop`] or a closed channel ends the loop.
+//! * Printer problems (offline, cover open, no media) pause the printer and
+//!   send nothing; its jobs wait. A medium that does not match a job pauses
+//!   that job only.
+
+use std::collections::{HashSet, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use serde_json::json;
+
+use super::device::{Device, DeviceError, DeviceSpec, StreamOptions};
+use super::jobs::{self, Job, JobError, JobState};
+use super::labels;
+use super::printers::{self, Printer};
+use super::registry::{Live, Msg};
+use super::submit::PrintOptions;
+use super::{now_ms, Hub, HubError};
+
+pub(crate) fn spawn(
+    hub: Arc<Hub>,
+    printer: Printer,
+    rx: Receiver<Msg>,
+    live: Arc<Live>,
+    done: Sender<()>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("printer-{}", printer.slug))
+        .spawn(move || {
+            // Dropped when the thread ends, however it ends: the registry
+            // waits on the other side.
+            let _done = done;
+            let mut worker = Worker {
+                hub,
+                printer,
+                rx,
+                live,
+                device: None,
+                pending: VecDeque::new(),
+                pending_set: HashSet::new(),
+                stop: false,
+                recorded: None,
+            };
+            worker.run();
+        })
+}
+
+struct Worker {
+    hub: Arc<Hub>,
+    printer: Printer,
+    rx: Receiver<Msg>,
+    live: Arc<Live>,
+    device: Option<Box<dyn Device>>,
+    pending: VecDeque<String>,
+    pending_set: HashSet<String>,
+    stop: bool,
+    /// The last status written to the database (online, problem, media) and
+    /// when: unchanged polls are not written again for a minute, so a busy
+    /// printer does not pay a commit per label for its status.
+    recorded: Option<(StatusKey, std::time::Instant)>,
+}
+
+/// What a status write records: online, problem code, medium.
+type StatusKey = (bool, Option<String>, Option<String>);
+
+/// How a status check ended.
+enum Ready {
+    /// Print; the loaded medium if known.
+    Yes(Option<String>),
+    /// The printer is paused now.
+    No,
+}
+
+impl Worker {
+    fn run(&mut self) {
+        if let Err(e) = self.reload_queue() {
+            log::error!(
+                "printer {}: loading the queue failed: {e}",
+                self.printer.slug
+            );
+        }
+        // Learn the loaded medium before the first job needs it.
+        self.guarded("status poll", Worker::poll_idle);
+        let poll = self.hub.config.status_poll;
+        while !self.stop {
+            self.drain();
+            if self.stop {
+                break;
+            }
+            if self.printer.paused || self.pending.is_empty() {
+                match self.rx.recv_timeout(poll) {
+                    Ok(msg) => self.handle(msg),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.guarded("status poll", Worker::poll_idle)
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                continue;
+            }
+            self.guarded("print", Worker::print_next);
+        }
+        if let Some(mut dev) = self.device.take() {
+            dev.abort();
+        }
+        log::info!("printer {} stopped", self.printer.slug);
+    }
+
+    /// Runs one step; a panic is logged and the device dropped, the thread
+    /// goes on.
+    fn guarded(&mut self, what: &str, f: fn(&mut Worker)) {
+        let res = catch_unwind(AssertUnwindSafe(|| f(self)));
+        if res.is_err() {
+            log::error!(
+                "printer {}: panic during {what}; continuing",
+                self.printer.slug
+            );
+            self.device = None;
+            let current = self.live.get().current_job;
+            if let Some(job) = current {
+                let err = JobError::new(
+                    "internal_error",
+                    "the printer thread panicked while sending this label",
+                );
+                let _ = self.hub.write(|w| {
+                    jobs::transition(w, &job, &[JobState::Printing], JobState::Failed, Some(&err))?
+                        .ok();
+                    Ok(())
+                });
+                self.live.update(|l| l.current_job = None);
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        loop {
+            match self.rx.try_recv() {
+                Ok(msg) => self.handle(msg),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.stop = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Jobs(ids) => {
+                for id in ids {
+                    self.push(id);
+                }
+            }
+            Msg::Wake => {
+                match printers::get(&self.hub.db.lock(), &self.printer.id) {
+                    Ok(p) => self.printer = p,
+                    Err(e) => log::error!("printer {}: reload failed: {e}", self.printer.slug),
+                }
+                if let Err(e) = self.reload_queue() {
+                    log::error!(
+                        "printer {}: loading the queue failed: {e}",
+                        self.printer.slug
+                    );
+                }
+            }
+            Msg::Stop => self.stop = true,
+        }
+        self.live.update(|l| l.pending = self.pending.len());
+    }
+
+    fn push(&mut self, id: String) {
+        if self.pending_set.insert(id.clone()) {
+            self.pending.push_back(id);
+        }
+    }
+
+    fn pop(&mut self) -> Option<String> {
+        let id = self.pending.pop_front()?;
+        self.pending_set.remove(&id);
+        Some(id)
+    }
+
+    /// Puts ids back at the front, keeping their order.
+    fn unpop(&mut self, ids: &[String]) {
+        for id in ids.iter().rev() {
+            if self.pending_set.insert(id.clone()) {
+                self.pending.push_front(id.clone());
+            }
+        }
+    }
+
+    /// Loads every queued job of this printer, in queue order.
+    fn reload_queue(&mut self) -> Result<(), HubError> {
+        let conn = self.hub.db.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id FROM jobs WHERE printer_id = ?1 AND state = 'queued' ORDER BY seq",
+        )?;
+        let ids = stmt
+            .query_map([&self.printer.id], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(stmt);
+        drop(conn);
+        // Keep the existing order for ids already pending; append the rest.
+        for id in ids {
+            self.push(id);
+        }
+        self.live.update(|l| l.pending = self.pending.len());
+        Ok(())
+    }
+
+    fn device(&mut self) -> Result<&mut Box<dyn Device>, DeviceError> {
+        if self.device.is_none() {
+            let model = labels::model_by_name(&self.printer.model).map_err(|e| DeviceError {
+                code: e.code().to_string(),
+                message: e.to_string(),
+                printer_problem: true,
+            })?;
+            let spec = DeviceSpec {
+                printer_key: self.printer.slug.clone(),
+                model,
+                uri: self.printer.uri.clone(),
+                data_dir: self.hub.config.data_dir.clone(),
+            };
+            self.device = Some(self.hub.devices.open(&spec)?);
+        }
+        match self.device.as_mut() {
+            Some(dev) => Ok(dev),
+            None => Err(DeviceError {
+                code: "printer_offline".into(),
+                message: "no device".into(),
+                printer_problem: true,
+            }),
+        }
+    }
+
+    /// Asks the printer for its live status and records it. A problem or an
+    /// unreachable printer pauses the printer.
+    fn check(&mut self) -> Ready {
+        let status = self.device().and_then(|d| d.status());
+        let now = now_ms();
+        match status {
+            Err(e) => {
+                self.device = None;
+                self.live.update(|l| {
+                    l.online = Some(false);
+                    l.problem = Some(e.code.clone());
+                    l.polled_at = Some(now);
+                    l.last_error = Some(e.to_string());
+                });
+                self.record(false, Some(&e.code), None, &json!({"error": e.message}));
+                self.pause(&e.code, &e.message);
+                Ready::No
+            }
+            Ok(st) => {
+                let problem = st.problem.clone();
+                self.live.update(|l| {
+                    l.online = Some(true);
+                    l.problem = problem.as_ref().map(|p| p.code.clone());
+                    l.media = st.media.clone();
+                    l.polled_at = Some(now);
+                });
+                self.record(
+                    true,
+                    problem.as_ref().map(|p| p.code.as_str()),
+                    st.media.as_deref(),
+                    &st.details,
+                );
+                if let Some(p) = problem {
+                    self.pause(&p.code, &p.message);
+                    return Ready::No;
+                }
+                Ready::Yes(st.media.or_else(|| self.printer.media.clone()))
+            }
+        }
+    }
+
+    fn record(
+        &mut self,
+        online: bool,
+        problem: Option<&str>,
+        media: Option<&str>,
+        details: &serde_json::Value,
+    ) {
+        let key = (
+            online,
+            problem.map(str::to_string),
+            media.map(str::to_string),
+        );
+        if let Some((last, at)) = &self.recorded {
+            if *last == key && at.elapsed() < Duration::from_secs(60) {
+                return;
+            }
+        }
+        self.recorded = Some((key, std::time::Instant::now()));
+        let id = self.printer.id.clone();
+        let res = self
+            .hub
+            .write(|w| printers::record_status(w, &id, online, problem, media, details));
+        if let Err(e) = res {
+            log::error!(
+                "printer {}: recording status failed: {e}",
+                self.printer.slug
+            );
+        }
+        if online && media.is_some() {
+            self.printer.seen_media = media.map(str::to_string);
+        }
+    }
+
+    fn pause(&mut self, code: &str, message: &str) {
+        if self.printer.paused && self.printer.paused_reason.as_deref() == Some(code) {
+            return;
+        }
+        log::warn!("printer {} paused: {code}: {message}", self.printer.slug);
+        let id = self.printer.id.clone();
+        match self
+            .hub
+            .write(|w| printers::set_paused(w, &id, true, Some(code), Some(message)))
+        {
+            Ok(_) => {}
+            Err(e) => log::error!(
+                "printer {}: recording the pause failed: {e}",
+                self.printer.slug
+            ),
+        }
+        self.printer.paused = true;
+        self.printer.paused_reason = Some(code.to_string());
+    }
+
+    /// While idle or paused: poll the status; a printer paused by a problem
+    /// resumes by itself when the problem is gone (if `auto_resume`).
+    fn poll_idle(&mut self) {
+        if self.printer.paused {
+            let operator = self.printer.paused_reason.as_deref() == Some("operator");
+            if operator || !self.printer.auto_resume {
+                return;
+            }
+            let was = self.printer.paused_reason.clone();
+            // check() re-pauses with the same reason without a new event.
+            if let Ready::Yes(_) = self.check() {
+                let id = self.printer.id.clone();
+                if let Err(e) = self
+                    .hub
+                    .write(|w| printers::set_paused(w, &id, false, None, None))
+                {
+                    log::error!(
+                        "printer {}: recording the resume failed: {e}",
+                        self.printer.slug
+                    );
+                    return;
+                }
+                log::info!(
+                    "printer {} resumed by itself ({} is gone)",
+                    self.printer.slug,
+                    was.unwrap_or_default()
+                );
+                self.printer.paused = false;
+                self.printer.paused_reason = None;
+            }
+        } else if self.device().is_ok() {
+            // Idle: refresh status and media; problems pause only when a job
+            // needs the printer.
+            let status = self.device().and_then(|d| d.status());
+            match status {
+                Ok(st) => {
+                    let problem = st.problem.as_ref().map(|p| p.code.clone());
+                    self.live.update(|l| {
+                        l.online = Some(true);
+                        l.problem = problem.clone();
+                        l.media = st.media.clone();
+                        l.polled_at = Some(now_ms());
+                    });
+                    self.record(true, problem.as_deref(), st.media.as_deref(), &st.details);
+                }
+                Err(e) => {
+                    self.device = None;
+                    self.live.update(|l| {
+                        l.online = Some(false);
+                        l.problem = Some(e.code.clone());
+                        l.polled_at = Some(now_ms());
+                        l.last_error = Some(e.to_string());
+                    });
+                    self.record(false, Some(&e.code), None, &json!({"error": e.message}));
+                }
+            }
+        }
+    }
+
+    /// Loads the next run: the first pending job and the pending jobs after
+    /// it of the same batch with the same medium and options.
+    fn next_run(&mut self) -> Result<Vec<Job>, HubError> {
+        let mut run: Vec<Job> = Vec::new();
+        while let Some(id) = self.pending.front().cloned() {
+            let got = jobs::get(&self.hub.db.lock(), &id);
+            let job = match got {
+                Ok(job) => job,
+                Err(HubError::NotFound { .. }) => {
+                    self.pop();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if job.state != JobState::Queued {
+                self.pop();
+                continue;
+            }
+            if let Some(first) = run.first() {
+                if job.batch_id != first.batch_id
+                    || job.media != first.media
+                    || !same_stream(&job, first)
+                {
+                    break;
+                }
+            }
+            self.pop();
+            run.push(job);
+        }
+        Ok(run)
+    }
+
+    fn print_next(&mut self) {
+        let Ready::Yes(loaded) = self.check() else {
+            return;
+        };
+        let run = match self.next_run() {
+            Ok(run) => run,
+            Err(e) => {
+                log::error!(
+                    "printer {}: reading the queue failed: {e}",
+                    self.printer.slug
+                );
+                // Do not spin on a failing database.
+                std::thread::sleep(Duration::from_millis(200));
+                return;
+            }
+        };
+        if run.is_empty() {
+            return;
+        }
+        if let Some(loaded) = loaded {
+            if !same_media(&self.printer.model, &loaded, &run[0].media) {
+                let err = JobError::new(
+                    "media_mismatch",
+                    format!(
+                        "the job needs media {} but the printer has {loaded} loaded; \
+                         load it and resume the job",
+                        run[0].media
+                    ),
+                )
+                .with_detail(json!({"expected": run[0].media, "loaded": loaded}));
+                let res = self.hub.write(|w| {
+                    for job in &run {
+                        jobs::transition(
+                            w,
+                            &job.id,
+                            &[JobState::Queued],
+                            JobState::Paused,
+                            Some(&err),
+                        )?
+                        .ok();
+                    }
+                    Ok(())
+                });
+                if let Err(e) = res {
+                    log::error!(
+                        "printer {}: pausing mismatched jobs failed: {e}",
+                        self.printer.slug
+                    );
+                }
+                return;
+            }
+        }
+        self.print_run(run);
+    }
+
+    fn stream_options(&self, run: &[Job]) -> StreamOptions {
+        let opts: PrintOptions = serde_json::from_value(run[0].options.clone()).unwrap_or_default();
+        let batch_half_cut = self
+            .hub
+            .db
+            .lock()
+            .query_row(
+                "SELECT half_cut FROM batches WHERE id = ?1",
+                [&run[0].batch_id],
+                |r| r.get::<_, bool>(0),
+            )
+            .unwrap_or(false);
+        StreamOptions {
+            auto_cut: opts.auto_cut,
+            half_cut: batch_half_cut,
+            high_res: opts.high_resolution,
+        }
+    }
+
+    /// Claims the first of `ids[*idx..]` that is still queued; advances
+    /// `idx` past the ones that are not.
+    fn claim_from(&mut self, ids: &[String], idx: &mut usize) -> bool {
+        while *idx < ids.len() {
+            if self.claim(&ids[*idx]) {
+                return true;
+            }
+            *idx += 1;
+        }
+        false
+    }
+
+    /// Prints a run as one stream. Page `i` is sent as the last page when a
+    /// stop or pause has arrived or no later label of the run is still
+    /// queued, so the stream always ends properly; the labels not sent go
+    /// back to the queue.
+    fn print_run(&mut self, run: Vec<Job>) {
+        let ids: Vec<String> = run.iter().map(|j| j.id.clone()).collect();
+        let opts = self.stream_options(&run);
+        let media = run[0].media.clone();
+        let size_hint = self.size_hint(&run);
+        let begun = self.device().and_then(|d| d.begin(&media, opts, size_hint));
+        if let Err(e) = begun {
+            self.device_failed(None, &ids, e);
+            return;
+        }
+        let mut idx = 0;
+        let mut claimed = self.claim_from(&ids, &mut idx);
+        while claimed {
+            let id = ids[idx].clone();
+            self.live.update(|l| l.current_job = Some(id.clone()));
+            let page = jobs::page(&self.hub.db.lock(), &id).map(labels::unpack);
+            let Ok(Some(page)) = page else {
+                let err = JobError::new(
+                    "bitmap_unreadable",
+                    "the stored label bitmap cannot be read",
+                );
+                self.finish_job(&id, Err(&err));
+                idx += 1;
+                claimed = self.claim_from(&ids, &mut idx);
+                continue;
+            };
+            self.drain_during_run();
+            let last = self.stop || self.printer.paused || !self.any_queued(&ids[idx + 1..]);
+            let sent = self.device().and_then(|d| d.page(&page, last));
+            let sent = sent.and_then(|()| {
+                if last {
+                    self.device().and_then(|d| d.finish())
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = sent {
+                self.device_failed(Some(&id), &ids[idx + 1..], e);
+                return;
+            }
+            // This label is out: mark it done and claim the next one in the
+            // same transaction (a next page was announced, so it is sent
+            // even if a stop arrives now; it will go as the last page).
+            let next = if last {
+                None
+            } else {
+                ids.get(idx + 1).cloned()
+            };
+            let res = self.hub.write(|w| {
+                jobs::transition(w, &id, &[JobState::Printing], JobState::Done, None)?.ok();
+                match &next {
+                    Some(next) => Ok(jobs::transition(
+                        w,
+                        next,
+                        &[JobState::Queued],
+                        JobState::Printing,
+                        None,
+                    )?
+                    .is_ok()),
+                    None => Ok(false),
+                }
+            });
+            self.live.update(|l| l.current_job = None);
+            idx += 1;
+            if last {
+                if idx < ids.len() {
+                    self.unpop(&ids[idx..]);
+                }
+                return;
+            }
+            claimed = match res {
+                Ok(true) => true,
+                Ok(false) => self.claim_from(&ids, &mut idx),
+                Err(e) => {
+                    log::error!(
+                        "printer {}: recording job {id} done failed: {e}",
+                        self.printer.slug
+                    );
+                    self.claim_from(&ids, &mut idx)
+                }
+            };
+        }
+        // Every later label was cancelled after the last page was announced
+        // as "more follow": close the stream as it is.
+        if let Err(e) = self.device().and_then(|d| d.finish()) {
+            log::warn!(
+                "printer {}: closing the stream failed: {e}",
+                self.printer.slug
+            );
+            self.device = None;
+        }
+    }
+
+    /// About how many raster bytes a run sends: one line per dot of label
+    /// length, a head's width each.
+    fn size_hint(&self, run: &[Job]) -> usize {
+        let conn = self.hub.db.lock();
+        let lines: i64 = run
+            .iter()
+            .map(|j| {
+                conn.query_row("SELECT width FROM jobs WHERE id = ?1", [&j.id], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .unwrap_or(0)
+            })
+            .sum();
+        let per_line = labels::model_by_name(&self.printer.model)
+            .map(|m| m.bytes_per_line as usize + 3)
+            .unwrap_or(100);
+        lines.max(0) as usize * per_line + 1024
+    }
+
+    /// Handles messages between labels without blocking.
+    fn drain_during_run(&mut self) {
+        let was_paused = self.printer.paused;
+        self.drain();
+        if self.printer.paused && !was_paused {
+            log::info!(
+                "printer {} paused by the operator; stopping after this label",
+                self.printer.slug
+            );
+        }
+    }
+
+    fn claim(&mut self, id: &str) -> bool {
+        match self.hub.write(|w| {
+            Ok(jobs::transition(w, id, &[JobState::Queued], JobState::Printing, None)?.is_ok())
+        }) {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                log::error!(
+                    "printer {}: claiming job {id} failed: {e}",
+                    self.printer.slug
+                );
+                false
+            }
+        }
+    }
+
+    fn any_queued(&self, ids: &[String]) -> bool {
+        if ids.is_empty() {
+            return false;
+        }
+        let conn = self.hub.db.lock();
+        ids.iter().any(|id| {
+            conn.query_row(
+                "SELECT state = 'queued' FROM jobs WHERE id = ?1",
+                [id],
+                |r| r.get::<_, bool>(0),
+            )
+            .unwrap_or(false)
+        })
+    }
+
+    fn finish_job(&mut self, id: &str, res: Result<(), &JobError>) {
+        let out = self.hub.write(|w| {
+            match res {
+                Ok(()) => {
+                    jobs::transition(w, id, &[JobState::Printing], JobState::Done, None)?.ok()
+                }
+                Err(err) => jobs::transition(
+                    w,
+                    id,
+                    &[JobState::Printing, JobState::Queued],
+                    JobState::Failed,
+                    Some(err),
+                )?
+                .ok(),
+            };
+            Ok(())
+        });
+        if let Err(e) = out {
+            log::error!(
+                "printer {}: recording job {id} failed: {e}",
+                self.printer.slug
+            );
+        }
+        self.live.update(|l| l.current_job = None);
+    }
+
+    /// A device error while sending: the label in flight fails, the rest go
+    /// back to the queue; a printer problem also pauses the printer.
+    fn device_failed(&mut self, in_flight: Option<&str>, rest: &[String], e: DeviceError) {
+        log::warn!("printer {}: {e}", self.printer.slug);
+        if let Some(dev) = self.device.as_mut() {
+            dev.abort();
+        }
+        self.device = None;
+        self.live.update(|l| l.last_error = Some(e.to_string()));
+        let err = JobError::new(&e.code, e.message.clone());
+        if let Some(id) = in_flight {
+            self.finish_job(id, Err(&err));
+        }
+        if e.printer_problem {
+            self.unpop(rest);
+            self.pause(&e.code, &e.message);
+        } else if in_flight.is_none() {
+            // The stream could not even start for reasons of the jobs
+            // themselves (e.g. options the model refuses): fail them.
+            let res = self.hub.write(|w| {
+                for id in rest {
+                    jobs::transition(w, id, &[JobState::Queued], JobState::Failed, Some(&err))?
+                        .ok();
+                }
+                Ok(())
+            });
+            if let Err(e) = res {
+                log::error!("printer {}: failing jobs failed: {e}", self.printer.slug);
+            }
+        } else {
+            self.unpop(rest);
+        }
+    }
+}
+
+/// Jobs that can share one stream: same cut and resolution options
+/// (copies and per-label fields do not matter).
+fn same_stream(a: &Job, b: &Job) -> bool {
+    let opts = |j: &Job| {
+        let o: PrintOptions = serde_json::from_value(j.options.clone()).unwrap_or_default();
+        (o.auto_cut, o.high_resolution)
+    };
+    opts(a) == opts(b)
+}
+
+/// Media ids compare through the media table ("12" == "12mm").
+fn same_media(model: &str, a: &str, b: &str) -> bool {
+    let family = crate::brother::model::by_name(model).map(|m| m.family);
+    match family {
+        Some(f) => match (
+            crate::brother::media::by_id(f, a),
+            crate::brother::media::by_id(f, b),
+        ) {
+            (Some(x), Some(y)) => x.id == y.id,
+            _ => a.eq_ignore_ascii_case(b),
+        },
+        None => a.eq_ignore_ascii_case(b),
+    }
+}
