@@ -7,9 +7,10 @@
 //!
 //! Baselines, measured in the same run when possible: the upstream Python
 //! hub's renderer re-created from its specification
-//! (`tests/bench/render_upstream.py`, needs python3 with Pillow and qrcode;
-//! skipped with a note otherwise), and always the figure quoted in the
-//! issue (6.8 ms for a 12 mm label on this kind of machine).
+//! (`tests/bench/render_upstream.py`, run with `$RENDER_BENCH_PYTHON` or
+//! `python3`, needs Pillow and qrcode; skipped with a note otherwise), and
+//! always the figure quoted in the issue (6.8 ms for a 12 mm label on this
+//! kind of machine).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -66,14 +67,15 @@ fn python_baseline() -> Result<(f64, f64), String> {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/bench/render_upstream.py"
     );
-    let mut child = Command::new("python3")
+    let python = std::env::var("RENDER_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = Command::new(&python)
         .arg(script)
         .arg(&font)
         .arg("200")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("python3: {e}"))?;
+        .map_err(|e| format!("{python}: {e}"))?;
     // Bounded wait: poll for exit with a deadline.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
