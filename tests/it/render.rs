@@ -639,6 +639,99 @@ fn unsupported_characters_and_unknown_targets() {
     assert!(serde_json::from_str::<LabelData>(r#"{"title":"\ud800"}"#).is_err());
 }
 
+#[test]
+fn random_data_never_panics() {
+    // A deterministic stream of awkward label data (empty, long, spaces,
+    // accents, symbols outside the font, digits only, control characters)
+    // on narrow, wide, die-cut and turned media: every result is a page or
+    // an error value.
+    let media = [
+        ("PT-P750W", "3.5"),
+        ("PT-P750W", "12"),
+        ("PT-P900W", "36"),
+        ("QL-820NWB", "62red"),
+        ("QL-820NWB", "d12"),
+        ("QL-820NWB", "52x29"),
+        ("QL-1110NWB", "103"),
+    ];
+    let mut pieces = vec![
+        "",
+        " ",
+        "A",
+        "Ü",
+        "0123456789",
+        "W",
+        "€ 9,99",
+        "long text ",
+        "gg",
+        "ÅÄÖ",
+        "-",
+        "/",
+    ];
+    pieces.extend(["A-1"; 40]);
+    // Characters the renderer refuses, rarely.
+    pieces.extend(["\u{1F600}", "\t"]);
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+        fn text(&mut self, pieces: &[&str], max: usize) -> String {
+            let len = self.next(max);
+            (0..len).map(|_| pieces[self.next(pieces.len())]).collect()
+        }
+    }
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut pages, mut refusals) = (0, std::collections::BTreeMap::new());
+    for round in 0..300 {
+        let n_items = 1 + rng.next(40);
+        let n_secondary = rng.next(3);
+        let mut data = LabelData {
+            title: Some(rng.text(&pieces, 6)),
+            primary_id: Some(rng.text(&pieces, 4)),
+            qr_payload: Some(rng.text(&pieces, 30)),
+            secondary: (0..n_secondary).map(|_| rng.text(&pieces, 5)).collect(),
+            items: (0..n_items).map(|_| rng.text(&pieces, 4)).collect(),
+            barcode: Some(rng.text(&pieces, 4)),
+            ..LabelData::default()
+        };
+        data.barcode_type = if rng.next(2) == 0 {
+            BarcodeType::Code128
+        } else {
+            BarcodeType::Ean13
+        };
+        if rng.next(4) == 0 {
+            data.barcode = Some("5901234123457".into());
+        }
+        let ct = ContentType::ALL[rng.next(ContentType::ALL.len() - 1)];
+        let (model, medium) = media[rng.next(media.len())];
+        let t = target(model, medium);
+        match render::render(ct, &data, &t) {
+            Ok(page) => {
+                pages += 1;
+                assert_eq!(
+                    page.black.height(),
+                    t.geometry.printable_dots,
+                    "round {round}"
+                );
+                encode::check_page(&t.geometry, t.model, &page).unwrap();
+            }
+            Err(e) => {
+                assert!(e.status() == 422 || e.status() == 413, "round {round}: {e}");
+                assert!(!e.to_string().is_empty());
+                *refusals.entry(e.code()).or_insert(0) += 1;
+            }
+        }
+    }
+    eprintln!("random data: {pages} pages, refusals {refusals:?}");
+    // The stream exercises both outcomes.
+    assert!(pages >= 100, "{pages} pages, refusals {refusals:?}");
+    assert!(refusals.len() >= 3, "refusals {refusals:?}");
+}
+
 // ---------------------------------------------------------------------- CLI
 
 fn labelhub() -> Command {
