@@ -174,7 +174,12 @@ fn every_qr_decodes_on_every_medium() {
         }
         // With text beside it too (the cell may be smaller on die-cut).
         if let Ok(page) = render::render(ContentType::QrTwoLines, &data, &t) {
-            assert_eq!(decode_qr(&page.black).len(), 1, "{name} qr_two_lines");
+            let got = decode_qr(&page.black);
+            assert_eq!(
+                got,
+                [data.qr_payload.clone().unwrap()],
+                "{name} qr_two_lines"
+            );
         }
     }
     assert!(rendered > 30, "only {rendered} media rendered");
@@ -477,6 +482,25 @@ fn longest_text_that_fits_and_one_more_character() {
         (err.code(), err.field()),
         ("field_too_long", Some("primary_id"))
     );
+}
+
+#[test]
+fn endless_labels_stop_at_the_media_maximum() {
+    // 200 wide letters would be about 1.4 m long at the tube's natural
+    // size; heat-shrink tube allows 500 mm, so the line shrinks to fit.
+    let t = target("PT-P750W", "12-hs");
+    let max = t.geometry.max_length_dots;
+    assert_eq!(max, 500 * 180 * 10 / 254);
+    let data = LabelData {
+        primary_id: Some("W".repeat(200)),
+        ..LabelData::default()
+    };
+    let page = render::render(ContentType::TextOneLine, &data, &t).unwrap();
+    assert!(page.black.width() <= max, "{} > {max}", page.black.width());
+    assert!(page.black.width() > max * 9 / 10, "{}", page.black.width());
+    // On 12 mm TZe (1 m) the same line keeps a larger size.
+    let wide = render::render(ContentType::TextOneLine, &data, &target("PT-P750W", "12")).unwrap();
+    assert!(wide.black.width() > page.black.width());
 }
 
 #[test]
