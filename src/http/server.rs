@@ -109,8 +109,7 @@ impl Server {
                     while let Ok(raw) = tiny.recv() {
                         match incoming_tx.try_send(raw) {
                             Ok(()) => {}
-                            Err(TrySendError::Full(raw))
-                            | Err(TrySendError::Disconnected(raw)) => {
+                            Err(TrySendError::Full(raw)) | Err(TrySendError::Disconnected(raw)) => {
                                 let resp = app
                                     .error(None, &HttpError::Busy)
                                     .with_header("Retry-After", "1");
