@@ -179,7 +179,12 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let all = printers::list(&api.hub.db.lock(), include)?;
     json(
         200,
-        &Value::Array(all.iter().map(shapes::admin_printer).collect()),
+        &Value::Array(
+            all.iter()
+                .filter(|p| crate::auth::api::may_use_printer(req, &p.id))
+                .map(shapes::admin_printer)
+                .collect(),
+        ),
     )
 }
 

@@ -11,6 +11,8 @@
 
 use serde_json::{json, Value};
 
+use crate::auth::front::FrontError;
+use crate::auth::AuthError;
 use crate::http::{HttpError, Request, Response};
 use crate::hub::labels::LabelError;
 use crate::hub::HubError;
@@ -149,6 +151,76 @@ impl From<HubError> for ApiError {
     }
 }
 
+/// Access control (issue 5): 401 for credentials, 403 for scope, printer
+/// and direct connections, 429 with `Retry-After` for rate limits.
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        let (status, retry_after) = match &e {
+            AuthError::MissingCredentials | AuthError::InvalidKey | AuthError::InvalidSsoToken => {
+                (401, None)
+            }
+            AuthError::JsonTooDeep { .. } => (400, None),
+            AuthError::InsufficientScope { .. }
+            | AuthError::PrinterNotAllowed
+            | AuthError::DirectConnection => (403, None),
+            AuthError::RateLimited { retry_after_s, .. }
+            | AuthError::TooManyConnections { retry_after_s } => (429, Some(*retry_after_s)),
+            AuthError::KeyNotFound { .. } => {
+                return ApiError::NotFound {
+                    code: e.code(),
+                    message: e.to_string(),
+                }
+            }
+            AuthError::LastAdminKey => {
+                return ApiError::Conflict {
+                    code: e.code(),
+                    message: e.to_string(),
+                }
+            }
+            AuthError::Invalid { field, .. } => {
+                return ApiError::Invalid {
+                    code: e.code(),
+                    message: e.to_string(),
+                    detail: Some(json!({"field": field})),
+                }
+            }
+            AuthError::Db(_) | AuthError::Random(_) | AuthError::Io { .. } => (500, None),
+        };
+        ApiError::Auth {
+            status,
+            code: e.code(),
+            message: e.to_string(),
+            retry_after,
+        }
+    }
+}
+
+/// The answers the front door gives by itself (before tiny_http), as
+/// `(status, content type, problem+json body)`; the front adds
+/// `Retry-After` where [`FrontError::retry_after_s`] says so.
+pub fn front_problem(err: &FrontError) -> (u16, &'static str, Vec<u8>) {
+    let status = match err {
+        FrontError::BadRequest { .. } => 400,
+        FrontError::HeaderTimeout | FrontError::BodyTimeout => 408,
+        FrontError::BodyTooLarge { .. } => 413,
+        FrontError::TooManyConnections | FrontError::TooManyWaits => 429,
+        FrontError::HeadTooLarge { .. } | FrontError::TooManyHeaders { .. } => 431,
+        FrontError::UnsupportedTransferEncoding => 501,
+        FrontError::Busy | FrontError::BackendUnavailable => 503,
+        FrontError::UnsupportedVersion => 505,
+    };
+    let resp = problem(
+        None,
+        &ApiError::Auth {
+            status,
+            code: err.code(),
+            message: err.to_string(),
+            retry_after: None,
+        },
+    );
+    (status, "application/problem+json", resp.body)
+}
+
 impl From<HttpError> for ApiError {
     fn from(e: HttpError) -> ApiError {
         ApiError::Http(e)
@@ -162,12 +234,16 @@ fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         409 => "Conflict",
         413 => "Payload Too Large",
         422 => "Unprocessable Content",
         429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
         503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
         _ => "Error",
     }
 }

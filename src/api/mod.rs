@@ -33,9 +33,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::http::park::Parking;
-use crate::http::{
-    App, HttpError, Principal, Reply, Request, Response, Route, Router, Scope, Wake,
-};
+use crate::http::{App, HttpError, Reply, Request, Response, Route, Router, Scope, Wake};
 use crate::hub::{ChangeListener, Changes, Hub, Origin};
 
 pub use error::ApiError;
@@ -47,6 +45,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 pub struct Api {
     pub hub: Arc<Hub>,
     parking: OnceLock<Arc<Parking>>,
+    /// Access control (issue 5); until installed, only public routes answer.
+    auth: OnceLock<Arc<crate::auth::api::AuthState>>,
 }
 
 impl Api {
@@ -54,6 +54,7 @@ impl Api {
         let api = Arc::new(Api {
             hub: hub.clone(),
             parking: OnceLock::new(),
+            auth: OnceLock::new(),
         });
         hub.set_listener(Arc::new(Listener(Arc::downgrade(&api))));
         api
@@ -62,6 +63,16 @@ impl Api {
     /// Connects the long-poll registry of the running server.
     pub fn set_parking(&self, parking: Arc<Parking>) {
         let _ = self.parking.set(parking);
+    }
+
+    /// Installs access control (once; later calls are ignored).
+    pub fn set_auth(&self, state: Arc<crate::auth::api::AuthState>) {
+        let _ = self.auth.set(state);
+    }
+
+    /// The installed access control.
+    pub fn auth(&self) -> Option<&crate::auth::api::AuthState> {
+        self.auth.get().map(|a| a.as_ref())
     }
 
     /// Parked long-poll requests right now.
@@ -101,17 +112,15 @@ impl App for Api {
 
 impl Api {
     /// Decides whether the caller may use a route of `scope` and records
-    /// who it is. Issue 5 (API keys, scopes, rate limits) replaces this
-    /// body; until then every caller is `anonymous` with every scope.
+    /// who it is: `auth::api::authenticate` (keys, SSO, scopes, printer
+    /// allow-lists, submission rate limits). Without installed access
+    /// control only public routes answer.
     pub fn authenticate(&self, req: &mut Request, scope: Scope) -> Result<(), ApiError> {
-        let _ = scope;
-        req.principal = Some(Principal {
-            api_key_id: None,
-            name: "anonymous".into(),
-            scope: Some(Scope::Admin),
-            allowed_printers: Vec::new(),
-        });
-        Ok(())
+        match self.auth.get() {
+            Some(state) => crate::auth::api::authenticate(self, state, req, scope),
+            None if scope == Scope::Public => Ok(()),
+            None => Err(crate::auth::AuthError::MissingCredentials.into()),
+        }
     }
 }
 
@@ -431,6 +440,49 @@ pub fn routes() -> Router<Api> {
             Admin,
             "Enable a printer (its thread starts)",
             admin::enable
+        ),
+        // API keys and the audit log (auth, issue 5).
+        route!(
+            "GET",
+            "/api/admin/api-keys",
+            Admin,
+            "All API keys (metadata only, never the key)",
+            crate::auth::api::list_keys
+        ),
+        route!(
+            "POST",
+            "/api/admin/api-keys",
+            Admin,
+            "Create an API key; the plaintext is in this response only",
+            crate::auth::api::create_key
+        ),
+        route!(
+            "GET",
+            "/api/admin/api-keys/{key_id}",
+            Admin,
+            "One API key (metadata only)",
+            crate::auth::api::get_key
+        ),
+        route!(
+            "PATCH",
+            "/api/admin/api-keys/{key_id}",
+            Admin,
+            "Change enabled, rate limit, notes or printer allow-list",
+            crate::auth::api::update_key
+        ),
+        route!(
+            "DELETE",
+            "/api/admin/api-keys/{key_id}",
+            Admin,
+            "Revoke (disable) an API key",
+            crate::auth::api::revoke_key
+        ),
+        route!(
+            "GET",
+            "/api/admin/audit",
+            Admin,
+            "Audit log of key and printer changes, newest first",
+            crate::auth::api::audit
         ),
     ])
 }

@@ -169,6 +169,7 @@ pub fn print(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             None => printers::default_printer(&conn)?,
         }
     };
+    crate::auth::api::require_printer(req, &printer.id)?;
     let item = item(None, r.content_type, r.options, r.data, r.lookup)?;
     let sub = Submission {
         printer,

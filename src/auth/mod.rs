@@ -1,1 +1,48 @@
-//! Access control (issue 5): API keys, scopes, rate limits, audit.
+//! Access control (issue 5): API keys, scopes, single sign-on, rate limits,
+//! the audit log, and the front door that guards the HTTP server against
+//! hostile clients.
+//!
+//! - [`key`]: key material (generation, parsing, digests, constant time).
+//! - [`scope`], [`principal`]: what a caller may do and on which printers.
+//! - [`store`], [`audit`]: the `api_keys` and `audit_log` tables.
+//! - [`gate`]: turns request headers into a [`Principal`] (or a 401).
+//! - [`sso`]: the trusted reverse-proxy path, only with a shared secret.
+//! - [`rate`]: token buckets per principal, slots per client address.
+//! - [`bootstrap`]: the first admin key, written to a 0600 file.
+//! - [`admin`]: the `/api/admin/api-keys` and `/api/admin/audit` logic.
+//! - [`api`]: the HTTP face: the per-request gate and the admin handlers.
+//! - [`front`]: the front door before tiny_http (limits, timeouts, caps).
+//!
+//! **Architecture invariants:**
+//! - Every route but `/healthz` and `/openapi.json` needs a [`Principal`];
+//!   the only ways to get one are a verified API key and SSO with the
+//!   configured trust token. There is no anonymous or bypass principal.
+//! - A bad key never reveals why it is bad: unknown, wrong, disabled and
+//!   expired keys all get [`AuthError::InvalidKey`] after the same work.
+//! - `auth` owns its SQL (`api_keys`, `audit_log`) and takes the connection
+//!   from the caller; it never holds the hub's lock itself.
+
+pub mod admin;
+pub mod api;
+pub mod audit;
+pub mod bootstrap;
+pub mod config;
+mod error;
+pub mod front;
+pub mod gate;
+pub mod key;
+pub mod limits;
+pub mod principal;
+pub mod rate;
+pub mod scope;
+pub mod sso;
+pub mod store;
+
+pub use config::AuthConfig;
+pub use error::AuthError;
+pub use gate::Gate;
+pub use principal::{Principal, PrinterAccess, Source};
+pub use scope::Scope;
+
+/// The request header carrying an API key (upstream's name).
+pub const KEY_HEADER: &str = "X-Label-Hub-Key";

@@ -98,7 +98,7 @@ impl Speed {
         match self {
             Speed::Instant => None,
             Speed::Real => Some(f64::from(model.speed_mm_s.max(1))),
-            Speed::MmPerS(v) => Some(f64::from(v)),
+            Speed::MmPerS(v) => Some(f64::from(v.max(1))),
         }
     }
 }
@@ -851,27 +851,89 @@ fn max_seq(dir: &Path, prefix: &str, suffix: &str) -> u64 {
 /// red pixels for two-colour pages. Atomic (temp file + rename).
 fn write_png(path: &Path, page: &Page) -> Result<(), String> {
     let tmp = path.with_extension("png.part");
+    let (w, h) = (page.black.width(), page.black.height());
     let res = match &page.red {
-        None => page
-            .black
-            .to_gray_image()
-            .save_with_format(&tmp, image::ImageFormat::Png),
+        None => {
+            let expand = Expand::new([0], [255]);
+            let mut buf = Vec::with_capacity(w as usize * h as usize);
+            for y in 0..h {
+                expand.row(&mut buf, page.black.row(y), w);
+            }
+            save_png(&tmp, &buf, w, h, image::ExtendedColorType::L8)
+        }
         Some(red) => {
-            let black = &page.black;
-            image::RgbImage::from_fn(black.width(), black.height(), |x, y| {
-                if black.get(x, y) {
-                    image::Rgb([0, 0, 0])
-                } else if red.get(x, y) {
-                    image::Rgb([255, 0, 0])
-                } else {
-                    image::Rgb([255, 255, 255])
+            // Two passes over a white canvas: red pixels, then black on top
+            // (a dot cannot be both; black wins).
+            let mut buf = vec![255u8; w as usize * h as usize * 3];
+            let mask = Expand::new([1], [0]);
+            let mut row_mask = Vec::with_capacity(w as usize);
+            for y in 0..h {
+                let line = &mut buf[(y * w) as usize * 3..((y + 1) * w) as usize * 3];
+                for (layer, colour) in [(red, [255u8, 0, 0]), (&page.black, [0, 0, 0])] {
+                    row_mask.clear();
+                    mask.row(&mut row_mask, layer.row(y), w);
+                    for (px, &ink) in line.chunks_exact_mut(3).zip(&row_mask) {
+                        if ink == 1 {
+                            px.copy_from_slice(&colour);
+                        }
+                    }
                 }
-            })
-            .save_with_format(&tmp, image::ImageFormat::Png)
+            }
+            save_png(&tmp, &buf, w, h, image::ExtendedColorType::Rgb8)
         }
     };
     res.map_err(|e| format!("writing {}: {e}", tmp.display()))?;
     fs::rename(&tmp, path).map_err(|e| format!("renaming {}: {e}", tmp.display()))
+}
+
+/// Turns packed bit rows into pixel bytes, one table lookup per byte.
+struct Expand<const N: usize> {
+    table: Vec<u8>,
+}
+
+impl<const N: usize> Expand<N> {
+    fn new(on: [u8; N], off: [u8; N]) -> Expand<N> {
+        let mut table = Vec::with_capacity(256 * 8 * N);
+        for byte in 0..=255u8 {
+            for bit in 0..8 {
+                table.extend_from_slice(if byte & (0x80 >> bit) != 0 { &on } else { &off });
+            }
+        }
+        Expand { table }
+    }
+
+    /// Appends `width` pixels of a packed row (MSB first).
+    fn row(&self, out: &mut Vec<u8>, row: &[u8], width: u32) {
+        let full = width as usize / 8;
+        for &byte in &row[..full.min(row.len())] {
+            let at = usize::from(byte) * 8 * N;
+            out.extend_from_slice(&self.table[at..at + 8 * N]);
+        }
+        let tail = width as usize % 8;
+        if let Some(&byte) = row.get(full).filter(|_| tail > 0) {
+            let at = usize::from(byte) * 8 * N;
+            out.extend_from_slice(&self.table[at..at + tail * N]);
+        }
+    }
+}
+
+/// Fast PNG settings: label bitmaps are flat two-tone images that compress
+/// well without filters, and the emulator sits in the printing path.
+fn save_png(
+    path: &Path,
+    buf: &[u8],
+    w: u32,
+    h: u32,
+    colour: image::ExtendedColorType,
+) -> image::ImageResult<()> {
+    use image::ImageEncoder;
+    let file = std::io::BufWriter::new(fs::File::create(path)?);
+    image::codecs::png::PngEncoder::new_with_quality(
+        file,
+        image::codecs::png::CompressionType::Level(1),
+        image::codecs::png::FilterType::NoFilter,
+    )
+    .write_image(buf, w, h, colour)
 }
 
 /// Reads a PNG written by the emulator back into a page: dark pixels are
@@ -879,26 +941,46 @@ fn write_png(path: &Path, page: &Page) -> Result<(), String> {
 /// images). For tests and tools that check what came out.
 pub fn read_png(path: &Path) -> Result<Page, String> {
     let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let rgb = img.to_rgb8();
-    let (w, h) = rgb.dimensions();
-    let mut black = Bitmap::new(w, h);
-    let mut red = Bitmap::new(w, h);
-    for (x, y, p) in rgb.enumerate_pixels() {
-        let [r, g, b] = p.0;
-        if r < 128 && g < 128 && b < 128 {
-            black.set(x, y, true);
-        } else if r >= 128 && g < 128 && b < 128 {
-            red.set(x, y, true);
+    let (w, h) = (img.width(), img.height());
+    let bitmap = |data| Bitmap::from_packed(w, h, data).ok_or_else(|| "bitmap size".to_string());
+    match img {
+        image::DynamicImage::ImageLuma8(gray) => Ok(Page {
+            black: bitmap(pack(gray.as_raw(), w, h, 1, |p| p[0] < 128))?,
+            red: None,
+        }),
+        other => {
+            let rgb = other.to_rgb8();
+            let dark = |p: &[u8]| p[0] < 128 && p[1] < 128 && p[2] < 128;
+            let red = |p: &[u8]| p[0] >= 128 && p[1] < 128 && p[2] < 128;
+            Ok(Page {
+                black: bitmap(pack(rgb.as_raw(), w, h, 3, dark))?,
+                red: Some(bitmap(pack(rgb.as_raw(), w, h, 3, red))?),
+            })
         }
     }
-    let has_red = matches!(
-        img.color(),
-        image::ColorType::Rgb8 | image::ColorType::Rgba8
-    );
-    Ok(Page {
-        black,
-        red: has_red.then_some(red),
-    })
+}
+
+/// Packs pixels (`n` bytes each, row-major) into MSB-first bit rows.
+fn pack(pixels: &[u8], w: u32, h: u32, n: usize, ink: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let stride = (w as usize).div_ceil(8);
+    let mut res = vec![0u8; stride * h as usize];
+    for (y, row) in pixels
+        .chunks_exact((w as usize * n).max(1))
+        .enumerate()
+        .take(h as usize)
+    {
+        let out = &mut res[y * stride..(y + 1) * stride];
+        for (i, group) in row.chunks(8 * n).enumerate() {
+            let mut byte = 0u8;
+            for (bit, p) in group.chunks_exact(n).enumerate() {
+                if ink(p) {
+                    byte |= 0x80 >> bit;
+                }
+            }
+            out[i] = byte;
+        }
+    }
+    res
 }
 
 /// The in-process transport (`emulator:` URIs, [`Emulator::transport`]).

@@ -61,8 +61,10 @@ pub enum Compat {
     BrotherQl,
 }
 
-/// Job options. Dot counts are at the model's normal resolution.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Job options. Dot counts are at the model's normal resolution. Missing
+/// fields deserialise to their `Default` values.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Options {
     /// Cut after labels (`ESC i M` bit 6; QL also "cut at end").
     pub auto_cut: bool,
@@ -485,6 +487,19 @@ impl JobEncoder {
     /// Encodes one page: control block, raster lines and `0x0C` (or `0x1A`
     /// when `last`). Errors leave the encoder unchanged.
     pub fn page(&mut self, page: &Page, last: bool) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        self.page_into(page, last, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`JobEncoder::page`], appending to `out` (nothing is appended on
+    /// error).
+    pub fn page_into(
+        &mut self,
+        page: &Page,
+        last: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
         if self.finished {
             return Err(EncodeError::JobFinished);
         }
@@ -492,9 +507,9 @@ impl JobEncoder {
         let repeat = if self.opts.high_res { 2 } else { 1 };
         let rows = page.black.width() as usize * repeat;
         let per_row = usize::from(self.model.bytes_per_line) + 4;
-        let mut out = Vec::with_capacity(64 + rows * per_row * if self.two_colour { 2 } else { 1 });
-        self.control_block(&mut out, rows as u32, last);
-        self.raster(&mut out, page, repeat);
+        out.reserve(64 + rows * per_row * if self.two_colour { 2 } else { 1 });
+        self.control_block(out, rows as u32, last);
+        self.raster(out, page, repeat);
         // brother_ql ends every page with 0x1A (reference §2.13, §7.2); the
         // manual and the drivers use 0x0C for all but the last page.
         let terminator = if last || self.opts.compat == Compat::BrotherQl {
@@ -505,7 +520,7 @@ impl JobEncoder {
         out.push(terminator);
         self.pages_done += 1;
         self.finished = last;
-        Ok(out)
+        Ok(())
     }
 
     fn control_block(&self, out: &mut Vec<u8>, rows: u32, last: bool) {
@@ -623,15 +638,13 @@ impl JobEncoder {
     }
 
     fn raster(&self, out: &mut Vec<u8>, page: &Page, repeat: usize) {
-        let head = self.model.head_bytes();
-        let printable = self.geometry.printable_dots as usize;
-        // Columns of the page become rows: `cols.row(x)` is raster line x's
-        // print area, bit y = label row y.
-        let cols = lines::transpose(&page.black);
-        let red_cols = if self.two_colour {
+        let pins = u32::from(self.model.pins);
+        // Wire lines as rows: row x is raster line x, exactly one head wide.
+        let wire = wire_lines(&page.black, self.first_margin, pins);
+        let red_wire = if self.two_colour {
             Some(match &page.red {
-                Some(red) => lines::transpose(red),
-                None => Bitmap::new(printable as u32, page.black.width()),
+                Some(red) => wire_lines(red, self.first_margin, pins),
+                None => Bitmap::new(pins, page.black.width()),
             })
         } else {
             None
@@ -643,26 +656,20 @@ impl JobEncoder {
                 Compat::Ptouch => true,
                 Compat::BrotherQl => false,
             };
-        let mut line = vec![0u8; head];
-        let mut red_line = vec![0u8; head];
-        let mut packed = Vec::with_capacity(head + head / 64 + 4);
-        for x in 0..page.black.width() {
-            line.fill(0);
-            lines::place_bits(&mut line, cols.row(x), printable, self.first_margin);
-            if let Some(red_cols) = &red_cols {
-                red_line.fill(0);
-                lines::place_bits(&mut red_line, red_cols.row(x), printable, self.first_margin);
-            }
+        let cmd = match self.model.family {
+            Family::Pt => b'G',
+            Family::Ql => b'g',
+        };
+        let mut packed = Vec::with_capacity(self.model.head_bytes() + 8);
+        for x in 0..wire.height() {
+            let line = wire.row(x);
             for _ in 0..repeat {
-                if red_cols.is_some() {
-                    self.emit_line(out, &mut packed, b'w', 0x01, &line, false);
-                    self.emit_line(out, &mut packed, b'w', 0x02, &red_line, false);
-                } else {
-                    let cmd = match self.model.family {
-                        Family::Pt => b'G',
-                        Family::Ql => b'g',
-                    };
-                    self.emit_line(out, &mut packed, cmd, 0x00, &line, use_z);
+                match &red_wire {
+                    Some(red) => {
+                        self.emit_line(out, &mut packed, b'w', 0x01, line, false);
+                        self.emit_line(out, &mut packed, b'w', 0x02, red.row(x), false);
+                    }
+                    None => self.emit_line(out, &mut packed, cmd, 0x00, line, use_z),
                 }
             }
         }
@@ -703,6 +710,20 @@ impl JobEncoder {
     }
 }
 
+/// The raster lines of a layer: the layer is put on a head-high canvas with
+/// its row 0 at pin `first_margin`, then turned, so row `x` of the result is
+/// raster line `x`, `pins / 8` bytes, MSB first.
+fn wire_lines(layer: &Bitmap, first_margin: usize, pins: u32) -> Bitmap {
+    let stride = layer.stride();
+    let mut data = vec![0u8; stride * pins as usize];
+    let start = first_margin * stride;
+    let rows = layer.as_bytes();
+    data[start..start + rows.len()].copy_from_slice(rows);
+    let canvas = Bitmap::from_packed(layer.width(), pins, data)
+        .unwrap_or_else(|| Bitmap::new(layer.width(), pins));
+    lines::transpose(&canvas)
+}
+
 /// `ESC i z` n9 as the manual and the drivers use it: 0 first page, 1 the
 /// others; the P900 family marks the last page (and a one-page job) with 2.
 /// Both libraries always send 0 (reference §7.3).
@@ -732,7 +753,7 @@ pub fn encode(
     }
     let mut out = enc.header();
     for (i, page) in pages.iter().enumerate() {
-        out.extend_from_slice(&enc.page(page, i + 1 == pages.len())?);
+        enc.page_into(page, i + 1 == pages.len(), &mut out)?;
     }
     Ok(out)
 }
@@ -771,7 +792,7 @@ mod tests {
         ];
         assert_eq!(&rest[..want_head.len()], want_head);
         let raster = &rest[want_head.len()..];
-        // Line 0: bit 29 = byte 3, mask 0x04 -> packbits 82 00? no: 00 00 00 04 00*12.
+        // Line 0: bit 29 = byte 3, mask 0x04 (00 00 00 04 then 12 zeros).
         let mut line0 = vec![0u8; 16];
         line0[3] = 0x04;
         let packed = packbits::encode(&line0);

@@ -1,9 +1,9 @@
 //! Bit plumbing shared by the encoder and the decoder: a fast bitmap
-//! transpose (label columns <-> raster lines) and copying a run of bits to or
-//! from an arbitrary bit offset of a raster line.
+//! transpose (label columns <-> raster lines).
 //!
 //! Bit order everywhere is the wire's: bit index `b` is byte `b / 8`, mask
-//! `0x80 >> (b % 8)` (MSB first), which is also `Bitmap`'s row packing.
+//! `0x80 >> (b % 8)` (MSB first), which is also `Bitmap`'s row packing, so a
+//! transposed label bitmap on a head-high canvas has the raster lines as rows.
 
 use crate::bitmap::Bitmap;
 
@@ -27,73 +27,41 @@ pub fn transpose(src: &Bitmap) -> Bitmap {
     let dst_stride = h.div_ceil(8);
     let mut out = vec![0u8; dst_stride * w];
     let data = src.as_bytes();
+    let zero_row = vec![0u8; src_stride];
     for by in 0..dst_stride {
-        for bx in 0..src_stride {
-            let mut block = 0u64;
-            for r in 0..8 {
-                let y = by * 8 + r;
-                let byte = if y < h { data[y * src_stride + bx] } else { 0 };
-                block |= u64::from(byte) << (56 - 8 * r);
+        // The eight source rows of this block row (missing rows read as 0).
+        let rows: [&[u8]; 8] = std::array::from_fn(|r| {
+            let y = by * 8 + r;
+            if y < h {
+                &data[y * src_stride..(y + 1) * src_stride]
+            } else {
+                &zero_row[..]
             }
+        });
+        for (bx, &first) in rows[0].iter().enumerate() {
+            let block = u64::from_be_bytes([
+                first,
+                rows[1][bx],
+                rows[2][bx],
+                rows[3][bx],
+                rows[4][bx],
+                rows[5][bx],
+                rows[6][bx],
+                rows[7][bx],
+            ]);
             if block == 0 {
                 continue;
             }
-            let t = transpose8(block);
-            for c in 0..8 {
-                let x = bx * 8 + c;
-                if x < w {
-                    out[x * dst_stride + by] = (t >> (56 - 8 * c)) as u8;
-                }
+            let t = transpose8(block).to_be_bytes();
+            let x0 = bx * 8;
+            for (c, &byte) in t.iter().enumerate().take(w - x0) {
+                out[(x0 + c) * dst_stride + by] = byte;
             }
         }
     }
     // Sizes match by construction; padding bits are zero because the source
     // padding (columns >= w) and missing rows (>= h) were read as zero.
     Bitmap::from_packed(src.height(), src.width(), out).unwrap_or_else(|| src.transpose())
-}
-
-/// ORs the first `nbits` bits of `src` (MSB first, bits past `nbits` zero)
-/// into `dst` starting at bit `offset`. Bits that would land past the end of
-/// `dst` are dropped.
-pub fn place_bits(dst: &mut [u8], src: &[u8], nbits: usize, offset: usize) {
-    let nbytes = nbits.div_ceil(8).min(src.len());
-    let byte = offset / 8;
-    let shift = offset % 8;
-    for (i, &s) in src[..nbytes].iter().enumerate() {
-        if s == 0 {
-            continue;
-        }
-        if let Some(d) = dst.get_mut(byte + i) {
-            *d |= s >> shift;
-        }
-        if shift > 0 {
-            if let Some(d) = dst.get_mut(byte + i + 1) {
-                *d |= s << (8 - shift);
-            }
-        }
-    }
-}
-
-/// Copies `nbits` bits of `src` starting at bit `offset` into `dst` (MSB
-/// first, `dst` is overwritten, bits past `nbits` cleared). Bits past the end
-/// of `src` read as zero.
-pub fn extract_bits(src: &[u8], offset: usize, nbits: usize, dst: &mut [u8]) {
-    let nbytes = nbits.div_ceil(8);
-    let byte = offset / 8;
-    let shift = offset % 8;
-    let at = |i: usize| src.get(i).copied().unwrap_or(0);
-    for (i, d) in dst[..nbytes].iter_mut().enumerate() {
-        let hi = at(byte + i);
-        *d = if shift == 0 {
-            hi
-        } else {
-            (hi << shift) | (at(byte + i + 1) >> (8 - shift))
-        };
-    }
-    let tail = nbits % 8;
-    if tail != 0 && nbytes > 0 {
-        dst[nbytes - 1] &= 0xFFu8 << (8 - tail);
-    }
 }
 
 #[cfg(test)]
@@ -127,23 +95,5 @@ mod tests {
             let bmp = pseudo_random(w, h, u64::from(w * 31 + h));
             assert_eq!(transpose(&bmp), bmp.transpose(), "{w}x{h}");
         }
-    }
-
-    #[test]
-    fn place_and_extract_are_inverse() {
-        let src = [0b1011_0011, 0b0100_0000];
-        for offset in 0..20 {
-            let mut line = [0u8; 5];
-            place_bits(&mut line, &src, 10, offset);
-            let mut back = [0u8; 2];
-            extract_bits(&line, offset, 10, &mut back);
-            assert_eq!(back, src, "offset {offset}");
-            let ones: u32 = line.iter().map(|b| b.count_ones()).sum();
-            assert_eq!(ones, 6);
-        }
-        // Bits past the end of the line are dropped, not a panic.
-        let mut line = [0u8; 1];
-        place_bits(&mut line, &[0xFF, 0xFF], 16, 4);
-        assert_eq!(line, [0x0F]);
     }
 }

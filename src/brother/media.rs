@@ -40,7 +40,7 @@ pub enum MediaKind {
 }
 
 /// Where the printable area of a medium lies on one print head.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct HeadWindow {
     /// Head size this row applies to (128, 560, 720, 1296).
     pub pins: u16,
@@ -54,7 +54,7 @@ pub struct HeadWindow {
 }
 
 /// One medium (a tape width, a DK roll or a die-cut label).
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, serde::Serialize)]
 pub struct Media {
     /// Identifier used on the command line and in the API.
     pub id: &'static str,
@@ -397,7 +397,7 @@ pub fn for_model(model: &Model) -> impl Iterator<Item = &'static Media> + '_ {
 
 /// Everything the renderer, encoder and emulator need to know about one
 /// medium on one model. All dot counts are at the model's normal resolution.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Geometry {
     pub media: &'static Media,
     /// Head size of the model (the raster line covers all of it).

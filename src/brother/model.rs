@@ -38,7 +38,7 @@ impl fmt::Display for Family {
 
 /// One printer model. All fields are facts about the hardware and the
 /// commands it accepts; options of a job live in `encode::Options`.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Model {
     /// Canonical name, e.g. `"PT-P750W"`, `"QL-820NWB"`.
     pub name: &'static str,

@@ -16,78 +16,63 @@
 use std::fmt;
 
 /// Appends the PackBits encoding of `data` to `out` (packbits 0.6 run choice).
+///
+/// packbits 0.6 is a byte-at-a-time state machine; its output is fully
+/// described by the runs of equal bytes, which this walks directly:
+/// - a run of `L >= 2` equal bytes is a repeat run, split as packbits 0.6
+///   splits it: with `P = L - 1` equal pairs, `(P - 1) / 127` runs of 127
+///   and then one run of the remaining `P - 127 * that + 1` bytes (so 128 is
+///   one run `81`, 129 is `82 FF`);
+/// - single bytes collect into a literal run, flushed at 127 bytes before
+///   the next one is added, except that the very last byte of the input is
+///   always added (a literal of 128, header `7F`, can end the output).
+///
+/// The test `same_bytes_as_the_state_machine` checks this against a direct
+/// port of the Python code.
 pub fn encode_into(data: &[u8], out: &mut Vec<u8>) {
-    // A direct port of packbits 0.6's state machine; its quirks (where a
-    // long run is split, how the last byte is handled) are what make the
-    // output byte-identical, so the structure is kept, not "improved".
-    const MAX_LENGTH: usize = 127;
-    match data.len() {
-        0 => return,
-        1 => {
-            out.push(0);
-            out.push(data[0]);
-            return;
-        }
-        _ => {}
-    }
-    let mut raw_start = 0; // start of the pending literal bytes
-    let mut raw_len = 0; // number of pending literal bytes
-    let mut repeat_count = 0usize;
-    let mut in_rle = false;
-    let mut pos = 0;
-
-    fn finish_raw(out: &mut Vec<u8>, data: &[u8], start: usize, len: &mut usize) {
-        if *len == 0 {
-            return;
-        }
-        out.push((*len - 1) as u8);
-        out.extend_from_slice(&data[start..start + *len]);
-        *len = 0;
-    }
-    fn finish_rle(out: &mut Vec<u8>, byte: u8, repeat_count: usize) {
-        // 256 - (count - 1), as a byte: 2 -> 0xFF, 128 -> 0x81.
-        out.push((257 - repeat_count) as u8);
-        out.push(byte);
-    }
-
-    while pos < data.len() - 1 {
-        if data[pos] == data[pos + 1] {
-            if !in_rle {
-                finish_raw(out, data, raw_start, &mut raw_len);
-                in_rle = true;
-                repeat_count = 1;
-            } else {
-                if repeat_count == MAX_LENGTH {
-                    finish_rle(out, data[pos], repeat_count);
-                    repeat_count = 0;
-                }
-                repeat_count += 1;
-            }
-        } else if in_rle {
-            repeat_count += 1;
-            finish_rle(out, data[pos], repeat_count);
-            in_rle = false;
-            repeat_count = 0;
+    const MAX: usize = 127;
+    let n = data.len();
+    let mut lit_start = 0;
+    let mut lit_len = 0;
+    let mut i = 0;
+    while i < n {
+        let byte = data[i];
+        let run = if data.get(i + 1) == Some(&byte) {
+            2 + data[i + 2..].iter().take_while(|&&b| b == byte).count()
         } else {
-            if raw_len == MAX_LENGTH {
-                finish_raw(out, data, raw_start, &mut raw_len);
+            1
+        };
+        if run >= 2 {
+            if lit_len > 0 {
+                out.push((lit_len - 1) as u8);
+                out.extend_from_slice(&data[lit_start..lit_start + lit_len]);
+                lit_len = 0;
             }
-            if raw_len == 0 {
-                raw_start = pos;
+            let pairs = run - 1;
+            let full = (pairs - 1) / MAX;
+            for _ in 0..full {
+                out.push((257 - MAX) as u8);
+                out.push(byte);
             }
-            raw_len += 1;
+            let rest = pairs - MAX * full + 1;
+            out.push((257 - rest) as u8);
+            out.push(byte);
+        } else {
+            if lit_len == MAX && i + 1 < n {
+                out.push((lit_len - 1) as u8);
+                out.extend_from_slice(&data[lit_start..lit_start + lit_len]);
+                lit_len = 0;
+            }
+            if lit_len == 0 {
+                lit_start = i;
+            }
+            lit_len += 1;
         }
-        pos += 1;
+        i += run;
     }
-    if in_rle {
-        repeat_count += 1;
-        finish_rle(out, data[pos], repeat_count);
-    } else {
-        if raw_len == 0 {
-            raw_start = pos;
-        }
-        raw_len += 1;
-        finish_raw(out, data, raw_start, &mut raw_len);
+    if lit_len > 0 {
+        out.push((lit_len - 1) as u8);
+        out.extend_from_slice(&data[lit_start..lit_start + lit_len]);
     }
 }
 
@@ -202,6 +187,98 @@ pub fn decode(data: &[u8], limit: usize) -> Result<Vec<u8>, PackbitsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A direct port of packbits 0.6's `encode` state machine.
+    fn reference(data: &[u8]) -> Vec<u8> {
+        const MAX_LENGTH: usize = 127;
+        let mut result = Vec::new();
+        if data.is_empty() {
+            return result;
+        }
+        if data.len() == 1 {
+            return vec![0, data[0]];
+        }
+        let mut buf: Vec<u8> = Vec::new();
+        let mut pos = 0;
+        let mut repeat_count = 0usize;
+        let mut rle = false;
+        while pos < data.len() - 1 {
+            let current = data[pos];
+            if data[pos] == data[pos + 1] {
+                if !rle {
+                    if !buf.is_empty() {
+                        result.push((buf.len() - 1) as u8);
+                        result.append(&mut buf);
+                    }
+                    rle = true;
+                    repeat_count = 1;
+                } else {
+                    if repeat_count == MAX_LENGTH {
+                        result.push((257 - repeat_count) as u8);
+                        result.push(data[pos]);
+                        repeat_count = 0;
+                    }
+                    repeat_count += 1;
+                }
+            } else if rle {
+                repeat_count += 1;
+                result.push((257 - repeat_count) as u8);
+                result.push(data[pos]);
+                rle = false;
+                repeat_count = 0;
+            } else {
+                if buf.len() == MAX_LENGTH {
+                    result.push((buf.len() - 1) as u8);
+                    result.append(&mut buf);
+                }
+                buf.push(current);
+            }
+            pos += 1;
+        }
+        if rle {
+            repeat_count += 1;
+            result.push((257 - repeat_count) as u8);
+            result.push(data[pos]);
+        } else {
+            buf.push(data[pos]);
+            result.push((buf.len() - 1) as u8);
+            result.append(&mut buf);
+        }
+        result
+    }
+
+    #[test]
+    fn same_bytes_as_the_state_machine() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for len in 0..700usize {
+            for alphabet in [2u64, 3, 40] {
+                // Mostly long runs for small alphabets, literals for big ones.
+                let mut row = Vec::with_capacity(len);
+                while row.len() < len {
+                    let byte = (next() % alphabet) as u8;
+                    let run = 1 + (next() % if alphabet == 40 { 2 } else { 300 }) as usize;
+                    row.extend(std::iter::repeat_n(byte, run.min(len - row.len())));
+                }
+                assert_eq!(
+                    encode(&row),
+                    reference(&row),
+                    "len {len} alphabet {alphabet}"
+                );
+            }
+        }
+        for len in [126, 127, 128, 129, 130, 254, 255, 256, 257, 381, 382] {
+            let zeros = vec![0u8; len];
+            assert_eq!(encode(&zeros), reference(&zeros), "{len} zeros");
+            let lits: Vec<u8> = (0..len).map(|i| (i % 2) as u8).collect();
+            assert_eq!(encode(&lits), reference(&lits), "{len} literals");
+        }
+    }
 
     #[test]
     fn matches_packbits_0_6_examples_from_the_reference() {

@@ -204,6 +204,12 @@ impl Status {
         block
     }
 
+    /// The model that sent this block (series + model code), if known.
+    /// QL-500 and QL-550 share their codes; the QL-500 is returned.
+    pub fn model(&self) -> Option<&'static Model> {
+        super::model::by_status_code(self.series_code, self.model_code)
+    }
+
     /// A ready printer of `model` (reply to a status request, receiving, no
     /// errors) with the medium of `geometry` loaded, or with no medium
     /// (width 0, error "no media") when `geometry` is `None`.
@@ -780,6 +786,7 @@ mod tests {
     fn parses_pt_sample() {
         let s = parse(&hex(PT_D600_9MM)).unwrap();
         assert_eq!((s.series_code, s.model_code), (0x30, 0x6A));
+        assert_eq!(s.model().map(|m| m.name), Some("PT-D600"));
         assert_eq!(s.media_width_mm, 9);
         assert_eq!(s.media_type, MediaType::Laminated);
         assert_eq!(s.status_type, StatusType::Reply);
@@ -795,6 +802,7 @@ mod tests {
     fn parses_ql_sample_with_red_roll() {
         let s = parse(&hex(QL800_62RED)).unwrap();
         assert_eq!((s.series_code, s.model_code), (0x34, 0x38));
+        assert_eq!(s.model().map(|m| m.name), Some("QL-800"));
         assert_eq!(s.media_width_mm, 62);
         assert_eq!(s.media_type, MediaType::Continuous);
         assert_ne!(s.text_colour & QL_RED_ROLL_BIT, 0);

@@ -80,7 +80,7 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
             Long("compat") => opts.compat = parse_compat(&args.value()?.string()?)?,
             Short('o') | Long("out") => out = Some(PathBuf::from(args.value()?)),
             Short('h') | Long("help") => {
-                println!("{RASTER_USAGE}");
+                print_help(RASTER_USAGE);
                 return Ok(());
             }
             Value(v) => inputs.push(PathBuf::from(v)),
@@ -132,6 +132,12 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
         model.name
     );
     Ok(())
+}
+
+/// Prints help text; a closed stdout (`| head`) is not an error.
+fn print_help(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 fn failed(e: impl std::fmt::Display) -> CliError {
@@ -289,7 +295,7 @@ pub fn run_decode(mut args: lexopt::Parser) -> Result<(), CliError> {
             Long("model") => model_name = Some(args.value()?.string()?),
             Long("media") => media_id = Some(args.value()?.string()?),
             Short('h') | Long("help") => {
-                println!("{DECODE_USAGE}");
+                print_help(DECODE_USAGE);
                 return Ok(());
             }
             Value(v) if input.is_none() => input = Some(PathBuf::from(v)),

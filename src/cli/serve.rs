@@ -22,6 +22,9 @@ use signal_hook::iterator::Signals;
 
 use super::CliError;
 use crate::api::{self, Api};
+use crate::auth::api::AuthState;
+use crate::auth::front::{Front, FrontConfig};
+use crate::auth::AuthConfig;
 use crate::http::{Server, ServerConfig};
 use crate::hub::device::BrotherDevices;
 use crate::hub::labels::RenderLabels;
@@ -44,11 +47,23 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
             other => Err(CliError::Usage(format!("unexpected {other:?}\n\n{USAGE}"))),
         };
     }
-    let config = Config::from_env().map_err(|errors| {
-        CliError::Usage(format!("bad configuration:\n  {}", errors.join("\n  ")))
-    })?;
+    let (config, auth) = match (Config::from_env(), AuthConfig::from_env()) {
+        (Ok(config), Ok(auth)) => (config, auth),
+        (config, auth) => {
+            let errors: Vec<String> = config
+                .err()
+                .into_iter()
+                .chain(auth.err())
+                .flatten()
+                .collect();
+            return Err(CliError::Usage(format!(
+                "bad configuration:\n  {}",
+                errors.join("\n  ")
+            )));
+        }
+    };
     init_logging(config.log_level);
-    serve(config)
+    serve(config, auth)
 }
 
 fn init_logging(level: log::LevelFilter) {
@@ -62,7 +77,7 @@ fn init_logging(level: log::LevelFilter) {
 }
 
 /// Runs the hub until SIGTERM or SIGINT.
-pub fn serve(config: Config) -> Result<(), CliError> {
+pub fn serve(config: Config, auth: AuthConfig) -> Result<(), CliError> {
     let started = Instant::now();
     let shutdown_timeout = config.shutdown_timeout;
     // Signals first: a SIGTERM during start-up still shuts down cleanly.
@@ -75,6 +90,21 @@ pub fn serve(config: Config) -> Result<(), CliError> {
         hub.config.db_path().display(),
         crate::hub::db::SCHEMA_VERSION
     );
+    // auth: a first start with no key at all gets a bootstrap admin key,
+    // written to a 0600 file; the log names the file, never the key.
+    match crate::auth::bootstrap::ensure(&hub.db.lock(), &hub.config.data_dir, crate::hub::now_ms())
+    {
+        Ok(Some(path)) => log::warn!(
+            "no API key existed: created the bootstrap admin key; read it from {} (mode 0600)",
+            path.display()
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            return Err(CliError::Failed(format!(
+                "cannot create the bootstrap admin key: {e}"
+            )))
+        }
+    }
     if let Err(e) = hub.ensure_demo_printer() {
         log::error!("could not create the demo printer: {e}");
     }
@@ -93,8 +123,20 @@ pub fn serve(config: Config) -> Result<(), CliError> {
 
     let api = Api::new(hub.clone());
     let last_seq = events::last_id(&hub.db.lock()).unwrap_or(0);
+    // auth: the public address belongs to the front door; tiny_http
+    // listens on a loopback port that only the front talks to.
+    let public = match std::net::TcpListener::bind(&hub.config.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            hub.shutdown(shutdown_timeout);
+            return Err(CliError::Failed(format!(
+                "cannot listen on {}: {e}",
+                hub.config.listen
+            )));
+        }
+    };
     let server_cfg = ServerConfig {
-        listen: hub.config.listen.clone(),
+        listen: "127.0.0.1:0".into(),
         threads: hub.config.http_threads,
         queue: hub.config.http_threads * 64,
         max_body: hub.config.max_body_bytes,
@@ -112,9 +154,44 @@ pub fn serve(config: Config) -> Result<(), CliError> {
         }
     };
     api.set_parking(server.parking());
+    log::debug!(
+        "internal HTTP server on {} (answers only requests passed by the front door)",
+        server.addr()
+    );
+    let front_cfg = FrontConfig {
+        max_conns: auth.max_conns,
+        max_conns_per_client: auth.max_conns_per_client,
+        max_waits_per_client: auth.max_waits_per_client,
+        header_timeout: auth.header_timeout,
+        body_timeout: auth.body_timeout,
+        max_header_bytes: auth.max_header_bytes,
+        max_headers: auth.max_headers,
+        max_body_bytes: hub.config.max_body_bytes,
+        ..FrontConfig::default()
+    };
+    let gate = crate::auth::Gate::new(auth);
+    let mut front = match Front::start(
+        public,
+        server.addr(),
+        front_cfg,
+        Arc::new(api::error::front_problem),
+    ) {
+        Ok(front) => front,
+        Err(e) => {
+            server.shutdown(Duration::from_secs(5));
+            hub.shutdown(shutdown_timeout);
+            return Err(CliError::Failed(format!(
+                "cannot start the front door: {e}"
+            )));
+        }
+    };
+    api.set_auth(Arc::new(AuthState {
+        gate,
+        peers: Some(front.peers()),
+    }));
     log::info!(
         "listening on {} (started in {:.1} ms)",
-        server.addr(),
+        front.local_addr(),
         started.elapsed().as_secs_f64() * 1000.0
     );
 
@@ -127,6 +204,7 @@ pub fn serve(config: Config) -> Result<(), CliError> {
         }
     );
     let stopping = Instant::now();
+    front.stop();
     server.shutdown(Duration::from_secs(5));
     let stuck = hub.shutdown(shutdown_timeout);
     let _ = retention_stop.send(());

@@ -12,6 +12,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PRINTER_HUB_DATA_DIR", "./data", "database (labelhub.db) and the demo printer's PNGs (emulator/)"),
     ("PRINTER_HUB_LISTEN", "0.0.0.0:8090", "HTTP address; port 0 picks a free port (the bound address is logged)"),
     ("PRINTER_HUB_JOB_RETENTION_DAYS", "30", "terminal jobs, their events and empty batches older than this are deleted; 0 keeps everything"),
+    ("PRINTER_HUB_AUDIT_RETENTION_DAYS", "365", "audit rows (key and printer changes) older than this are deleted; 0 keeps everything"),
     ("PRINTER_HUB_RETENTION_INTERVAL_S", "86400", "how often the retention thread runs (it also runs at start)"),
     ("PRINTER_HUB_HTTP_THREADS", "8", "handler threads; requests beyond the queue get 503"),
     ("PRINTER_HUB_MAX_BODY_BYTES", "33554432", "largest accepted request body"),
@@ -29,6 +30,8 @@ pub struct Config {
     pub listen: String,
     /// `None` disables retention.
     pub retention: Option<Duration>,
+    /// Retention of the audit log (auth); `None` keeps it forever.
+    pub audit_retention: Option<Duration>,
     pub retention_interval: Duration,
     pub http_threads: usize,
     pub max_body_bytes: usize,
@@ -45,6 +48,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             listen: "0.0.0.0:8090".into(),
             retention: Some(Duration::from_secs(30 * 86_400)),
+            audit_retention: Some(Duration::from_secs(365 * 86_400)),
             retention_interval: Duration::from_secs(86_400),
             http_threads: 8,
             max_body_bytes: 32 * 1024 * 1024,
@@ -97,6 +101,9 @@ impl Config {
         if let Some(days) = num("PRINTER_HUB_JOB_RETENTION_DAYS", 0, 36_500) {
             cfg.retention = (days > 0).then(|| Duration::from_secs(days * 86_400));
         }
+        if let Some(days) = num("PRINTER_HUB_AUDIT_RETENTION_DAYS", 0, 36_500) {
+            cfg.audit_retention = (days > 0).then(|| Duration::from_secs(days * 86_400));
+        }
         if let Some(s) = num("PRINTER_HUB_RETENTION_INTERVAL_S", 1, 365 * 86_400) {
             cfg.retention_interval = Duration::from_secs(s);
         }
@@ -133,7 +140,10 @@ impl Config {
             }
         }
         for name in vars.keys() {
-            if !VARIABLES.iter().any(|(known, _, _)| known == name) {
+            let auth_var = crate::auth::config::VARIABLES
+                .iter()
+                .any(|(k, _, _)| k == name);
+            if !auth_var && !VARIABLES.iter().any(|(known, _, _)| known == name) {
                 log::warn!("ignoring unknown variable {name}");
             }
         }

@@ -20,7 +20,11 @@ use super::HubError;
 
 /// The migrations, in order. Entry `i` takes the schema from version `i` to
 /// `i + 1`. Append only; never edit or remove an entry.
-pub const MIGRATIONS: &[&str] = &[include_str!("../../sql/0001_init.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../../sql/0001_init.sql"),
+    // auth (issue 5): api_keys, audit_log.
+    include_str!("../../sql/0010_auth.sql"),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -163,6 +163,14 @@ fn audit(
     after: &Printer,
     by: &str,
 ) -> Result<(), HubError> {
+    // auth: snapshots are redacted (a URI may carry credentials), and the
+    // change also goes to the common audit log read by GET /api/admin/audit.
+    let snapshot = |p: &Printer| {
+        let mut v = p.audit_json();
+        crate::auth::audit::redact(&mut v);
+        v
+    };
+    let now = now_ms();
     w.tx.prepare_cached(
         "INSERT INTO printers_audit (printer_id, slug, action, before_json, after_json, updated_by, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -171,11 +179,25 @@ fn audit(
         after.id,
         after.slug,
         action,
-        before.map(|p| p.audit_json().to_string()),
-        after.audit_json().to_string(),
+        before.map(|p| snapshot(p).to_string()),
+        snapshot(after).to_string(),
         by,
-        now_ms()
+        now
     ])?;
+    let (actor, source_ip) = crate::auth::audit::split_actor(by);
+    crate::auth::audit::record(
+        w.tx,
+        crate::auth::audit::Entry {
+            actor,
+            source_ip,
+            action: &format!("printer.{action}"),
+            target_type: "printer",
+            target_id: Some(&after.id),
+            before: before.map(snapshot),
+            after: Some(snapshot(after)),
+        },
+        now,
+    )?;
     w.event(
         events::PRINTER_CHANGED,
         Subject {

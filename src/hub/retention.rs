@@ -88,6 +88,22 @@ pub fn run_once(hub: &Hub) -> Result<Purged, HubError> {
         // Retention disabled: keep jobs and events, still expire keys.
         None => i64::MIN,
     };
+    // auth (issue 5): the audit log, on its own (longer) retention.
+    if let Some(window) = hub.config.audit_retention {
+        let audit_cutoff = now - window.as_millis() as i64;
+        let mut audit_rows = 0;
+        loop {
+            let n = crate::auth::audit::prune(&hub.db.lock(), audit_cutoff, CHUNK)?;
+            audit_rows += n;
+            if n < CHUNK {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        if audit_rows > 0 {
+            log::info!("retention: deleted {audit_rows} audit rows");
+        }
+    }
     purge(&hub.db, cutoff, now)
 }
 

@@ -15,7 +15,7 @@ use super::canvas::Canvas;
 use super::data::BarcodeType;
 use super::dims::Dims;
 use super::error::RenderError;
-use super::font::{self, Text, Weight};
+use super::font::{self, Shaped, Text, Weight};
 
 /// Target module width (EAN-13's nominal X dimension is 0.33 mm).
 const MODULE_MM: f32 = 0.33;
@@ -350,24 +350,38 @@ fn reverse7(bits: u8) -> u8 {
 /// keeps it within `max_w` dots; `None` when even the minimum is too wide.
 fn fit_text(text: &str, scale: f32, max_w: u32, dims: &Dims) -> Result<Option<Text>, RenderError> {
     let min = dims.min_text_scale();
-    let mut s = scale.max(min);
-    loop {
-        let t = font::shape(text, Weight::Regular, s, dims.x_ratio())?;
-        if t.width() <= max_w {
-            return Ok(Some(t));
-        }
-        if s <= min {
-            return Ok(None);
-        }
-        s = (s * 0.92).floor().max(min);
+    let mut t = Text::new(
+        Shaped::new(text, Weight::Regular)?,
+        scale.max(min),
+        dims.x_ratio(),
+    );
+    if t.width() <= max_w {
+        return Ok(Some(t));
     }
+    let (mut lo, mut hi) = (min as u32, t.scale as u32);
+    t = t.at(min);
+    if t.width() > max_w {
+        return Ok(None);
+    }
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        t = t.at(mid as f32);
+        if t.width() <= max_w {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(Some(t.at(lo as f32)))
 }
 
 /// Draws `sym` with its text into a cell `height` dots tall and at most
-/// `max_width` dots long. Picks the widest module (up to 0.33 mm) that fits.
+/// `max_width` dots long. Picks the widest module (up to 0.33 mm, at least
+/// `Dims::min_module_along`) that fits.
 pub fn draw(sym: &Linear, height: u32, max_width: u32, dims: &Dims) -> Result<Canvas, RenderError> {
-    let target = dims.along(MODULE_MM);
-    let Some(module) = (1..=target)
+    let min = dims.min_module_along();
+    let target = dims.along(MODULE_MM).max(min);
+    let Some(module) = (min..=target)
         .rev()
         .find(|m| sym.width_modules() * m <= max_width)
     else {
@@ -390,7 +404,11 @@ pub fn draw(sym: &Linear, height: u32, max_width: u32, dims: &Dims) -> Result<Ca
     let width;
     match &sym.hrt {
         Hrt::Centered(text) => {
-            let t = fit_text(text, hrt_scale, max_width, dims)?.ok_or_else(too_small)?;
+            // As wide as the symbol if a legible size allows, else wider.
+            let t = match fit_text(text, hrt_scale, sym_w, dims)? {
+                Some(t) => t,
+                None => fit_text(text, hrt_scale, max_width, dims)?.ok_or_else(too_small)?,
+            };
             width = sym_w.max(t.width());
             let x = (width - t.width()) / 2;
             pieces.push((t, x));
@@ -416,7 +434,7 @@ pub fn draw(sym: &Linear, height: u32, max_width: u32, dims: &Dims) -> Result<Ca
                 let x = if a == 0 {
                     b.saturating_sub(t.width())
                 } else {
-                    a + (b - a).saturating_sub(t.width()) / 2
+                    a + b.saturating_sub(a).saturating_sub(t.width()) / 2
                 };
                 pieces.push((t, x));
             }

@@ -34,6 +34,11 @@ impl Canvas {
         self.height
     }
 
+    /// Bytes of pixel data.
+    pub fn byte_len(&self) -> usize {
+        self.data.len()
+    }
+
     pub fn get(&self, x: u32, y: u32) -> bool {
         if x >= self.width || y >= self.height {
             return false;
@@ -69,13 +74,40 @@ impl Canvas {
         }
     }
 
-    /// ORs `src` onto this canvas with its top-left corner at `(x, y)`.
+    /// ORs `src` onto this canvas with its top-left corner at `(x, y)`
+    /// (clipped), a byte at a time.
     pub fn draw(&mut self, src: &Canvas, x: u32, y: u32) {
-        for sy in 0..src.height {
-            for sx in 0..src.width {
-                if src.get(sx, sy) {
-                    self.set(x + sx, y + sy);
+        if x >= self.width || y >= self.height {
+            return;
+        }
+        let shift = x & 7;
+        let first = (x >> 3) as usize;
+        let rows = src.height.min(self.height - y);
+        for sy in 0..rows {
+            let src_row = &src.data[sy as usize * src.stride..][..src.stride];
+            let dst_start = (y + sy) as usize * self.stride;
+            let dst_row = &mut self.data[dst_start..dst_start + self.stride];
+            let dst = &mut dst_row[first..];
+            if shift == 0 {
+                for (d, &b) in dst.iter_mut().zip(src_row) {
+                    *d |= b;
                 }
+            } else {
+                let mut carry = 0u8;
+                let n = dst.len().min(src_row.len());
+                for (d, &b) in dst[..n].iter_mut().zip(src_row) {
+                    *d |= (b >> shift) | carry;
+                    carry = b << (8 - shift);
+                }
+                if let Some(d) = dst.get_mut(n) {
+                    *d |= carry;
+                }
+            }
+            // Bits pushed past the canvas width land in the padding of the
+            // last byte: clear them.
+            if !self.width.is_multiple_of(8) {
+                let last = self.stride - 1;
+                dst_row[last] &= 0xFFu8 << (8 - self.width % 8);
             }
         }
     }
@@ -140,6 +172,27 @@ mod tests {
             let mut b = Bitmap::new(37, 3);
             b.fill_rect(x, 1, w, 5, true);
             assert_eq!(c.into_bitmap(), b, "x={x} w={w}");
+        }
+    }
+
+    #[test]
+    fn draw_matches_pixel_copy() {
+        let mut src = Canvas::new(13, 5);
+        for (x, y) in [(0, 0), (12, 4), (5, 2), (7, 1), (8, 3)] {
+            src.set(x, y);
+        }
+        for (x, y) in [(0, 0), (3, 1), (8, 0), (15, 2), (26, 4), (40, 0)] {
+            let mut fast = Canvas::new(30, 7);
+            fast.draw(&src, x, y);
+            let mut slow = Bitmap::new(30, 7);
+            for sy in 0..5 {
+                for sx in 0..13 {
+                    if src.get(sx, sy) {
+                        slow.set(x + sx, y + sy, true);
+                    }
+                }
+            }
+            assert_eq!(fast.into_bitmap(), slow, "at ({x},{y})");
         }
     }
 

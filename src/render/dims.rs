@@ -26,7 +26,22 @@ pub struct Dims {
 const MIN_TEXT_MM: f32 = 1.6;
 const MIN_TEXT_DOTS: f32 = 10.0;
 
+/// Narrowest module a code may have: 0.125 mm (5 mil), the usual minimum
+/// X dimension of 2D imagers and good laser scanners. One dot at 180 dpi,
+/// two at 300 and 360 dpi.
+const MIN_MODULE_MM: f32 = 0.125;
+
 impl Dims {
+    /// Smallest module across the media, in whole dots.
+    pub fn min_module_across(&self) -> u32 {
+        ((MIN_MODULE_MM * self.dpi_across as f32 / 25.4).ceil() as u32).max(1)
+    }
+
+    /// Smallest module along the feed, in whole dots.
+    pub fn min_module_along(&self) -> u32 {
+        ((MIN_MODULE_MM * self.dpi_feed as f32 / 25.4).ceil() as u32).max(1)
+    }
+
     /// `mm` across the media, in whole dots (at least 1).
     pub fn across(&self, mm: f32) -> u32 {
         ((mm * self.dpi_across as f32 / 25.4).round() as u32).max(1)
@@ -84,6 +99,7 @@ pub(crate) mod tests {
             ..d
         };
         assert_eq!(ql.min_text_scale(), 19.0);
+        assert_eq!((d.min_module_across(), ql.min_module_across()), (1, 2));
         assert_eq!(d.length_limit(), 7086);
     }
 }

@@ -23,7 +23,7 @@ use super::canvas::Canvas;
 use super::data::{ContentType, LabelData};
 use super::dims::Dims;
 use super::error::RenderError;
-use super::font::{self, Text, Weight};
+use super::font::{Shaped, Text, Weight};
 use super::matrix::{self, Matrix};
 use super::picture;
 
@@ -36,8 +36,6 @@ const PAD_MM: f32 = 0.25;
 const RATIO_PRIMARY: f32 = 1.0;
 const RATIO_TITLE: f32 = 0.75;
 const RATIO_SECONDARY: f32 = 0.6;
-/// Scale used to measure text once; sizes are then derived linearly.
-const REF_SCALE: f32 = 1000.0;
 
 /// The rendered layers, label orientation.
 #[derive(Debug)]
@@ -98,8 +96,18 @@ pub fn render(ct: ContentType, data: &LabelData, dims: &Dims) -> Result<Layers, 
 
 /// A drawn element placed along the feed.
 enum Element {
-    /// A ready canvas (code cell, image), drawn black or red.
+    /// A ready canvas (1D barcode), drawn black or red.
     Cell { canvas: Canvas, red: bool },
+    /// A square 2D symbol, drawn straight onto the label in a cell `width`
+    /// dots long and `side` dots across.
+    Matrix {
+        matrix: Matrix,
+        width: u32,
+        side: u32,
+        module: u32,
+        module_x: u32,
+        red: bool,
+    },
     /// A text column.
     Text(Column),
 }
@@ -108,6 +116,7 @@ impl Element {
     fn width(&self) -> u32 {
         match self {
             Element::Cell { canvas, .. } => canvas.width(),
+            Element::Matrix { width, .. } => *width,
             Element::Text(col) => col.width,
         }
     }
@@ -139,23 +148,30 @@ fn render_frame(ct: ContentType, data: &LabelData, dims: &Dims) -> Result<Layers
         | ContentType::QrThreeLines
         | ContentType::QrWithListing => {
             let payload = data.qr_payload.as_deref().unwrap_or("");
-            let m = matrix::qr(payload, cell_side)?;
-            elements.push(matrix_cell(&m, cell_side, dims, data.is_red("qr_payload")));
+            let m = matrix::qr(payload, cell_side / dims.min_module_across())?;
+            elements.push(matrix_cell(m, cell_side, dims, data.is_red("qr_payload")));
         }
         ContentType::DatamatrixTwoLines => {
             let payload = data.barcode.as_deref().unwrap_or("");
-            let m = matrix::datamatrix(payload, cell_side)?;
-            elements.push(matrix_cell(&m, cell_side, dims, data.is_red("barcode")));
+            let m = matrix::datamatrix(payload, cell_side / dims.min_module_across())?;
+            elements.push(matrix_cell(m, cell_side, dims, data.is_red("barcode")));
         }
         ContentType::BarcodeOneLine | ContentType::BarcodeTwoLines => {
             let payload = data.barcode.as_deref().unwrap_or("");
             let sym = barcode::encode(data.barcode_type, payload)?;
-            let max_w = if dims.fixed_length.is_some() {
-                limit - limit / 3
-            } else {
-                limit
+            // Die-cut: the bars get two thirds of the label if that is
+            // enough, else all but the room the text needs at its minimum.
+            let canvas = match dims.fixed_length {
+                None => barcode::draw(&sym, text_h, limit, dims)?,
+                Some(_) => match barcode::draw(&sym, text_h, limit - limit / 3, dims) {
+                    Err(RenderError::CodeDoesNotFit { .. }) => {
+                        let text_min = min_text_width(ct, data, dims)?;
+                        let max_w = limit.saturating_sub(text_min + 3 * pad_x);
+                        barcode::draw(&sym, text_h, max_w, dims)?
+                    }
+                    res => res?,
+                },
             };
-            let canvas = barcode::draw(&sym, text_h, max_w, dims)?;
             elements.push(Element::Cell {
                 canvas,
                 red: data.is_red("barcode"),
@@ -203,23 +219,46 @@ fn render_frame(ct: ContentType, data: &LabelData, dims: &Dims) -> Result<Layers
         elements.push(Element::Text(col));
     } else if !specs.is_empty() {
         let cap = dims.across(MAX_TEXT_MM) as f32;
-        let col = fit_column(&specs, avail_w, text_h, cap, dims)?;
+        let col = fit_column(&specs, avail_w, text_h, cap, false, dims)?;
         elements.push(Element::Text(col));
     }
     compose(elements, dims, pad_x)
 }
 
+/// Width of the widest text line of `ct` at the minimum legible size.
+fn min_text_width(ct: ContentType, data: &LabelData, dims: &Dims) -> Result<u32, RenderError> {
+    let mut lines = vec![(data.primary_id.as_deref(), Weight::Bold)];
+    if ct != ContentType::BarcodeOneLine {
+        lines.push((data.title.as_deref(), Weight::Regular));
+    }
+    let mut widest = 0;
+    for (text, weight) in lines {
+        let shaped = Shaped::new(text.unwrap_or(""), weight)?;
+        widest = widest.max(
+            shaped
+                .measure(dims.min_text_scale(), dims.x_ratio())
+                .width(),
+        );
+    }
+    Ok(widest)
+}
+
 /// A square code cell, `side` dots across, module size the largest whole
 /// number of dots.
-fn matrix_cell(m: &Matrix, side: u32, dims: &Dims, red: bool) -> Element {
-    let module = m.module_dots(side).max(1);
+fn matrix_cell(matrix: Matrix, side: u32, dims: &Dims, red: bool) -> Element {
+    let module = matrix.module_dots(side).max(1);
     let module_x = ((module as f32 * dims.x_ratio()).round() as u32).max(1);
     let quiet = 2 * matrix::QUIET_MODULES;
-    let width = ((side as f32 * dims.x_ratio()).round() as u32).max((m.side + quiet) * module_x);
-    let mut canvas = Canvas::new(width, dims.height);
-    let y = (dims.height - side.min(dims.height)) / 2;
-    m.draw(&mut canvas, (0, y, width, side), module, module_x);
-    Element::Cell { canvas, red }
+    let width =
+        ((side as f32 * dims.x_ratio()).round() as u32).max((matrix.side + quiet) * module_x);
+    Element::Matrix {
+        matrix,
+        width,
+        side,
+        module,
+        module_x,
+        red,
+    }
 }
 
 /// Places the elements one after the other along the feed, text columns
@@ -267,6 +306,21 @@ fn compose(elements: Vec<Element>, dims: &Dims, pad_x: u32) -> Result<Layers, Re
                     (dims.height - canvas.height().min(dims.height)) / 2,
                 );
             }
+            Element::Matrix {
+                matrix,
+                width,
+                side,
+                module,
+                module_x,
+                red: is_red,
+            } => {
+                let layer = match red.as_mut() {
+                    Some(r) if *is_red => r,
+                    _ => &mut black,
+                };
+                let y = (dims.height - (*side).min(dims.height)) / 2;
+                matrix.draw(layer, (x, y, *width, *side), *module, *module_x);
+            }
             Element::Text(col) => {
                 let y0 = (dims.height - col.height) / 2;
                 for (text, dy, is_red) in &col.lines {
@@ -291,129 +345,143 @@ fn gap_for(scale: f32) -> u32 {
     ((scale * 0.12).round() as u32).max(1)
 }
 
-/// Measured extents of a line at `REF_SCALE`: (box top, box bottom, width).
-fn reference(spec: &LineSpec, dims: &Dims) -> Result<(f32, f32, f32), RenderError> {
-    let t = font::shape(&spec.text, spec.weight, REF_SCALE, dims.x_ratio())?;
-    Ok((t.box_top() as f32, t.box_bottom() as f32, t.width() as f32))
-}
-
 /// Fits lines into `avail_w × avail_h`: the largest common scale (each line
 /// at `ratio` of it, none below the legible minimum, none above `cap`) whose
 /// stacked boxes fit the height, then each too-wide line shrunk on its own.
+/// `uniform` gives every line the same box (tallest top to deepest bottom),
+/// for evenly spaced lists.
 fn fit_column(
     specs: &[LineSpec],
     avail_w: u32,
     avail_h: u32,
     cap: f32,
+    uniform: bool,
     dims: &Dims,
 ) -> Result<Column, RenderError> {
     let min = dims.min_text_scale();
-    let refs: Vec<(f32, f32, f32)> = specs
+    let mut lines: Vec<Text> = specs
         .iter()
-        .map(|s| reference(s, dims))
-        .collect::<Result<_, _>>()?;
-    let sizes = |s: f32| -> Vec<f32> {
-        specs
-            .iter()
-            .map(|sp| (s * sp.ratio).floor().max(min))
-            .collect()
+        .map(|sp| {
+            Ok(Text::new(
+                Shaped::new(&sp.text, sp.weight)?,
+                min,
+                dims.x_ratio(),
+            ))
+        })
+        .collect::<Result<_, RenderError>>()?;
+    let size_at = |s: f32, sp: &LineSpec| (s * sp.ratio).floor().max(min);
+    let fits_at = |lines: Vec<Text>, s: f32| -> (Vec<Text>, Option<String>) {
+        let lines: Vec<Text> = lines
+            .into_iter()
+            .zip(specs)
+            .map(|(t, sp)| t.at(size_at(s, sp)))
+            .collect();
+        let overflow = stack(&lines, uniform, avail_h)
+            .err()
+            .map(|i| specs[i].field.clone());
+        (lines, overflow)
     };
-    // Estimated stacked height at primary scale `s` (one dot of slack per
-    // box edge for rounding).
-    let estimate = |s: f32| -> u32 {
-        let sz = sizes(s);
-        let mut h = 0;
-        for (i, ((top, bottom, _), size)) in refs.iter().zip(&sz).enumerate() {
-            h += ((bottom - top) * size / REF_SCALE).ceil() as u32 + 2;
-            if i + 1 < sz.len() {
-                h += gap_for(sz[i + 1]);
-            }
-        }
-        h
-    };
+    // Largest primary scale whose stack fits the height.
     let (mut lo, mut hi) = (
         min as u32,
         (cap.max(min) as u32).min(avail_h.max(min as u32)),
     );
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
-        if estimate(mid as f32) <= avail_h {
+        let (back, overflow) = fits_at(lines, mid as f32);
+        lines = back;
+        if overflow.is_none() {
             lo = mid;
         } else {
             hi = mid - 1;
         }
     }
-    let mut scale = lo as f32;
-    loop {
-        let sz = sizes(scale);
-        let mut lines = Vec::with_capacity(specs.len());
-        for (spec, &size) in specs.iter().zip(&sz) {
-            let mut t = font::shape(&spec.text, spec.weight, size, dims.x_ratio())?;
-            if t.width() > avail_w {
-                t = shrink_to_width(spec, size, avail_w, dims)?;
-            }
-            lines.push(t);
-        }
-        let mut y = 0;
-        let mut placed = Vec::with_capacity(lines.len());
-        let mut overflow = None;
-        let n = lines.len();
-        for (i, (t, spec)) in lines.into_iter().zip(specs).enumerate() {
-            let h = t.box_height();
-            if y + h > avail_h && overflow.is_none() {
-                overflow = Some(spec.field.clone());
-            }
-            let next_gap = if i + 1 < n { gap_for(sz[i + 1]) } else { 0 };
-            placed.push((t, y, spec.red));
-            y += h + next_gap;
-        }
-        match overflow {
-            None => {
-                let width = placed.iter().map(|(t, _, _)| t.width()).max().unwrap_or(0);
-                return Ok(Column {
-                    lines: placed,
-                    width,
-                    height: y,
-                });
-            }
-            Some(field) if scale <= min => {
-                return Err(RenderError::TextDoesNotFit {
-                    field,
-                    min_px: min as u32,
-                })
-            }
-            Some(_) => scale = (scale - 1.0).max(min),
-        }
+    let (back, overflow) = fits_at(lines, lo as f32);
+    lines = back;
+    if let Some(field) = overflow {
+        return Err(RenderError::TextDoesNotFit {
+            field,
+            min_px: min as u32,
+        });
     }
+    // Shrink each too-wide line on its own (heights only get smaller).
+    let mut fitted = Vec::with_capacity(lines.len());
+    for (t, sp) in lines.into_iter().zip(specs) {
+        fitted.push(if t.width() > avail_w {
+            shrink_to_width(t, min, avail_w).ok_or_else(|| RenderError::TextDoesNotFit {
+                field: sp.field.clone(),
+                min_px: min as u32,
+            })?
+        } else {
+            t
+        });
+    }
+    let ys = stack(&fitted, uniform, avail_h).map_err(|i| RenderError::TextDoesNotFit {
+        field: specs[i].field.clone(),
+        min_px: min as u32,
+    })?;
+    let height = ys.last().map_or(0, |&(_, bottom)| bottom);
+    let width = fitted.iter().map(Text::width).max().unwrap_or(0);
+    let lines = fitted
+        .into_iter()
+        .zip(ys)
+        .zip(specs)
+        .map(|((t, (y, _)), sp)| (t, y, sp.red))
+        .collect();
+    Ok(Column {
+        lines,
+        width,
+        height,
+    })
 }
 
-/// Shapes one line at the largest scale below `size` that fits `avail_w`.
-fn shrink_to_width(
-    spec: &LineSpec,
-    size: f32,
-    avail_w: u32,
-    dims: &Dims,
-) -> Result<Text, RenderError> {
-    let min = dims.min_text_scale();
-    let (_, _, ref_w) = reference(spec, dims)?;
-    let mut s = if ref_w > 0.0 {
-        (avail_w as f32 * REF_SCALE / ref_w).floor().min(size)
-    } else {
-        size
-    };
-    loop {
-        if s < min {
-            return Err(RenderError::TextDoesNotFit {
-                field: spec.field.clone(),
-                min_px: min as u32,
-            });
+/// Stacks line boxes from the top with scale-dependent gaps: for each line
+/// the y of its box top and the bottom so far. `Err(i)` names the first line
+/// that ends below `avail_h`.
+fn stack(lines: &[Text], uniform: bool, avail_h: u32) -> Result<Vec<(u32, u32)>, usize> {
+    let common_top = lines.iter().map(Text::box_top).min().unwrap_or(0);
+    let common_bottom = lines.iter().map(Text::box_bottom).max().unwrap_or(0);
+    let mut y = 0;
+    let mut res = Vec::with_capacity(lines.len());
+    for (i, t) in lines.iter().enumerate() {
+        if i > 0 {
+            y += gap_for(t.scale);
         }
-        let t = font::shape(&spec.text, spec.weight, s, dims.x_ratio())?;
-        if t.width() <= avail_w {
-            return Ok(t);
+        let (dy, h) = if uniform {
+            (
+                (t.box_top() - common_top) as u32,
+                (common_bottom - common_top) as u32,
+            )
+        } else {
+            (0, t.box_height())
+        };
+        if y + h > avail_h {
+            return Err(i);
         }
-        s -= 1.0;
+        res.push((y + dy, y + h));
+        y += h;
     }
+    Ok(res)
+}
+
+/// The line at the largest scale from its current one down to `min` that
+/// is at most `avail_w` wide; `None` when even `min` is too wide.
+fn shrink_to_width(t: Text, min: f32, avail_w: u32) -> Option<Text> {
+    let (mut lo, mut hi) = (min as u32, t.scale.max(min) as u32);
+    let mut t = t.at(min);
+    if t.width() > avail_w {
+        return None;
+    }
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        t = t.at(mid as f32);
+        if t.width() <= avail_w {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Some(t.at(lo as f32))
 }
 
 /// The `qr_with_listing` column: every item if they fit at a legible size
@@ -442,7 +510,7 @@ fn fit_listing(
     let min = dims.min_text_scale();
     let min_line = (min * 0.6) as u32 + gap_for(min);
     if all.len() as u32 <= avail_h / min_line.max(1) {
-        match fit_column(&all, avail_w, avail_h, cap, dims) {
+        match fit_column(&all, avail_w, avail_h, cap, true, dims) {
             Ok(col) => return Ok(col),
             Err(RenderError::TextDoesNotFit { .. }) => {}
             Err(e) => return Err(e),
@@ -465,7 +533,7 @@ fn fit_listing(
             1.0,
             red,
         ));
-        match fit_column(&specs, avail_w, avail_h, cap, dims) {
+        match fit_column(&specs, avail_w, avail_h, cap, true, dims) {
             Ok(col) => return Ok(col),
             Err(RenderError::TextDoesNotFit { field, min_px }) => {
                 if k == 0 {
@@ -490,11 +558,10 @@ fn render_image(data: &LabelData, dims: &Dims) -> Result<Layers, RenderError> {
         dims.height,
         dims.x_ratio(),
     );
-    let scaled = picture::scale(&img, w, h);
-    drop(img);
     let threshold = data.threshold.unwrap_or(128);
     let (mut img_black, mut img_red) =
-        picture::to_layers(&scaled, data.image_mode, threshold, data.split_red);
+        picture::to_layers(&img, (w, h), data.image_mode, threshold, data.split_red);
+    drop(img);
     if data.is_red("image") {
         let merged = match img_red.take() {
             Some(mut r) => {

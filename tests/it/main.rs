@@ -3,6 +3,7 @@
 //! `support`.
 
 mod auth;
+mod auth_fuzz;
 mod hub;
 mod hub_crash;
 mod printer_io;

@@ -2,8 +2,9 @@
 //! 127.0.0.1:0 with a temporary data directory, learns the port from the
 //! `listening on` log line, and talks HTTP to it with ureq.
 //!
-//! Every request is built in [`Hub::request`]; the auth helper (issue 5)
-//! adds its API key header there.
+//! Every request is built in [`Hub::request`], which sends the bootstrap
+//! admin key (read from `<data_dir>/bootstrap-admin.key`) unless the caller
+//! passes its own `X-Label-Hub-Key`.
 
 #![allow(clippy::unwrap_used, dead_code)]
 
@@ -52,6 +53,9 @@ pub struct Hub {
     log: Arc<Log>,
     agent: ureq::Agent,
     env: Vec<(String, String)>,
+    /// The bootstrap admin key the hub wrote on its first start (auth):
+    /// sent with every request unless the caller gives its own key header.
+    pub key: String,
 }
 
 /// A fresh temporary directory.
@@ -100,6 +104,7 @@ impl Hub {
                     .build(),
             ),
             env,
+            key: String::new(),
         };
         hub.spawn();
         hub
@@ -145,6 +150,10 @@ impl Hub {
             .next()
             .unwrap();
         self.base = format!("http://{addr}");
+        let key_file = self.data_dir.join("bootstrap-admin.key");
+        if let Ok(key) = std::fs::read_to_string(&key_file) {
+            self.key = key.trim().to_string();
+        }
     }
 
     /// Kills the process (SIGKILL) and starts it again on the same data
@@ -241,6 +250,13 @@ impl Hub {
         }
         for (k, v) in headers {
             req = req.header(*k, *v);
+        }
+        if !self.key.is_empty()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("x-label-hub-key"))
+        {
+            req = req.header("X-Label-Hub-Key", self.key.as_str());
         }
         let req = req.body(body.unwrap_or(&[]).to_vec()).unwrap();
         let mut resp = self.agent.run(req)?;

@@ -224,6 +224,12 @@ impl JobRun {
         })
     }
 
+    /// Bytes the job still takes before the `drop` fault cuts it.
+    pub(crate) fn bytes_until_drop(&self) -> Option<usize> {
+        self.drop_after
+            .map(|limit| limit.saturating_sub(self.received))
+    }
+
     /// Takes the next bytes of the stream; prints every page they complete.
     pub(crate) fn feed(&mut self, chunk: &[u8]) -> Result<(), Rejection> {
         let (take, dropping) = match self.drop_after {

@@ -202,23 +202,23 @@ fn serve_connection(
             job.abort();
             return Ok(());
         }
-        match stream.read(&mut buf) {
-            Ok(0) => {
+        // With the drop fault, read no further than the drop point so the
+        // rest stays unread in the socket.
+        let want = job
+            .bytes_until_drop()
+            .map_or(buf.len(), |n| n.min(buf.len()));
+        let res = if want == 0 {
+            Ok(None)
+        } else {
+            stream.read(&mut buf[..want]).map(Some)
+        };
+        let fed = match res {
+            Ok(Some(0)) => {
                 let _ = job.finish();
                 return Ok(());
             }
-            Ok(n) => match job.feed(&buf[..n]) {
-                Ok(()) => {}
-                Err(Rejection::Dropped { after }) => {
-                    job.end_failed(&Rejection::Dropped { after });
-                    // Close with the rest unread: the kernel answers with a reset.
-                    return Ok(());
-                }
-                Err(rejection) => {
-                    job.end_failed(&rejection);
-                    return discard(&mut stream, stop);
-                }
-            },
+            Ok(Some(n)) => job.feed(&buf[..n]),
+            Ok(None) => job.feed(&[]),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -232,10 +232,26 @@ fn serve_connection(
                 job.abort();
                 return Ok(());
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 job.abort();
                 return Err(e);
+            }
+        };
+        match fed {
+            Ok(()) => {}
+            Err(Rejection::Dropped { after }) => {
+                job.end_failed(&Rejection::Dropped { after });
+                // Wait (briefly) until more of the job is queued, then close
+                // with it unread: the kernel answers with a reset, which is
+                // what the sender sees when a printer drops a connection.
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = stream.peek(&mut [0u8; 1]);
+                return Ok(());
+            }
+            Err(rejection) => {
+                job.end_failed(&rejection);
+                return discard(&mut stream, stop);
             }
         }
     }

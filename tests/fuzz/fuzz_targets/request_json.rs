@@ -1,0 +1,5 @@
+#![no_main]
+//! libFuzzer entry for `labelhub_fuzz::request_json`.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| labelhub_fuzz::request_json(data));
