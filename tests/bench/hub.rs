@@ -37,6 +37,8 @@ struct Hub {
     base: String,
     started: Duration,
     agent: ureq::Agent,
+    /// The API key sent with every request (auth, issue 5).
+    key: String,
 }
 
 fn agent() -> ureq::Agent {
@@ -56,6 +58,9 @@ impl Hub {
             .env("PRINTER_HUB_DATA_DIR", dir)
             .env("PRINTER_HUB_LISTEN", "127.0.0.1:0")
             .env("PRINTER_HUB_LOG_LEVEL", "info")
+            // One load generator on one address: lift the per-address caps.
+            .env("PRINTER_HUB_MAX_CONNS_PER_CLIENT", "2000")
+            .env("PRINTER_HUB_MAX_WAITS_PER_CLIENT", "2000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -80,12 +85,24 @@ impl Hub {
             .recv_timeout(Duration::from_secs(120))
             .expect("hub did not start");
         let started = t.elapsed();
-        Hub {
+        let mut hub = Hub {
             child,
             base: format!("http://{addr}"),
             started,
             agent: agent(),
-        }
+            key: String::new(),
+        };
+        // A key of our own with the highest submission rate (the bootstrap
+        // admin key is limited to 60 submissions a minute).
+        let bootstrap = std::fs::read_to_string(dir.join("bootstrap-admin.key")).unwrap_or_default();
+        hub.key = bootstrap.trim().to_string();
+        let (status, body) = hub.post(
+            "/api/admin/api-keys",
+            &json!({"name": "bench", "scopes": ["admin"], "rate_limit_per_minute": 10000}),
+        );
+        assert_eq!(status, 201, "{body}");
+        hub.key = body["plaintext"].as_str().unwrap().to_string();
+        hub
     }
 
     fn call(
@@ -99,6 +116,7 @@ impl Hub {
             .method(method)
             .uri(format!("{}{path}", self.base))
             .header("Content-Type", "application/json")
+            .header("X-Label-Hub-Key", &self.key)
             .body(body.map(|b| b.to_string().into_bytes()).unwrap_or_default())
             .unwrap();
         let mut resp = agent.run(req).unwrap();
