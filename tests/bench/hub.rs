@@ -94,7 +94,8 @@ impl Hub {
         };
         // A key of our own with the highest submission rate (the bootstrap
         // admin key is limited to 60 submissions a minute).
-        let bootstrap = std::fs::read_to_string(dir.join("bootstrap-admin.key")).unwrap_or_default();
+        let bootstrap =
+            std::fs::read_to_string(dir.join("bootstrap-admin.key")).unwrap_or_default();
         hub.key = bootstrap.trim().to_string();
         let (status, body) = hub.post(
             "/api/admin/api-keys",
@@ -292,6 +293,32 @@ fn print_load(
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "accept") {
+        // Profiling aid: a steady /print load; the hub's pid goes to stderr.
+        let dir = temp_dir("accept");
+        let hub = Hub::start(&dir, &[]);
+        eprintln!("hub pid {}", hub.child.id());
+        let pid = hub.printer_id("demo");
+        hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
+        for _ in 0..3 {
+            let (rate, p50, p99) = print_load(&hub, text_label, 16, 200);
+            println!(
+                "{rate:.0} jobs/s p50 {:.2} ms p99 {:.2} ms",
+                ms(p50),
+                ms(p99)
+            );
+        }
+        hub.stop();
+        return;
+    }
+    if std::env::args().any(|a| a == "rss") {
+        let n = std::env::var("BENCH_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
+        rss_after_many(n, 0);
+        return;
+    }
     if std::env::args().any(|a| a == "longpoll") {
         let dir = temp_dir("lp");
         let hub = Hub::start(&dir, &[]);
@@ -573,8 +600,9 @@ fn rss_after_many(n: usize, idle_rss: u64) {
     let took = t.elapsed();
     let rss = hub.rss_kib();
     println!(
-        "\n{n} jobs (200 batches of 500 on a dir: printer) printed in {:.1} s ({:.0} labels/s); \
+        "\n{n} jobs ({} batches of 500 on a dir: printer) printed in {:.1} s ({:.0} labels/s); \
          RSS {:.1} MiB after (idle was {:.1} MiB); RSS at each 10% step: {:?} MiB",
+        n / 500,
         took.as_secs_f64(),
         n as f64 / took.as_secs_f64(),
         rss as f64 / 1024.0,
