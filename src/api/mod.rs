@@ -236,7 +236,7 @@ pub fn routes() -> Router<Api> {
         route!(
             "GET",
             "/readiness",
-            Public,
+            Read,
             "Database, migrations, printer threads and reachability",
             meta::readiness
         ),
