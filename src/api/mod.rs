@@ -236,7 +236,10 @@ pub fn routes() -> Router<Api> {
         route!(
             "GET",
             "/readiness",
-            Public,
+            // auth (issue 5): every route but /healthz and /openapi.json
+            // needs a key; it names printers. Probes send a read key
+            // (Kubernetes httpGet.httpHeaders, curl -H in HEALTHCHECK).
+            Read,
             "Database, migrations, printer threads and reachability",
             meta::readiness
         ),
