@@ -1,8 +1,9 @@
 //! The server: one accept thread reading tiny_http's request queue, a fixed
 //! pool of handler threads, and the long-poll timer thread.
 //!
-//! Threads: tiny_http itself runs an accept thread and one connection
-//! thread per open connection (blocked in `read` while idle or while its
+//! Threads: tiny_http itself runs an accept thread and a connection thread
+//! per open connection while it reads requests from it (a request sent with
+//! `Connection: close` frees its thread once it is read, even while the
 //! request is parked); ours are `http-accept`, `http-N` (the pool) and
 //! `http-park-timer`.
 
