@@ -236,6 +236,9 @@ pub fn routes() -> Router<Api> {
         route!(
             "GET",
             "/readiness",
+            // auth (issue 5): every route but /healthz and /openapi.json
+            // needs a key; it names printers. Probes send a read key
+            // (Kubernetes httpGet.httpHeaders, curl -H in HEALTHCHECK).
             Read,
             "Database, migrations, printer threads and reachability",
             meta::readiness

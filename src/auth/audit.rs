@@ -420,3 +420,54 @@ mod printer_audit_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod retention_tests {
+    use super::*;
+    use crate::hub::device::BrotherDevices;
+    use crate::hub::labels::RenderLabels;
+    use crate::hub::{now_ms, retention, Config, Hub};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn the_retention_thread_prunes_the_audit_log_on_its_own_window() {
+        let dir = std::env::temp_dir().join(format!("labelhub-audit-{}", uuid::Uuid::new_v4()));
+        let config = Config {
+            data_dir: dir.clone(),
+            retention: Some(Duration::from_secs(86_400)),
+            audit_retention: Some(Duration::from_secs(10 * 86_400)),
+            ..Config::default()
+        };
+        let hub = Hub::open(config, Arc::new(RenderLabels), Arc::new(BrotherDevices)).unwrap();
+        let day = 86_400_000;
+        let now = now_ms();
+        for (i, age_days) in [20, 11, 5, 2, 0].iter().enumerate() {
+            record(
+                &hub.db.lock(),
+                Entry {
+                    actor: "system",
+                    source_ip: None,
+                    action: "api_key.create",
+                    target_type: "api_key",
+                    target_id: Some(&i.to_string()),
+                    before: None,
+                    after: None,
+                },
+                now - age_days * day,
+            )
+            .unwrap();
+        }
+        retention::run_once(&hub).unwrap();
+        let left: Vec<String> = list(&hub.db.lock(), &Query::default())
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| r.target_id)
+            .collect();
+        // Older than 10 days gone; 5 and 2 days old kept although jobs
+        // expire after one day.
+        assert_eq!(left, ["4", "3", "2"]);
+        drop(hub);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
