@@ -57,7 +57,14 @@ impl Hub {
         cmd.arg("serve")
             .env("PRINTER_HUB_DATA_DIR", dir)
             .env("PRINTER_HUB_LISTEN", "127.0.0.1:0")
-            .env("PRINTER_HUB_LOG_LEVEL", "info")
+            .env(
+                "PRINTER_HUB_LOG_LEVEL",
+                if std::env::var_os("BENCH_HUB_LOG").is_some() {
+                    "debug"
+                } else {
+                    "info"
+                },
+            )
             // One load generator on one address: lift the per-address caps.
             .env("PRINTER_HUB_MAX_CONNS_PER_CLIENT", "2000")
             .env("PRINTER_HUB_MAX_WAITS_PER_CLIENT", "2000")
@@ -70,9 +77,16 @@ impl Hub {
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        // BENCH_HUB_LOG=<file>: keep the hub's debug log (profiling aid).
+        let mut keep =
+            std::env::var_os("BENCH_HUB_LOG").and_then(|p| std::fs::File::create(p).ok());
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                if let Some(f) = keep.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{line}");
+                }
                 if line.contains("ERROR") || line.contains("labelhub:") {
                     eprintln!("[hub] {line}");
                 }
@@ -306,6 +320,32 @@ fn main() {
                 "{rate:.0} jobs/s p50 {:.2} ms p99 {:.2} ms",
                 ms(p50),
                 ms(p99)
+            );
+        }
+        hub.stop();
+        return;
+    }
+    if std::env::args().any(|a| a == "healthz") {
+        // The HTTP stack alone: GET /healthz (public, no database).
+        let dir = temp_dir("healthz");
+        let hub = Hub::start(&dir, &[]);
+        for clients in [1, 4, 16] {
+            let t = Instant::now();
+            let per = 2000 / clients;
+            std::thread::scope(|s| {
+                for _ in 0..clients {
+                    let hub = &hub;
+                    s.spawn(move || {
+                        let agent = agent();
+                        for _ in 0..per {
+                            hub.call(&agent, "GET", "/healthz", None);
+                        }
+                    });
+                }
+            });
+            println!(
+                "healthz {clients} clients: {:.0} req/s",
+                (per * clients) as f64 / t.elapsed().as_secs_f64()
             );
         }
         hub.stop();
