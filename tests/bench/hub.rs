@@ -484,7 +484,7 @@ fn main() {
     let (waiters, rss_per, threads_per) = long_poll_cost(&hub);
     println!(
         "\nlong-poll: {waiters} parked requests cost {:.1} KiB RSS each and {threads_per:.2} threads each \
-         (tiny_http's blocked connection thread; our handler threads stay free)",
+         (a connection thread; our handler threads stay free)",
         rss_per
     );
     hub.stop();
