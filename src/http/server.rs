@@ -1,14 +1,16 @@
 //! The server: one accept thread reading tiny_http's request queue, a fixed
 //! pool of handler threads, and the long-poll timer thread.
 //!
-//! Threads: tiny_http itself runs an accept thread and one connection
-//! thread per open connection (blocked in `read` while idle or while its
+//! Threads: tiny_http itself runs an accept thread and a connection thread
+//! per open connection while it reads requests from it (a request sent with
+//! `Connection: close` frees its thread once it is read, even while the
 //! request is parked); ours are `http-accept`, `http-N` (the pool) and
 //! `http-park-timer`.
 
 use std::io::Read;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -40,6 +42,10 @@ pub struct Server {
     addr: SocketAddr,
     parking: Arc<Parking>,
     threads: Vec<JoinHandle<()>>,
+    accept: JoinHandle<()>,
+    /// Set once the handler threads are done: the accept thread stops
+    /// answering stragglers with 503 and ends.
+    drained: Arc<AtomicBool>,
 }
 
 struct Shared<A> {
@@ -92,34 +98,55 @@ impl Server {
                     .spawn(move || parking.run_timer())?,
             );
         }
-        {
+        let drained = Arc::new(AtomicBool::new(false));
+        let accept = {
             let tiny = tiny.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name("http-accept".into())
-                    .spawn(move || {
-                        // Ends when the server is unblocked; dropping `incoming_tx`
-                        // then tells the handler threads.
-                        while let Ok(raw) = tiny.recv() {
-                            match incoming_tx.try_send(raw) {
-                                Ok(()) => {}
-                                Err(TrySendError::Full(raw))
-                                | Err(TrySendError::Disconnected(raw)) => {
-                                    let resp = app
-                                        .error(None, &HttpError::Busy)
-                                        .with_header("Retry-After", "1");
-                                    respond(raw, resp);
-                                }
+            let drained = drained.clone();
+            std::thread::Builder::new()
+                .name("http-accept".into())
+                .spawn(move || {
+                    // Ends when the server is unblocked; dropping `incoming_tx`
+                    // then tells the handler threads.
+                    while let Ok(raw) = tiny.recv() {
+                        match incoming_tx.try_send(raw) {
+                            Ok(()) => {}
+                            Err(TrySendError::Full(raw)) | Err(TrySendError::Disconnected(raw)) => {
+                                let resp = app
+                                    .error(None, &HttpError::Busy)
+                                    .with_header("Retry-After", "1");
+                                respond(raw, resp);
                             }
                         }
-                    })?,
-            );
-        }
+                    }
+                    drop(incoming_tx);
+                    // Stopping: tiny_http still reads requests from open
+                    // connections, and one dropped unanswered becomes an
+                    // empty 500. Answer each with 503 `shutting_down` until
+                    // the handlers are done.
+                    while !drained.load(Ordering::Acquire) {
+                        match tiny.recv_timeout(Duration::from_millis(20)) {
+                            Ok(Some(raw)) => {
+                                let resp = app
+                                    .error(None, &HttpError::ShuttingDown)
+                                    .with_header("Retry-After", "1");
+                                respond(raw, resp);
+                            }
+                            Ok(None) => {}
+                            Err(_) => break,
+                        }
+                    }
+                    while let Ok(Some(raw)) = tiny.try_recv() {
+                        respond(raw, app.error(None, &HttpError::ShuttingDown));
+                    }
+                })?
+        };
         Ok(Server {
             tiny,
             addr,
             parking,
             threads,
+            accept,
+            drained,
         })
     }
 
@@ -148,6 +175,8 @@ impl Server {
                 let _ = t.join();
             }
         }
+        self.drained.store(true, Ordering::Release);
+        let _ = self.accept.join();
     }
 }
 

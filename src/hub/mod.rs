@@ -205,6 +205,7 @@ impl Hub {
             listener: OnceLock::new(),
             started: Instant::now(),
         });
+        hub.printers.set_hub(Arc::downgrade(&hub));
         Ok(hub)
     }
 

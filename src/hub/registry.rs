@@ -76,6 +76,8 @@ struct Handle {
 pub struct Registry {
     handles: Mutex<HashMap<String, Handle>>,
     stopping: AtomicBool,
+    /// The hub, to restart a thread that died (set once by `Hub::open`).
+    hub: std::sync::OnceLock<std::sync::Weak<Hub>>,
 }
 
 impl Registry {
@@ -83,22 +85,55 @@ impl Registry {
         self.handles.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Puts job ids on a printer's channel.
+    pub(crate) fn set_hub(&self, hub: std::sync::Weak<Hub>) {
+        let _ = self.hub.set(hub);
+    }
+
+    /// Puts job ids on a printer's channel. A thread that died (it should
+    /// not: every step is guarded) is restarted first, from the database.
     pub fn hand_off(&self, printer_id: &str, ids: &[String]) -> Result<(), String> {
         if self.stopping.load(Ordering::SeqCst) {
             return Err("the hub is shutting down".into());
+        }
+        let dead = self
+            .handles()
+            .get(printer_id)
+            .map(|h| h.thread.is_finished());
+        if dead == Some(true) {
+            log::error!("printer thread {printer_id} had exited; restarting it");
+            let hub = self.hub.get().and_then(std::sync::Weak::upgrade);
+            let restarted = hub.map(|hub| {
+                let printer = printers::get(&hub.db.lock(), printer_id);
+                printer.map(|p| self.start(&hub, &p))
+            });
+            if !matches!(restarted, Some(Ok(Ok(())))) {
+                return Err("the printer thread has exited and could not be restarted".into());
+            }
         }
         let handles = self.handles();
         let Some(handle) = handles.get(printer_id) else {
             return Err("the printer has no running thread (disabled or failed to start)".into());
         };
-        if handle.thread.is_finished() {
-            return Err("the printer thread has exited".into());
-        }
         handle
             .sender
             .send(Msg::Jobs(ids.to_vec()))
             .map_err(|_| "the printer thread's channel is closed".to_string())
+    }
+
+    /// Ends a printer's thread but keeps its handle, as if it had died.
+    #[cfg(test)]
+    pub(crate) fn end_thread_for_test(&self, printer_id: &str) {
+        let handles = self.handles();
+        if let Some(h) = handles.get(printer_id) {
+            let _ = h.sender.send(Msg::Stop);
+            let _ = h.done.recv_timeout(Duration::from_secs(10));
+            // `done` closes as the thread's locals drop, just before the
+            // thread counts as finished.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !h.thread.is_finished() && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+        }
     }
 
     /// Tells a printer thread to re-read its row (after pause/resume).

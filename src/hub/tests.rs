@@ -683,3 +683,20 @@ fn concurrent_submissions_share_commits_and_one_failure_stays_its_own() {
     assert_eq!(n, 23);
     env.wait("all printed", |e| e.all_in(&ids, JobState::Done));
 }
+
+#[test]
+fn a_printer_thread_that_died_is_restarted_on_the_next_hand_off() {
+    let env = env();
+    let id = env.printer().id;
+    env.hub.printers.end_thread_for_test(&id);
+    assert_eq!(
+        env.hub.printers.alive(&id),
+        Some(false),
+        "readiness sees it"
+    );
+    let a = env.submit(vec![item(1, 1)]);
+    env.wait("printed by the restarted thread", |e| {
+        e.all_in(&a.job_ids, JobState::Done)
+    });
+    assert_eq!(env.hub.printers.alive(&id), Some(true));
+}

@@ -434,7 +434,7 @@ pub fn draw(sym: &Linear, height: u32, max_width: u32, dims: &Dims) -> Result<Ca
                 let x = if a == 0 {
                     b.saturating_sub(t.width())
                 } else {
-                    a + (b - a).saturating_sub(t.width()) / 2
+                    a + b.saturating_sub(a).saturating_sub(t.width()) / 2
                 };
                 pieces.push((t, x));
             }

@@ -87,16 +87,20 @@ impl Canvas {
             let src_row = &src.data[sy as usize * src.stride..][..src.stride];
             let dst_start = (y + sy) as usize * self.stride;
             let dst_row = &mut self.data[dst_start..dst_start + self.stride];
-            for (i, &byte) in src_row.iter().enumerate() {
-                if byte == 0 {
-                    continue;
+            let dst = &mut dst_row[first..];
+            if shift == 0 {
+                for (d, &b) in dst.iter_mut().zip(src_row) {
+                    *d |= b;
                 }
-                let d = first + i;
-                if d < dst_row.len() {
-                    dst_row[d] |= byte >> shift;
+            } else {
+                let mut carry = 0u8;
+                let n = dst.len().min(src_row.len());
+                for (d, &b) in dst[..n].iter_mut().zip(src_row) {
+                    *d |= (b >> shift) | carry;
+                    carry = b << (8 - shift);
                 }
-                if shift != 0 && d + 1 < dst_row.len() {
-                    dst_row[d + 1] |= byte << (8 - shift);
+                if let Some(d) = dst.get_mut(n) {
+                    *d |= carry;
                 }
             }
             // Bits pushed past the canvas width land in the padding of the

@@ -96,8 +96,18 @@ pub fn render(ct: ContentType, data: &LabelData, dims: &Dims) -> Result<Layers, 
 
 /// A drawn element placed along the feed.
 enum Element {
-    /// A ready canvas (code cell, image), drawn black or red.
+    /// A ready canvas (1D barcode), drawn black or red.
     Cell { canvas: Canvas, red: bool },
+    /// A square 2D symbol, drawn straight onto the label in a cell `width`
+    /// dots long and `side` dots across.
+    Matrix {
+        matrix: Matrix,
+        width: u32,
+        side: u32,
+        module: u32,
+        module_x: u32,
+        red: bool,
+    },
     /// A text column.
     Text(Column),
 }
@@ -106,6 +116,7 @@ impl Element {
     fn width(&self) -> u32 {
         match self {
             Element::Cell { canvas, .. } => canvas.width(),
+            Element::Matrix { width, .. } => *width,
             Element::Text(col) => col.width,
         }
     }
@@ -138,12 +149,12 @@ fn render_frame(ct: ContentType, data: &LabelData, dims: &Dims) -> Result<Layers
         | ContentType::QrWithListing => {
             let payload = data.qr_payload.as_deref().unwrap_or("");
             let m = matrix::qr(payload, cell_side / dims.min_module_across())?;
-            elements.push(matrix_cell(&m, cell_side, dims, data.is_red("qr_payload")));
+            elements.push(matrix_cell(m, cell_side, dims, data.is_red("qr_payload")));
         }
         ContentType::DatamatrixTwoLines => {
             let payload = data.barcode.as_deref().unwrap_or("");
             let m = matrix::datamatrix(payload, cell_side / dims.min_module_across())?;
-            elements.push(matrix_cell(&m, cell_side, dims, data.is_red("barcode")));
+            elements.push(matrix_cell(m, cell_side, dims, data.is_red("barcode")));
         }
         ContentType::BarcodeOneLine | ContentType::BarcodeTwoLines => {
             let payload = data.barcode.as_deref().unwrap_or("");
@@ -234,15 +245,20 @@ fn min_text_width(ct: ContentType, data: &LabelData, dims: &Dims) -> Result<u32,
 
 /// A square code cell, `side` dots across, module size the largest whole
 /// number of dots.
-fn matrix_cell(m: &Matrix, side: u32, dims: &Dims, red: bool) -> Element {
-    let module = m.module_dots(side).max(1);
+fn matrix_cell(matrix: Matrix, side: u32, dims: &Dims, red: bool) -> Element {
+    let module = matrix.module_dots(side).max(1);
     let module_x = ((module as f32 * dims.x_ratio()).round() as u32).max(1);
     let quiet = 2 * matrix::QUIET_MODULES;
-    let width = ((side as f32 * dims.x_ratio()).round() as u32).max((m.side + quiet) * module_x);
-    let mut canvas = Canvas::new(width, dims.height);
-    let y = (dims.height - side.min(dims.height)) / 2;
-    m.draw(&mut canvas, (0, y, width, side), module, module_x);
-    Element::Cell { canvas, red }
+    let width =
+        ((side as f32 * dims.x_ratio()).round() as u32).max((matrix.side + quiet) * module_x);
+    Element::Matrix {
+        matrix,
+        width,
+        side,
+        module,
+        module_x,
+        red,
+    }
 }
 
 /// Places the elements one after the other along the feed, text columns
@@ -289,6 +305,21 @@ fn compose(elements: Vec<Element>, dims: &Dims, pad_x: u32) -> Result<Layers, Re
                     x,
                     (dims.height - canvas.height().min(dims.height)) / 2,
                 );
+            }
+            Element::Matrix {
+                matrix,
+                width,
+                side,
+                module,
+                module_x,
+                red: is_red,
+            } => {
+                let layer = match red.as_mut() {
+                    Some(r) if *is_red => r,
+                    _ => &mut black,
+                };
+                let y = (dims.height - (*side).min(dims.height)) / 2;
+                matrix.draw(layer, (x, y, *width, *side), *module, *module_x);
             }
             Element::Text(col) => {
                 let y0 = (dims.height - col.height) / 2;
@@ -527,11 +558,10 @@ fn render_image(data: &LabelData, dims: &Dims) -> Result<Layers, RenderError> {
         dims.height,
         dims.x_ratio(),
     );
-    let scaled = picture::scale(&img, w, h);
-    drop(img);
     let threshold = data.threshold.unwrap_or(128);
     let (mut img_black, mut img_red) =
-        picture::to_layers(&scaled, data.image_mode, threshold, data.split_red);
+        picture::to_layers(&img, (w, h), data.image_mode, threshold, data.split_red);
+    drop(img);
     if data.is_red("image") {
         let merged = match img_red.take() {
             Some(mut r) => {

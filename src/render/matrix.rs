@@ -53,11 +53,24 @@ impl Matrix {
         let (x, y, w, h) = cell;
         let x0 = x + w.saturating_sub(self.side * module_x) / 2;
         let y0 = y + h.saturating_sub(self.side * module) / 2;
+        // One rectangle per horizontal run of dark modules.
         for my in 0..self.side {
-            for mx in 0..self.side {
-                if self.get(mx, my) {
-                    canvas.fill_rect(x0 + mx * module_x, y0 + my * module, module_x, module);
+            let mut mx = 0;
+            while mx < self.side {
+                if !self.get(mx, my) {
+                    mx += 1;
+                    continue;
                 }
+                let start = mx;
+                while mx < self.side && self.get(mx, my) {
+                    mx += 1;
+                }
+                canvas.fill_rect(
+                    x0 + start * module_x,
+                    y0 + my * module,
+                    (mx - start) * module_x,
+                    module,
+                );
             }
         }
     }

@@ -30,8 +30,6 @@ mod layout;
 mod matrix;
 mod picture;
 
-use std::io::Cursor;
-
 pub use crate::brother::encode::Page;
 use crate::brother::media::{self, Geometry};
 use crate::brother::model::{self, Model};
@@ -104,30 +102,49 @@ const PREVIEW_RED: [u8; 3] = [204, 0, 0];
 /// A preview PNG of `page` in label orientation: white paper, black ink, red
 /// ink in red. Grey-scale when there is no red layer.
 pub fn to_png(page: &Page) -> Vec<u8> {
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    use image::{ExtendedColorType, ImageEncoder};
+
     let (w, h) = (page.black.width(), page.black.height());
-    let mut out = Cursor::new(Vec::new());
-    let res = match &page.red {
-        None => page
-            .black
-            .to_gray_image()
-            .write_to(&mut out, image::ImageFormat::Png),
-        Some(red) => image::RgbImage::from_fn(w, h, |x, y| {
-            if red.get(x, y) {
-                image::Rgb(PREVIEW_RED)
-            } else if page.black.get(x, y) {
-                image::Rgb([0, 0, 0])
-            } else {
-                image::Rgb([255, 255, 255])
+    let black = expand(&page.black);
+    let (pixels, colour) = match &page.red {
+        None => (black, ExtendedColorType::L8),
+        Some(red) => {
+            let red = expand(red);
+            let mut rgb = Vec::with_capacity(black.len() * 3);
+            for (&b, &r) in black.iter().zip(&red) {
+                rgb.extend_from_slice(if r == 0 {
+                    &PREVIEW_RED
+                } else if b == 0 {
+                    &[0, 0, 0]
+                } else {
+                    &[255, 255, 255]
+                });
             }
-        })
-        .write_to(&mut out, image::ImageFormat::Png),
+            (rgb, ExtendedColorType::Rgb8)
+        }
     };
-    // Encoding a non-empty in-memory image cannot fail; an empty result is
+    let mut out = Vec::new();
+    let encoder = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Up);
+    // Encoding a well-sized in-memory image cannot fail; an empty result is
     // the documented (never expected) failure signal.
-    match res {
-        Ok(()) => out.into_inner(),
+    match encoder.write_image(&pixels, w, h, colour) {
+        Ok(()) => out,
         Err(_) => Vec::new(),
     }
+}
+
+/// One grey byte per dot (0 = ink, 255 = paper) from packed rows.
+fn expand(bmp: &crate::bitmap::Bitmap) -> Vec<u8> {
+    let w = bmp.width() as usize;
+    let mut res = Vec::with_capacity(w * bmp.height() as usize);
+    for y in 0..bmp.height() {
+        for (i, &byte) in bmp.row(y).iter().enumerate() {
+            let n = (w - i * 8).min(8);
+            res.extend((0..n).map(|k| if byte & (0x80 >> k) != 0 { 0 } else { 255 }));
+        }
+    }
+    res
 }
 
 /// Empties the renderer's glyph caches, so the next render is timed cold

@@ -37,8 +37,7 @@ struct Hub {
     base: String,
     started: Duration,
     agent: ureq::Agent,
-    /// auth: an admin key with a high submission limit, made with the
-    /// bootstrap key (the bench measures the hub, not the rate limits).
+    /// The API key sent with every request (auth, issue 5).
     key: String,
 }
 
@@ -58,11 +57,17 @@ impl Hub {
         cmd.arg("serve")
             .env("PRINTER_HUB_DATA_DIR", dir)
             .env("PRINTER_HUB_LISTEN", "127.0.0.1:0")
-            .env("PRINTER_HUB_LOG_LEVEL", "info")
-            // auth: one client address parks hundreds of long-polls here.
-            .env("PRINTER_HUB_MAX_CONNS_PER_CLIENT", "2048")
-            .env("PRINTER_HUB_MAX_WAITS_PER_CLIENT", "2048")
-            .env("PRINTER_HUB_MAX_CONNS", "4096")
+            .env(
+                "PRINTER_HUB_LOG_LEVEL",
+                if std::env::var_os("BENCH_HUB_LOG").is_some() {
+                    "debug"
+                } else {
+                    "info"
+                },
+            )
+            // One load generator on one address: lift the per-address caps.
+            .env("PRINTER_HUB_MAX_CONNS_PER_CLIENT", "2000")
+            .env("PRINTER_HUB_MAX_WAITS_PER_CLIENT", "2000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -72,9 +77,16 @@ impl Hub {
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        // BENCH_HUB_LOG=<file>: keep the hub's debug log (profiling aid).
+        let mut keep =
+            std::env::var_os("BENCH_HUB_LOG").and_then(|p| std::fs::File::create(p).ok());
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                if let Some(f) = keep.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{line}");
+                }
                 if line.contains("ERROR") || line.contains("labelhub:") {
                     eprintln!("[hub] {line}");
                 }
@@ -92,17 +104,19 @@ impl Hub {
             base: format!("http://{addr}"),
             started,
             agent: agent(),
-            key: std::fs::read_to_string(dir.join("bootstrap-admin.key"))
-                .unwrap()
-                .trim()
-                .to_string(),
+            key: String::new(),
         };
-        let (status, made) = hub.post(
+        // A key of our own with the highest submission rate (the bootstrap
+        // admin key is limited to 60 submissions a minute).
+        let bootstrap =
+            std::fs::read_to_string(dir.join("bootstrap-admin.key")).unwrap_or_default();
+        hub.key = bootstrap.trim().to_string();
+        let (status, body) = hub.post(
             "/api/admin/api-keys",
             &json!({"name": "bench", "scopes": ["admin"], "rate_limit_per_minute": 10000}),
         );
-        assert_eq!(status, 201, "{made}");
-        hub.key = made["plaintext"].as_str().unwrap().to_string();
+        assert_eq!(status, 201, "{body}");
+        hub.key = body["plaintext"].as_str().unwrap().to_string();
         hub
     }
 
@@ -117,7 +131,7 @@ impl Hub {
             .method(method)
             .uri(format!("{}{path}", self.base))
             .header("Content-Type", "application/json")
-            .header("X-Label-Hub-Key", self.key.as_str())
+            .header("X-Label-Hub-Key", &self.key)
             .body(body.map(|b| b.to_string().into_bytes()).unwrap_or_default())
             .unwrap();
         let mut resp = agent.run(req).unwrap();
@@ -293,6 +307,58 @@ fn print_load(
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "accept") {
+        // Profiling aid: a steady /print load; the hub's pid goes to stderr.
+        let dir = temp_dir("accept");
+        let hub = Hub::start(&dir, &[]);
+        eprintln!("hub pid {}", hub.child.id());
+        let pid = hub.printer_id("demo");
+        hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
+        for _ in 0..3 {
+            let (rate, p50, p99) = print_load(&hub, text_label, 16, 200);
+            println!(
+                "{rate:.0} jobs/s p50 {:.2} ms p99 {:.2} ms",
+                ms(p50),
+                ms(p99)
+            );
+        }
+        hub.stop();
+        return;
+    }
+    if std::env::args().any(|a| a == "healthz") {
+        // The HTTP stack alone: GET /healthz (public, no database).
+        let dir = temp_dir("healthz");
+        let hub = Hub::start(&dir, &[]);
+        for clients in [1, 4, 16] {
+            let t = Instant::now();
+            let per = 2000 / clients;
+            std::thread::scope(|s| {
+                for _ in 0..clients {
+                    let hub = &hub;
+                    s.spawn(move || {
+                        let agent = agent();
+                        for _ in 0..per {
+                            hub.call(&agent, "GET", "/healthz", None);
+                        }
+                    });
+                }
+            });
+            println!(
+                "healthz {clients} clients: {:.0} req/s",
+                (per * clients) as f64 / t.elapsed().as_secs_f64()
+            );
+        }
+        hub.stop();
+        return;
+    }
+    if std::env::args().any(|a| a == "rss") {
+        let n = std::env::var("BENCH_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
+        rss_after_many(n, 0);
+        return;
+    }
     if std::env::args().any(|a| a == "longpoll") {
         let dir = temp_dir("lp");
         let hub = Hub::start(&dir, &[]);
@@ -418,7 +484,7 @@ fn main() {
     let (waiters, rss_per, threads_per) = long_poll_cost(&hub);
     println!(
         "\nlong-poll: {waiters} parked requests cost {:.1} KiB RSS each and {threads_per:.2} threads each \
-         (tiny_http's blocked connection thread; our handler threads stay free)",
+         (a connection thread; our handler threads stay free)",
         rss_per
     );
     hub.stop();
@@ -574,8 +640,9 @@ fn rss_after_many(n: usize, idle_rss: u64) {
     let took = t.elapsed();
     let rss = hub.rss_kib();
     println!(
-        "\n{n} jobs (200 batches of 500 on a dir: printer) printed in {:.1} s ({:.0} labels/s); \
+        "\n{n} jobs ({} batches of 500 on a dir: printer) printed in {:.1} s ({:.0} labels/s); \
          RSS {:.1} MiB after (idle was {:.1} MiB); RSS at each 10% step: {:?} MiB",
+        n / 500,
         took.as_secs_f64(),
         n as f64 / took.as_secs_f64(),
         rss as f64 / 1024.0,

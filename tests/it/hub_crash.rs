@@ -224,8 +224,10 @@ fn sigterm_under_load_finishes_the_label_in_flight_and_keeps_the_queue() {
                             .lock()
                             .unwrap()
                             .push(r.json()["job_id"].as_str().unwrap().to_string()),
-                        503 => return,
-                        other => panic!("unexpected {other}"),
+                        503 | 429 => return,
+                        other => {
+                            panic!("unexpected {other}: {}", String::from_utf8_lossy(&r.bytes))
+                        }
                     }
                 }
             });

@@ -85,7 +85,31 @@ fn zoom(bmp: &Bitmap) -> u32 {
     (240 / bmp.height()).clamp(1, 4)
 }
 
+/// The part of a label that holds its code: from the first inked column
+/// (row, for labels turned a quarter) one label-height on, plus a margin.
+fn code_region(bmp: &Bitmap) -> Bitmap {
+    let turned = bmp.width() < bmp.height();
+    let src = if turned { bmp.transpose() } else { bmp.clone() };
+    let (w, h) = (src.width(), src.height());
+    let first = (0..w).find(|&x| (0..h).any(|y| src.get(x, y))).unwrap_or(0);
+    let (x0, x1) = (first.saturating_sub(8), (first + h + 8).min(w));
+    let mut res = Bitmap::new(x1 - x0, h);
+    for y in 0..h {
+        for x in x0..x1 {
+            if src.get(x, y) {
+                res.set(x - x0, y, true);
+            }
+        }
+    }
+    if turned {
+        res.transpose()
+    } else {
+        res
+    }
+}
+
 fn decode_qr(bmp: &Bitmap) -> Vec<String> {
+    let bmp = &code_region(bmp);
     let k = zoom(bmp);
     let (px, w, h) = luma(bmp, k, 8 * k);
     let mut img = rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
@@ -150,7 +174,12 @@ fn every_qr_decodes_on_every_medium() {
         }
         // With text beside it too (the cell may be smaller on die-cut).
         if let Ok(page) = render::render(ContentType::QrTwoLines, &data, &t) {
-            assert_eq!(decode_qr(&page.black).len(), 1, "{name} qr_two_lines");
+            let got = decode_qr(&page.black);
+            assert_eq!(
+                got,
+                [data.qr_payload.clone().unwrap()],
+                "{name} qr_two_lines"
+            );
         }
     }
     assert!(rendered > 30, "only {rendered} media rendered");
@@ -456,6 +485,25 @@ fn longest_text_that_fits_and_one_more_character() {
 }
 
 #[test]
+fn endless_labels_stop_at_the_media_maximum() {
+    // 200 wide letters would be about 1.4 m long at the tube's natural
+    // size; heat-shrink tube allows 500 mm, so the line shrinks to fit.
+    let t = target("PT-P750W", "12-hs");
+    let max = t.geometry.max_length_dots;
+    assert_eq!(max, 500 * 180 * 10 / 254);
+    let data = LabelData {
+        primary_id: Some("W".repeat(200)),
+        ..LabelData::default()
+    };
+    let page = render::render(ContentType::TextOneLine, &data, &t).unwrap();
+    assert!(page.black.width() <= max, "{} > {max}", page.black.width());
+    assert!(page.black.width() > max * 9 / 10, "{}", page.black.width());
+    // On 12 mm TZe (1 m) the same line keeps a larger size.
+    let wide = render::render(ContentType::TextOneLine, &data, &target("PT-P750W", "12")).unwrap();
+    assert!(wide.black.width() > page.black.width());
+}
+
+#[test]
 fn qr_payload_capacity_follows_the_medium() {
     // 12 mm PT: 70 dots, so version 12 (65 modules + 4 quiet) is the largest
     // with one-dot modules: 287 bytes at level M.
@@ -613,6 +661,99 @@ fn unsupported_characters_and_unknown_targets() {
     );
     // JSON with a lone surrogate escape is not valid label data.
     assert!(serde_json::from_str::<LabelData>(r#"{"title":"\ud800"}"#).is_err());
+}
+
+#[test]
+fn random_data_never_panics() {
+    // A deterministic stream of awkward label data (empty, long, spaces,
+    // accents, symbols outside the font, digits only, control characters)
+    // on narrow, wide, die-cut and turned media: every result is a page or
+    // an error value.
+    let media = [
+        ("PT-P750W", "3.5"),
+        ("PT-P750W", "12"),
+        ("PT-P900W", "36"),
+        ("QL-820NWB", "62red"),
+        ("QL-820NWB", "d12"),
+        ("QL-820NWB", "52x29"),
+        ("QL-1110NWB", "103"),
+    ];
+    let mut pieces = vec![
+        "",
+        " ",
+        "A",
+        "Ü",
+        "0123456789",
+        "W",
+        "€ 9,99",
+        "long text ",
+        "gg",
+        "ÅÄÖ",
+        "-",
+        "/",
+    ];
+    pieces.extend(["A-1"; 40]);
+    // Characters the renderer refuses, rarely.
+    pieces.extend(["\u{1F600}", "\t"]);
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+        fn text(&mut self, pieces: &[&str], max: usize) -> String {
+            let len = self.next(max);
+            (0..len).map(|_| pieces[self.next(pieces.len())]).collect()
+        }
+    }
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut pages, mut refusals) = (0, std::collections::BTreeMap::new());
+    for round in 0..300 {
+        let n_items = 1 + rng.next(40);
+        let n_secondary = rng.next(3);
+        let mut data = LabelData {
+            title: Some(rng.text(&pieces, 6)),
+            primary_id: Some(rng.text(&pieces, 4)),
+            qr_payload: Some(rng.text(&pieces, 30)),
+            secondary: (0..n_secondary).map(|_| rng.text(&pieces, 5)).collect(),
+            items: (0..n_items).map(|_| rng.text(&pieces, 4)).collect(),
+            barcode: Some(rng.text(&pieces, 4)),
+            ..LabelData::default()
+        };
+        data.barcode_type = if rng.next(2) == 0 {
+            BarcodeType::Code128
+        } else {
+            BarcodeType::Ean13
+        };
+        if rng.next(4) == 0 {
+            data.barcode = Some("5901234123457".into());
+        }
+        let ct = ContentType::ALL[rng.next(ContentType::ALL.len() - 1)];
+        let (model, medium) = media[rng.next(media.len())];
+        let t = target(model, medium);
+        match render::render(ct, &data, &t) {
+            Ok(page) => {
+                pages += 1;
+                assert_eq!(
+                    page.black.height(),
+                    t.geometry.printable_dots,
+                    "round {round}"
+                );
+                encode::check_page(&t.geometry, t.model, &page).unwrap();
+            }
+            Err(e) => {
+                assert!(e.status() == 422 || e.status() == 413, "round {round}: {e}");
+                assert!(!e.to_string().is_empty());
+                *refusals.entry(e.code()).or_insert(0) += 1;
+            }
+        }
+    }
+    eprintln!("random data: {pages} pages, refusals {refusals:?}");
+    // The stream exercises both outcomes.
+    assert!(pages >= 100, "{pages} pages, refusals {refusals:?}");
+    assert!(refusals.len() >= 3, "refusals {refusals:?}");
 }
 
 // ---------------------------------------------------------------------- CLI
