@@ -126,10 +126,11 @@ mod tests {
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         let text = std::fs::read_to_string(&path).unwrap();
         let presented = Presented::parse(text.trim_end()).unwrap();
-        let (row, digest) = store::find_by_prefix(&conn, presented.prefix())
+        let (id, digest) = store::digest_by_prefix(&conn, presented.prefix())
             .unwrap()
             .unwrap();
         assert!(presented.verify(&digest));
+        let row = store::get_key(&conn, &id).unwrap();
         assert_eq!(row.scope, Scope::Admin);
         assert_eq!(row.name, "bootstrap-admin");
         let audit = audit::list(&conn, &audit::Query::default()).unwrap();

@@ -83,13 +83,22 @@ impl Gate {
         // A malformed value cannot match any key; its shape is the caller's
         // own knowledge, so answering early leaks nothing about stored keys.
         let presented = Presented::parse(value).ok_or(AuthError::InvalidKey)?;
-        let found = store::find_by_prefix(conn, presented.prefix())?;
+        let found = store::digest_by_prefix(conn, presented.prefix())?;
         let digest = found.as_ref().map_or(&DUMMY_DIGEST, |(_, d)| d);
         let secret_ok = presented.verify(digest);
-        let row = match found {
-            Some((row, _)) if secret_ok && row.usable_at(now_ms) => row,
+        let id = match found {
+            Some((id, _)) if secret_ok => id,
             _ => return Err(AuthError::InvalidKey),
         };
+        // Only now, with the secret proven, is the row's state looked at.
+        let row = match store::get_key(conn, &id) {
+            Ok(row) => row,
+            Err(AuthError::KeyNotFound { .. }) => return Err(AuthError::InvalidKey),
+            Err(e) => return Err(e),
+        };
+        if !row.usable_at(now_ms) {
+            return Err(AuthError::InvalidKey);
+        }
         self.touch(conn, &row.id, client, now_ms);
         Ok(Principal {
             printers: row.printer_access(),
