@@ -71,11 +71,6 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "64",
         "number of request headers (431 beyond)",
     ),
-    (
-        "PRINTER_HUB_AUDIT_RETENTION_DAYS",
-        "365",
-        "audit rows older than this are deleted by the retention thread; 0 keeps all",
-    ),
 ];
 
 /// The settings of `auth`.
