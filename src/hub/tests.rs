@@ -749,3 +749,22 @@ fn operator_pause_mid_batch_ends_the_stream_and_keeps_the_order() {
     assert!(first_stream.last().unwrap().2, "{pages:?}");
     assert!(first_stream.len() < 4, "paused before the end: {pages:?}");
 }
+
+#[test]
+fn jobs_submitted_while_a_printer_thread_restarts_are_not_lost_or_failed() {
+    let env = env();
+    let printer = env.printer();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let hub = &env.hub;
+        let p = printer.clone();
+        s.spawn(move || {
+            for _ in 0..10 {
+                control::apply_printer(hub, &p).unwrap();
+            }
+        });
+        (0..30)
+            .flat_map(|n| env.submit(vec![item(n, 1)]).job_ids)
+            .collect()
+    });
+    env.wait("all printed", |e| e.all_in(&ids, JobState::Done));
+}
