@@ -258,7 +258,12 @@ pub fn update(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         (Some(Some(x)), Some(m)) => Some(Some(check_media(m, x)?)),
         (Some(Some(x)), None) => Some(Some(x.clone())),
         (Some(None), _) => Some(None),
-        (None, _) => None,
+        // A new emulator URI names its medium: take it, as on create.
+        (None, Some(m)) => match uri.as_deref().and_then(uri_media) {
+            Some(x) => Some(Some(check_media(m, &x)?)),
+            None => None,
+        },
+        (None, None) => None,
     };
     let upd = PrinterUpdate {
         name: r.name.as_ref().map(|n| n.trim().to_string()),

@@ -78,6 +78,9 @@ pub struct Registry {
     stopping: AtomicBool,
     /// The hub, to restart a thread that died (set once by `Hub::open`).
     hub: std::sync::OnceLock<std::sync::Weak<Hub>>,
+    /// Printers whose thread is being replaced: a hand-off meanwhile is
+    /// fine, the new thread reloads its queue once it is registered.
+    restarting: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Registry {
@@ -112,6 +115,9 @@ impl Registry {
         }
         let handles = self.handles();
         let Some(handle) = handles.get(printer_id) else {
+            if self.is_restarting(printer_id) {
+                return Ok(());
+            }
             return Err("the printer has no running thread (disabled or failed to start)".into());
         };
         handle
@@ -160,8 +166,34 @@ impl Registry {
         self.handles().keys().cloned().collect()
     }
 
-    /// Starts the printer's thread (stopping an old one first).
+    fn is_restarting(&self, printer_id: &str) -> bool {
+        self.restarting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(printer_id)
+    }
+
+    fn set_restarting(&self, printer_id: &str, on: bool) {
+        let mut set = self.restarting.lock().unwrap_or_else(|e| e.into_inner());
+        if on {
+            set.insert(printer_id.to_string());
+        } else {
+            set.remove(printer_id);
+        }
+    }
+
+    /// Starts the printer's thread (stopping an old one first). Jobs handed
+    /// off while the thread is replaced are picked up from the database.
     pub fn start(&self, hub: &Arc<Hub>, printer: &Printer) -> Result<(), HubError> {
+        self.set_restarting(&printer.id, true);
+        let res = self.replace(hub, printer);
+        self.set_restarting(&printer.id, false);
+        // Whatever was committed while no thread was registered.
+        self.wake(&printer.id);
+        res
+    }
+
+    fn replace(&self, hub: &Arc<Hub>, printer: &Printer) -> Result<(), HubError> {
         self.stop(&printer.id, hub.config.shutdown_timeout);
         if self.stopping.load(Ordering::SeqCst) {
             return Err(HubError::ShuttingDown);

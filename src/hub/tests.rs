@@ -53,6 +53,8 @@ struct FakeState {
     media: Option<String>,
     fail_page: Option<usize>,
     offline: bool,
+    /// Page index at which `page()` tells `reached` and waits for `release`.
+    block_at: Option<(usize, Sender<()>, Receiver<()>)>,
 }
 
 #[derive(Clone, Default)]
@@ -105,6 +107,19 @@ impl Device for FakeDevice {
         Ok(())
     }
     fn page(&mut self, page: &RenderedPage, last: bool) -> Result<(), DeviceError> {
+        let gate = {
+            let s = self.0.state.lock().unwrap();
+            match &s.block_at {
+                Some((at, reached, release)) if *at == s.pages.len() => {
+                    Some((reached.clone(), release.clone()))
+                }
+                _ => None,
+            }
+        };
+        if let Some((reached, release)) = gate {
+            reached.send(()).unwrap();
+            release.recv().unwrap();
+        }
         let mut s = self.0.state.lock().unwrap();
         if s.fail_page == Some(s.pages.len()) {
             s.fail_page = None;
@@ -699,4 +714,57 @@ fn a_printer_thread_that_died_is_restarted_on_the_next_hand_off() {
         e.all_in(&a.job_ids, JobState::Done)
     });
     assert_eq!(env.hub.printers.alive(&id), Some(true));
+}
+
+#[test]
+fn operator_pause_mid_batch_ends_the_stream_and_keeps_the_order() {
+    let env = env();
+    let (reached_tx, reached) = crossbeam_channel::unbounded();
+    let (release, release_rx) = crossbeam_channel::unbounded();
+    env.fake.state.lock().unwrap().block_at = Some((1, reached_tx, release_rx));
+    let batch = env.submit((1..=4).map(|n| item(n, 1)).collect());
+    let single = env.submit(vec![item(9, 1)]);
+    reached.recv_timeout(Duration::from_secs(10)).unwrap();
+    // Label 2 is being sent: pause now.
+    control::pause_printer(&env.hub, &env.printer()).unwrap();
+    release.send(()).unwrap();
+    env.wait("the stream ended", |e| {
+        e.states(&batch.job_ids)
+            .iter()
+            .filter(|s| **s == JobState::Done)
+            .count()
+            >= 2
+            && !e.states(&batch.job_ids).contains(&JobState::Printing)
+    });
+    control::resume_printer(&env.hub, &env.printer()).unwrap();
+    let mut all = batch.job_ids.clone();
+    all.extend(single.job_ids.clone());
+    env.wait("everything printed", |e| e.all_in(&all, JobState::Done));
+    let pages = env.fake.pages();
+    let markers: Vec<u32> = pages.iter().map(|p| p.1).collect();
+    assert_eq!(markers, vec![1, 2, 3, 4, 9], "{pages:?}");
+    // The first stream ended with a proper last page.
+    let first_stream: Vec<&(usize, u32, bool)> =
+        pages.iter().filter(|p| p.0 == pages[0].0).collect();
+    assert!(first_stream.last().unwrap().2, "{pages:?}");
+    assert!(first_stream.len() < 4, "paused before the end: {pages:?}");
+}
+
+#[test]
+fn jobs_submitted_while_a_printer_thread_restarts_are_not_lost_or_failed() {
+    let env = env();
+    let printer = env.printer();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let hub = &env.hub;
+        let p = printer.clone();
+        s.spawn(move || {
+            for _ in 0..10 {
+                control::apply_printer(hub, &p).unwrap();
+            }
+        });
+        (0..30)
+            .flat_map(|n| env.submit(vec![item(n, 1)]).job_ids)
+            .collect()
+    });
+    env.wait("all printed", |e| e.all_in(&ids, JobState::Done));
 }

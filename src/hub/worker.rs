@@ -131,18 +131,40 @@ impl Worker {
                 self.printer.slug
             );
             self.device = None;
-            let current = self.live.get().current_job;
-            if let Some(job) = current {
-                let err = JobError::new(
-                    "internal_error",
-                    "the printer thread panicked while sending this label",
+            // This thread is the only one that prints for this printer: a
+            // job left `printing` was cut off by the panic.
+            let err = JobError::new(
+                "internal_error",
+                "the printer thread failed unexpectedly while sending this label",
+            );
+            let id = self.printer.id.clone();
+            let res = self.hub.write(|w| {
+                let printing = jobs::of_printer(w.tx, &id, &[JobState::Printing])?;
+                for job in printing {
+                    jobs::transition(
+                        w,
+                        &job.id,
+                        &[JobState::Printing],
+                        JobState::Failed,
+                        Some(&err),
+                    )?
+                    .ok();
+                }
+                Ok(())
+            });
+            if let Err(e) = res {
+                log::error!(
+                    "printer {}: recording the failure failed: {e}",
+                    self.printer.slug
                 );
-                let _ = self.hub.write(|w| {
-                    jobs::transition(w, &job, &[JobState::Printing], JobState::Failed, Some(&err))?
-                        .ok();
-                    Ok(())
-                });
-                self.live.update(|l| l.current_job = None);
+            }
+            self.live.update(|l| l.current_job = None);
+            // Labels of the interrupted run are still queued: take them back.
+            if let Err(e) = self.reload_queue() {
+                log::error!(
+                    "printer {}: loading the queue failed: {e}",
+                    self.printer.slug
+                );
             }
         }
     }
@@ -196,12 +218,15 @@ impl Worker {
         Some(id)
     }
 
-    /// Puts ids back at the front, keeping their order.
+    /// Puts ids back at the front, keeping their order (moving them there
+    /// if a queue reload already appended them).
     fn unpop(&mut self, ids: &[String]) {
+        if ids.iter().any(|id| self.pending_set.contains(id)) {
+            self.pending.retain(|p| !ids.contains(p));
+        }
         for id in ids.iter().rev() {
-            if self.pending_set.insert(id.clone()) {
-                self.pending.push_front(id.clone());
-            }
+            self.pending_set.insert(id.clone());
+            self.pending.push_front(id.clone());
         }
     }
 

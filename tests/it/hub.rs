@@ -120,7 +120,7 @@ fn long_poll_answers_within_100_ms_of_a_change_and_after_the_wait_without_one() 
         .json();
     let took = t.elapsed();
     assert!(
-        took >= Duration::from_millis(990) && took < Duration::from_millis(1500),
+        took >= Duration::from_millis(990) && took < Duration::from_millis(3000),
         "{took:?}"
     );
     assert_eq!(snap["version"], version);
@@ -335,6 +335,7 @@ fn a_printer_added_through_the_admin_api_prints_without_a_restart() {
         &json!({"connection": {"uri": "emulator:?media=24&speed=instant"}}),
     );
     assert_eq!(upd.status, 200, "{}", String::from_utf8_lossy(&upd.bytes));
+    assert_eq!(upd.json()["media"], "24", "the new URI's medium is taken");
     let deadline = Instant::now() + T;
     loop {
         let st = hub.get("/api/printers/second/status").json();
