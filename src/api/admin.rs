@@ -176,7 +176,7 @@ fn check_timeout(q: &Option<QueueSettings>) -> Result<Option<i64>, ApiError> {
 /// `GET /api/v1/admin/printers?include_disabled=`
 pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let include = matches!(req.query("include_disabled"), Some("true" | "1"));
-    let all = printers::list(&api.hub.db.lock(), include)?;
+    let all = printers::list(&api.hub.db.read(), include)?;
     json(
         200,
         &Value::Array(
@@ -190,7 +190,7 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 
 /// `GET /api/v1/admin/printers/{slug}`
 pub fn get(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let p = printers::get(&api.hub.db.lock(), req.param("slug"))?;
+    let p = printers::get(&api.hub.db.read(), req.param("slug"))?;
     json(200, &shapes::admin_printer(&p))
 }
 
@@ -245,7 +245,7 @@ pub fn create(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 /// `PUT /api/v1/admin/printers/{slug}`; the thread restarts (or stops).
 pub fn update(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let r: UpdatePrinter = body(req)?;
-    let current = printers::get(&api.hub.db.lock(), req.param("slug"))?;
+    let current = printers::get(&api.hub.db.read(), req.param("slug"))?;
     let m = model::by_name(&current.model);
     if let Some(name) = &r.name {
         check_name(name)?;
@@ -284,7 +284,7 @@ pub fn update(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 }
 
 fn set_enabled(api: &Api, req: &mut Request, enabled: bool) -> Result<Reply, ApiError> {
-    let current = printers::get(&api.hub.db.lock(), req.param("slug"))?;
+    let current = printers::get(&api.hub.db.read(), req.param("slug"))?;
     if current.enabled == enabled {
         return Err(ApiError::Conflict {
             code: if enabled {

@@ -28,7 +28,7 @@ pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             .map(str::to_string),
     };
     let (list, last) = {
-        let conn = api.hub.db.lock();
+        let conn = api.hub.db.read();
         let last = events::last_id(&conn)?;
         let since = match int_param(req, "since")? {
             Some(s) => s,

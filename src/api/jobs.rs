@@ -47,7 +47,7 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         before: int_param(req, "cursor")?,
         limit: limit as usize,
     };
-    let (jobs, next) = hub_jobs::list(&api.hub.db.lock(), &q)?;
+    let (jobs, next) = hub_jobs::list(&api.hub.db.read(), &q)?;
     let body = Value::Array(jobs.iter().map(shapes::job).collect());
     let mut resp = Response::json(200, &body);
     if let Some(cursor) = next {
@@ -83,9 +83,12 @@ fn since(req: &mut Request, current: i64) -> Result<i64, ApiError> {
 pub fn get(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let wait = wait_param(req)?;
     let id = req.param("job_id").to_string();
+    // The newest event id first, then the snapshot: a change committed in
+    // between is in the snapshot or wakes the request (see `http::park`).
     let (job, seen) = {
-        let conn = api.hub.db.lock();
-        (hub_jobs::get(&conn, &id)?, events::last_id(&conn)?)
+        let conn = api.hub.db.read();
+        let seen = events::last_id(&conn)?;
+        (hub_jobs::get(&conn, &id)?, seen)
     };
     if wait.is_some() {
         let since = since(req, job.version)?;
@@ -105,7 +108,7 @@ pub fn get(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 pub fn legacy_get(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let reply = get(api, req)?;
     if let Reply::Respond(_) = reply {
-        let job = hub_jobs::get(&api.hub.db.lock(), req.param("job_id"))?;
+        let job = hub_jobs::get(&api.hub.db.read(), req.param("job_id"))?;
         return json(200, &shapes::legacy_job(&job));
     }
     Ok(reply)
@@ -147,12 +150,11 @@ pub fn retry(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 pub fn batch(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let wait = wait_param(req)?;
     let id = req.param("batch_id").to_string();
+    // The newest event id first, then the snapshot (as in `get`).
     let (snap, seen) = {
-        let conn = api.hub.db.lock();
-        (
-            hub_jobs::batch_snapshot(&conn, &id)?,
-            events::last_id(&conn)?,
-        )
+        let conn = api.hub.db.read();
+        let seen = events::last_id(&conn)?;
+        (hub_jobs::batch_snapshot(&conn, &id)?, seen)
     };
     if wait.is_some() {
         let since = since(req, snap.batch.version)?;

@@ -43,7 +43,7 @@ pub fn readiness(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
     let mut checks = Map::new();
     let t = Instant::now();
     let db_ok = {
-        let conn = api.hub.db.lock();
+        let conn = api.hub.db.read();
         conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
             .is_ok()
     };
@@ -70,7 +70,7 @@ pub fn readiness(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
             None,
         ),
     );
-    let list = printers::list(&api.hub.db.lock(), false).unwrap_or_default();
+    let list = printers::list(&api.hub.db.read(), false).unwrap_or_default();
     let mut dead = Vec::new();
     let mut unreachable = Vec::new();
     let mut never_polled = 0;

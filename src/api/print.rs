@@ -163,7 +163,7 @@ fn batch_response(a: &Accepted) -> (u16, String) {
 pub fn print(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let r: PrintRequest = body(req)?;
     let printer = {
-        let conn = api.hub.db.lock();
+        let conn = api.hub.db.read();
         match &r.printer {
             Some(key) => printers::get(&conn, key)?,
             None => printers::default_printer(&conn)?,
@@ -185,7 +185,7 @@ pub fn print(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 /// `POST /api/print/{printer_key}/batch`
 pub fn batch(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let r: BatchRequest = body(req)?;
-    let printer = printers::get(&api.hub.db.lock(), req.param("printer_key"))?;
+    let printer = printers::get(&api.hub.db.read(), req.param("printer_key"))?;
     if let Some(slug) = &r.printer_slug {
         if *slug != printer.slug {
             return Err(ApiError::Invalid {

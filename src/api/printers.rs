@@ -10,7 +10,7 @@ use crate::hub::{control, now_ms, printers, rfc3339};
 
 /// `GET /api/printers?slug=`
 pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let all = printers::list(&api.hub.db.lock(), false)?;
+    let all = printers::list(&api.hub.db.read(), false)?;
     let slug = req.query("slug").filter(|s| !s.is_empty());
     let selected: Vec<_> = all
         .iter()
@@ -38,7 +38,7 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 
 /// `GET /api/printers/{printer_id}` (id or slug; disabled ones too).
 pub fn get(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let p = printers::get(&api.hub.db.lock(), req.param("printer_id"))?;
+    let p = printers::get(&api.hub.db.read(), req.param("printer_id"))?;
     let live = api.hub.printers.live(&p.id);
     json(
         200,
@@ -49,7 +49,7 @@ pub fn get(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 /// `GET /api/printers/{printer_id}/status`: upstream `PrinterStatus` from
 /// the printer thread's last poll, plus pause state.
 pub fn status(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let p = printers::get(&api.hub.db.lock(), req.param("printer_id"))?;
+    let p = printers::get(&api.hub.db.read(), req.param("printer_id"))?;
     let live = api.hub.printers.live(&p.id).unwrap_or_default();
     let stored = p.status.clone().unwrap_or(Value::Null);
     let online = live.online.or_else(|| stored["online"].as_bool());
@@ -85,7 +85,7 @@ pub fn status(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 /// `GET /api/printers/{printer_id}/queue`: printing, queued and paused
 /// jobs in queue order.
 pub fn queue(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let conn = api.hub.db.lock();
+    let conn = api.hub.db.read();
     let p = printers::get(&conn, req.param("printer_id"))?;
     let list = jobs::of_printer(
         &conn,
@@ -98,21 +98,21 @@ pub fn queue(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 
 /// `POST /api/printers/{printer_id}/pause` -> 204
 pub fn pause(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let p = printers::get(&api.hub.db.lock(), req.param("printer_id"))?;
+    let p = printers::get(&api.hub.db.read(), req.param("printer_id"))?;
     control::pause_printer(&api.hub, &p)?;
     Ok(Reply::Respond(Response::empty(204)))
 }
 
 /// `POST /api/printers/{printer_id}/resume` -> 204
 pub fn resume(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let p = printers::get(&api.hub.db.lock(), req.param("printer_id"))?;
+    let p = printers::get(&api.hub.db.read(), req.param("printer_id"))?;
     control::resume_printer(&api.hub, &p)?;
     Ok(Reply::Respond(Response::empty(204)))
 }
 
 /// `POST /api/printers/{printer_id}/queue/clear` -> 204 (`X-Cancelled: n`)
 pub fn clear(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let p = printers::get(&api.hub.db.lock(), req.param("printer_id"))?;
+    let p = printers::get(&api.hub.db.read(), req.param("printer_id"))?;
     let n = control::clear_queue(&api.hub, &p)?;
     Ok(Reply::Respond(
         Response::empty(204).with_header("X-Cancelled", &n.to_string()),
@@ -121,7 +121,7 @@ pub fn clear(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 
 /// `POST /printer/resume`: the default printer; 409 `already_active`.
 pub fn legacy_resume(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let p = printers::default_printer(&api.hub.db.lock())?;
+    let p = printers::default_printer(&api.hub.db.read())?;
     crate::auth::api::require_printer(req, &p.id)?;
     if !p.paused {
         return Err(ApiError::Conflict {

@@ -2,8 +2,11 @@
 //!
 //! **Invariants.**
 //! * Every write of the hub goes through the one `Mutex<Connection>` held by
-//!   [`Db`]; readers use the same connection (SQLite work per request is
-//!   sub-millisecond, a second connection would buy nothing but lock traffic).
+//!   [`Db`] ([`Db::lock`], [`Db::write`]). Reads may use a second,
+//!   `query_only` connection ([`Db::read`]) so they do not wait behind a
+//!   commit's fsync; in WAL mode each read statement sees the last commit.
+//!   A reader that pairs a snapshot with the newest event id (long-polls)
+//!   reads the event id first.
 //! * Pragmas: WAL, `synchronous=FULL` (an acknowledged job survives a power
 //!   cut), `foreign_keys=ON`, `busy_timeout=5000`. [`PRAGMAS`] is the one list;
 //!   the benchmark applies the same list to measure the raw commit rate.
@@ -37,9 +40,13 @@ pub const PRAGMAS: &[(&str, &str)] = &[
     ("busy_timeout", "5000"),
 ];
 
-/// The hub's database: one connection behind one mutex.
+/// The hub's database: the one writing connection behind its mutex, and a
+/// second connection for reads (file databases only), so reads do not
+/// queue behind a commit's fsync. WAL gives every read statement the last
+/// committed state.
 pub struct Db {
     conn: Mutex<Connection>,
+    reader: Option<Mutex<Connection>>,
 }
 
 impl Db {
@@ -52,7 +59,17 @@ impl Db {
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        Db::from_connection(conn)
+        let mut db = Db::from_connection(conn)?;
+        // Opened after the migrations, so it never sees an old schema.
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        apply_pragmas(&reader)?;
+        reader.pragma_update(None, "query_only", "ON")?;
+        reader.set_prepared_statement_cache_capacity(64);
+        db.reader = Some(Mutex::new(reader));
+        Ok(db)
     }
 
     /// An in-memory database (unit tests).
@@ -75,6 +92,7 @@ impl Db {
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Db {
             conn: Mutex::new(conn),
+            reader: None,
         })
     }
 
@@ -83,6 +101,15 @@ impl Db {
     /// the connection is consistent.
     pub fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The connection for reads: never use it to write (it is
+    /// `query_only`). Falls back to the writing connection in memory.
+    pub fn read(&self) -> MutexGuard<'_, Connection> {
+        match &self.reader {
+            Some(r) => r.lock().unwrap_or_else(|e| e.into_inner()),
+            None => self.lock(),
+        }
     }
 
     /// Runs `f` inside one IMMEDIATE transaction, committed when `f` returns
@@ -184,6 +211,29 @@ mod tests {
         assert_eq!(fk, 1);
         assert_eq!(busy, 5000);
         drop(conn);
+        drop(db);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_read_connection_sees_commits_and_cannot_write() {
+        let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::open(&dir.join("hub.db")).unwrap();
+        db.write(|tx| {
+            tx.execute(
+                "INSERT INTO events (at, kind, data) VALUES (1, 'test', '{}')",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let n: i64 = db
+            .read()
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        assert!(db.read().execute("DELETE FROM events", []).is_err());
         drop(db);
         std::fs::remove_dir_all(&dir).unwrap();
     }

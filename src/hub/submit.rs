@@ -391,7 +391,7 @@ pub fn submit(
     respond: &dyn Fn(&Accepted) -> (u16, String),
 ) -> Result<Outcome, HubError> {
     if let Some(idem) = &sub.idempotency {
-        if let Some((status, body)) = check_replay(&hub.db.lock(), idem)? {
+        if let Some((status, body)) = check_replay(&hub.db.read(), idem)? {
             return Ok(Outcome::Replayed { status, body });
         }
     }

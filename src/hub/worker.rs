@@ -190,7 +190,7 @@ impl Worker {
                 }
             }
             Msg::Wake => {
-                match printers::get(&self.hub.db.lock(), &self.printer.id) {
+                match printers::get(&self.hub.db.read(), &self.printer.id) {
                     Ok(p) => self.printer = p,
                     Err(e) => log::error!("printer {}: reload failed: {e}", self.printer.slug),
                 }
@@ -232,7 +232,7 @@ impl Worker {
 
     /// Loads every queued job of this printer, in queue order.
     fn reload_queue(&mut self) -> Result<(), HubError> {
-        let conn = self.hub.db.lock();
+        let conn = self.hub.db.read();
         let mut stmt = conn.prepare_cached(
             "SELECT id FROM jobs WHERE printer_id = ?1 AND state = 'queued' ORDER BY seq",
         )?;
@@ -432,7 +432,7 @@ impl Worker {
     fn next_run(&mut self) -> Result<Vec<Job>, HubError> {
         let mut run: Vec<Job> = Vec::new();
         while let Some(id) = self.pending.front().cloned() {
-            let got = jobs::get(&self.hub.db.lock(), &id);
+            let got = jobs::get(&self.hub.db.read(), &id);
             let job = match got {
                 Ok(job) => job,
                 Err(HubError::NotFound { .. }) => {
@@ -564,7 +564,7 @@ impl Worker {
         while claimed {
             let id = ids[idx].clone();
             self.live.update(|l| l.current_job = Some(id.clone()));
-            let page = jobs::page(&self.hub.db.lock(), &id).map(labels::unpack);
+            let page = jobs::page(&self.hub.db.read(), &id).map(labels::unpack);
             let Ok(Some(page)) = page else {
                 let err = JobError::new(
                     "bitmap_unreadable",
@@ -645,7 +645,7 @@ impl Worker {
     /// About how many raster bytes a run sends: one line per dot of label
     /// length, a head's width each.
     fn size_hint(&self, run: &[Job]) -> usize {
-        let conn = self.hub.db.lock();
+        let conn = self.hub.db.read();
         let lines: i64 = run
             .iter()
             .map(|j| {
@@ -692,7 +692,7 @@ impl Worker {
         if ids.is_empty() {
             return false;
         }
-        let conn = self.hub.db.lock();
+        let conn = self.hub.db.read();
         ids.iter().any(|id| {
             conn.query_row(
                 "SELECT state = 'queued' FROM jobs WHERE id = ?1",
