@@ -336,10 +336,13 @@ fn render_all(
             e => e,
         })
     };
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let threads = cores.min(items.len() / 16).max(1);
+    // Only batches of 32 or more labels split; asking the OS (which reads
+    // cgroup files) is skipped for the single labels of /print.
+    let threads = if items.len() < 32 {
+        1
+    } else {
+        cores().min(items.len() / 16).max(1)
+    };
     if threads == 1 {
         return items
             .iter()
@@ -509,4 +512,15 @@ pub fn submit(
         });
     }
     Ok(Outcome::Accepted(accepted))
+}
+
+/// CPUs available to the process, read once (`available_parallelism` reads
+/// cgroup files on every call).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
 }
