@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{label, Hub, Resp};
+use crate::support::{label, Hub, Resp, Rng};
 
 // ---------------------------------------------------------------- helpers
 
@@ -985,24 +985,6 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 // ------------------------------------------------------------- the flood
-
-/// xorshift64*, for reproducible hostile inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// One hostile request (raw bytes). `key` is a valid print key, so bodies
 /// reach the parsers; every body is invalid in some definite way.
