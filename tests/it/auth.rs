@@ -897,7 +897,7 @@ fn hard_limits_answer_with_clear_problems() {
         let img = image::GrayImage::new(16_385, 1);
         let mut png = std::io::Cursor::new(Vec::new());
         img.write_to(&mut png, image::ImageFormat::Png).unwrap();
-        base64(&png.into_inner())
+        labelhub::base64::encode(&png.into_inner())
     };
     let hub_big = Hub::start();
     let r = hub_big.post(
@@ -907,7 +907,7 @@ fn hard_limits_answer_with_clear_problems() {
     assert_eq!((r.status, code(&r).as_str()), (413, "image_too_large"));
     let r = hub_big.post(
         "/api/render/preview",
-        &json!({"content_type": "image", "data": {"image": base64(b"\x89PNG\r\n\x1a\nnot really")}}),
+        &json!({"content_type": "image", "data": {"image": labelhub::base64::encode(b"\x89PNG\r\n\x1a\nnot really")}}),
     );
     assert!(r.status == 422 || r.status == 400, "{}", r.status);
     drop(hub_big);
@@ -963,25 +963,6 @@ fn requests_that_bypass_the_front_door_are_refused() {
         (r.status, code(&r).as_str()),
         (403, "direct_connection_refused")
     );
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            out.push(if i <= c.len() {
-                char::from(A[((n >> (18 - 6 * i)) & 63) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
 
 // ------------------------------------------------------------- the flood
