@@ -191,13 +191,7 @@ impl AuthConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::hub::config::tests::vars;
 
     #[test]
     fn sso_is_off_by_default_and_user_headers_need_a_token() {
