@@ -12,7 +12,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use labelhub::bitmap::Bitmap;
 use labelhub::brother::decode::{self, Cmd, Stream};
@@ -21,7 +20,7 @@ use labelhub::brother::media::{self, Geometry};
 use labelhub::brother::model::{self, Family, Model};
 use labelhub::cli::raster::page_from_image;
 
-use crate::support::Rng;
+use crate::support::{temp_dir, Rng};
 
 fn vector_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -835,18 +834,6 @@ fn decoder_checks_two_colour_pairs() {
 // ---------------------------------------------------------------------------
 // The real binary
 // ---------------------------------------------------------------------------
-
-fn temp_dir(tag: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "labelhub-raster-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn labelhub(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_labelhub"))
