@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod base64;
 pub mod bitmap;
 pub mod brother;
 pub mod cli;

@@ -178,6 +178,13 @@ pub fn wait_param(req: &Request) -> Result<Option<Duration>, ApiError> {
     )))
 }
 
+/// A text query parameter; empty counts as absent.
+pub fn text_param(req: &Request, name: &str) -> Option<String> {
+    req.query(name)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
 /// Parses an integer query parameter.
 pub fn int_param(req: &Request, name: &str) -> Result<Option<i64>, ApiError> {
     match req.query(name) {

@@ -20,6 +20,7 @@ use super::store::{self, KeyPatch, KeyRow, NewKey};
 #[cfg(doc)]
 use super::Principal;
 use super::{audit, AuthError, Gate, Scope};
+use crate::hub::{parse_rfc3339, rfc3339};
 
 /// Longest key name, notes text and allow-list.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -374,22 +375,6 @@ fn check_printers(
         }
     }
     Ok(out)
-}
-
-/// RFC 3339, millisecond precision, `Z` suffix (as the rest of the API).
-pub fn rfc3339(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&fmt).unwrap_or_default()
-}
-
-/// Parses RFC 3339 into epoch milliseconds.
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 #[cfg(test)]

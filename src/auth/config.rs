@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::sso::{Sso, MIN_TOKEN_LEN};
 use super::Scope;
+use crate::hub::config::{env_vars, VarReader};
 
 /// Every variable, its default and what it means (README table).
 pub const VARIABLES: &[(&str, &str, &str)] = &[
@@ -105,64 +106,48 @@ impl Default for AuthConfig {
 impl AuthConfig {
     /// Reads the process environment.
     pub fn from_env() -> Result<AuthConfig, Vec<String>> {
-        let vars: BTreeMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("PRINTER_HUB_"))
-            .collect();
-        AuthConfig::from_vars(&vars)
+        AuthConfig::from_vars(&env_vars())
     }
 
     /// Reads settings from a map of variables; one message per bad one.
     /// Variables that are not ours are left to `hub::config`.
     pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<AuthConfig, Vec<String>> {
         let mut cfg = AuthConfig::default();
-        let mut errors = Vec::new();
-        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let mut num = |name: &str, min: u64, max: u64| -> Option<u64> {
-            let v = get(name)?;
-            match v.parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => Some(n),
-                _ => {
-                    errors.push(format!(
-                        "{name}={v}: expected a whole number from {min} to {max}"
-                    ));
-                    None
-                }
-            }
-        };
-        let sso_rate = num("PRINTER_HUB_SSO_RATE_LIMIT", 1, 10_000).unwrap_or(60) as u32;
-        if let Some(n) = num("PRINTER_HUB_MAX_CONNS", 1, 100_000) {
+        let mut r = VarReader::new(vars);
+        let sso_rate = r.num("PRINTER_HUB_SSO_RATE_LIMIT", 1, 10_000).unwrap_or(60) as u32;
+        if let Some(n) = r.num("PRINTER_HUB_MAX_CONNS", 1, 100_000) {
             cfg.max_conns = n as usize;
         }
-        if let Some(n) = num("PRINTER_HUB_MAX_CONNS_PER_CLIENT", 1, 100_000) {
+        if let Some(n) = r.num("PRINTER_HUB_MAX_CONNS_PER_CLIENT", 1, 100_000) {
             cfg.max_conns_per_client = n as usize;
         }
-        if let Some(n) = num("PRINTER_HUB_MAX_WAITS_PER_CLIENT", 1, 100_000) {
+        if let Some(n) = r.num("PRINTER_HUB_MAX_WAITS_PER_CLIENT", 1, 100_000) {
             cfg.max_waits_per_client = n as usize;
         }
-        if let Some(s) = num("PRINTER_HUB_HEADER_TIMEOUT_S", 1, 3600) {
+        if let Some(s) = r.num("PRINTER_HUB_HEADER_TIMEOUT_S", 1, 3600) {
             cfg.header_timeout = Duration::from_secs(s);
         }
-        if let Some(s) = num("PRINTER_HUB_BODY_TIMEOUT_S", 1, 3600) {
+        if let Some(s) = r.num("PRINTER_HUB_BODY_TIMEOUT_S", 1, 3600) {
             cfg.body_timeout = Duration::from_secs(s);
         }
-        if let Some(n) = num("PRINTER_HUB_MAX_HEADER_BYTES", 1024, 1 << 20) {
+        if let Some(n) = r.num("PRINTER_HUB_MAX_HEADER_BYTES", 1024, 1 << 20) {
             cfg.max_header_bytes = n as usize;
         }
-        if let Some(n) = num("PRINTER_HUB_MAX_HEADERS", 8, 1000) {
+        if let Some(n) = r.num("PRINTER_HUB_MAX_HEADERS", 8, 1000) {
             cfg.max_headers = n as usize;
         }
 
-        let scope = match get("PRINTER_HUB_SSO_SCOPE") {
+        let scope = match r.get("PRINTER_HUB_SSO_SCOPE") {
             None => Scope::Admin,
             Some(v) => Scope::parse(v).unwrap_or_else(|| {
-                errors.push(format!(
+                r.error(format!(
                     "PRINTER_HUB_SSO_SCOPE={v}: expected read, print or admin"
                 ));
                 Scope::Read
             }),
         };
         let header = |name: &str, default: &str| -> Result<String, String> {
-            let v = get(name).unwrap_or(default);
+            let v = r.get(name).unwrap_or(default);
             if v.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             {
@@ -177,7 +162,7 @@ impl AuthConfig {
         match vars.get("PRINTER_HUB_SSO_TRUST_TOKEN").map(String::as_str) {
             None | Some("") => {}
             Some(token) if token.trim() != token || token.chars().count() < MIN_TOKEN_LEN => {
-                errors.push(format!(
+                r.error(format!(
                     "PRINTER_HUB_SSO_TRUST_TOKEN: must be at least {MIN_TOKEN_LEN} characters \
                      without surrounding spaces (value not shown)"
                 ));
@@ -192,27 +177,21 @@ impl AuthConfig {
                         rate_limit_per_minute: sso_rate,
                     })
                 }
-                (u, t) => errors.extend(u.err().into_iter().chain(t.err())),
+                (u, t) => {
+                    for message in u.err().into_iter().chain(t.err()) {
+                        r.error(message);
+                    }
+                }
             },
         }
-        if errors.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(errors)
-        }
+        r.finish(cfg)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::hub::config::tests::vars;
 
     #[test]
     fn sso_is_off_by_default_and_user_headers_need_a_token() {

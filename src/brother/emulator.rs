@@ -56,7 +56,7 @@ use super::media::{self, Geometry, MediaError};
 use super::model::{Family, Model};
 use super::snmp::{self, Oid, Value};
 use super::status::{Errors, Phase, Problem, Status, StatusType};
-use super::transport::{Transport, TransportError};
+use super::transport::{max_seq, Transport, TransportError};
 use crate::bitmap::Bitmap;
 
 pub use job::{Rejection, DEFAULT_DROP_AFTER};
@@ -826,25 +826,6 @@ fn job_event(record: &JobRecord) -> serde_json::Value {
         "bytes": record.bytes,
         "bin": record.bin.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()),
     })
-}
-
-/// Largest `<prefix><digits><suffix>` number in `dir`.
-fn max_seq(dir: &Path, prefix: &str, suffix: &str) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let digits = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            digits.parse::<u64>().ok()
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 /// Writes `page` as a PNG: grey (black on white) for one colour, RGB with

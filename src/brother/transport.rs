@@ -24,6 +24,8 @@ mod dir;
 mod tcp;
 mod usb;
 
+pub(crate) use dir::max_seq;
+
 use std::fmt;
 use std::io;
 use std::path::PathBuf;

@@ -64,77 +64,61 @@ impl Default for Config {
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, Vec<String>> {
-        let vars: BTreeMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("PRINTER_HUB_"))
-            .collect();
-        Config::from_vars(&vars)
+        Config::from_vars(&env_vars())
     }
 
     /// Reads configuration from a map of variables (tests pass their own).
     /// Returns one message per bad variable.
     pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Config, Vec<String>> {
         let mut cfg = Config::default();
-        let mut errors = Vec::new();
-        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let mut r = VarReader::new(vars);
 
-        if let Some(v) = get("PRINTER_HUB_DATA_DIR") {
+        if let Some(v) = r.get("PRINTER_HUB_DATA_DIR") {
             cfg.data_dir = PathBuf::from(v);
         }
-        if let Some(v) = get("PRINTER_HUB_LISTEN") {
+        if let Some(v) = r.get("PRINTER_HUB_LISTEN") {
             if v.parse::<std::net::SocketAddr>().is_err() && !v.contains(':') {
-                errors.push(format!("PRINTER_HUB_LISTEN={v}: expected HOST:PORT"));
+                r.error(format!("PRINTER_HUB_LISTEN={v}: expected HOST:PORT"));
             }
             cfg.listen = v.to_string();
         }
-        let mut num = |name: &str, min: u64, max: u64| -> Option<u64> {
-            let v = get(name)?;
-            match v.parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => Some(n),
-                _ => {
-                    errors.push(format!(
-                        "{name}={v}: expected a whole number from {min} to {max}"
-                    ));
-                    None
-                }
-            }
-        };
-        if let Some(days) = num("PRINTER_HUB_JOB_RETENTION_DAYS", 0, 36_500) {
+        if let Some(days) = r.num("PRINTER_HUB_JOB_RETENTION_DAYS", 0, 36_500) {
             cfg.retention = (days > 0).then(|| Duration::from_secs(days * 86_400));
         }
-        if let Some(days) = num("PRINTER_HUB_AUDIT_RETENTION_DAYS", 0, 36_500) {
+        if let Some(days) = r.num("PRINTER_HUB_AUDIT_RETENTION_DAYS", 0, 36_500) {
             cfg.audit_retention = (days > 0).then(|| Duration::from_secs(days * 86_400));
         }
-        if let Some(s) = num("PRINTER_HUB_RETENTION_INTERVAL_S", 1, 365 * 86_400) {
+        if let Some(s) = r.num("PRINTER_HUB_RETENTION_INTERVAL_S", 1, 365 * 86_400) {
             cfg.retention_interval = Duration::from_secs(s);
         }
-        if let Some(n) = num("PRINTER_HUB_HTTP_THREADS", 1, 256) {
+        if let Some(n) = r.num("PRINTER_HUB_HTTP_THREADS", 1, 256) {
             cfg.http_threads = n as usize;
         }
-        if let Some(n) = num("PRINTER_HUB_MAX_BODY_BYTES", 1024, 1 << 30) {
+        if let Some(n) = r.num("PRINTER_HUB_MAX_BODY_BYTES", 1024, 1 << 30) {
             cfg.max_body_bytes = n as usize;
         }
-        if let Some(n) = num("PRINTER_HUB_MAX_WAITERS", 0, 1_000_000) {
+        if let Some(n) = r.num("PRINTER_HUB_MAX_WAITERS", 0, 1_000_000) {
             cfg.max_waiters = n as usize;
         }
-        if let Some(s) = num("PRINTER_HUB_STATUS_POLL_S", 1, 3600) {
+        if let Some(s) = r.num("PRINTER_HUB_STATUS_POLL_S", 1, 3600) {
             cfg.status_poll = Duration::from_secs(s);
         }
-        if let Some(s) = num("PRINTER_HUB_SHUTDOWN_TIMEOUT_S", 1, 600) {
+        if let Some(s) = r.num("PRINTER_HUB_SHUTDOWN_TIMEOUT_S", 1, 600) {
             cfg.shutdown_timeout = Duration::from_secs(s);
         }
-        if let Some(v) = get("PRINTER_HUB_DEMO_PRINTER") {
+        if let Some(v) = r.get("PRINTER_HUB_DEMO_PRINTER") {
             match v.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => cfg.demo_printer = true,
                 "0" | "false" | "no" | "off" => cfg.demo_printer = false,
-                _ => errors.push(format!(
+                _ => r.error(format!(
                     "PRINTER_HUB_DEMO_PRINTER={v}: expected true or false"
                 )),
             }
         }
-        if let Some(v) = get("PRINTER_HUB_LOG_LEVEL") {
+        if let Some(v) = r.get("PRINTER_HUB_LOG_LEVEL") {
             match v.parse::<log::LevelFilter>() {
                 Ok(level) => cfg.log_level = level,
-                Err(_) => errors.push(format!(
+                Err(_) => r.error(format!(
                     "PRINTER_HUB_LOG_LEVEL={v}: expected error, warn, info, debug or trace"
                 )),
             }
@@ -147,11 +131,7 @@ impl Config {
                 log::warn!("ignoring unknown variable {name}");
             }
         }
-        if errors.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(errors)
-        }
+        r.finish(cfg)
     }
 
     /// The database file.
@@ -160,11 +140,73 @@ impl Config {
     }
 }
 
+/// The `PRINTER_HUB_*` variables of the process environment.
+pub(crate) fn env_vars() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("PRINTER_HUB_"))
+        .collect()
+}
+
+/// Reads settings from a map of variables and collects one message per bad
+/// one, so a configuration reports every mistake at once. Shared by this
+/// module and `auth::config`; each only declares its variables.
+pub(crate) struct VarReader<'a> {
+    vars: &'a BTreeMap<String, String>,
+    errors: Vec<String>,
+}
+
+impl<'a> VarReader<'a> {
+    pub(crate) fn new(vars: &'a BTreeMap<String, String>) -> VarReader<'a> {
+        VarReader {
+            vars,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The trimmed value of `name`; `None` when unset or blank.
+    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
+        self.vars
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A whole number from `min` to `max`; anything else is recorded as an
+    /// error and gives `None`, as does an unset variable.
+    pub(crate) fn num(&mut self, name: &str, min: u64, max: u64) -> Option<u64> {
+        let v = self.get(name)?;
+        match v.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.error(format!(
+                    "{name}={v}: expected a whole number from {min} to {max}"
+                ));
+                None
+            }
+        }
+    }
+
+    /// Records one bad variable.
+    pub(crate) fn error(&mut self, message: String) {
+        self.errors.push(message);
+    }
+
+    /// `cfg` if nothing was wrong, else every message in order.
+    pub(crate) fn finish<T>(self, cfg: T) -> Result<T, Vec<String>> {
+        if self.errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    /// A variable map from pairs (also used by `auth::config`'s tests).
+    pub(crate) fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

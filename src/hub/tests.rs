@@ -209,6 +209,15 @@ fn env() -> Env {
 }
 
 impl Env {
+    /// Rows in `jobs`.
+    fn job_count(&self) -> i64 {
+        self.hub
+            .db
+            .lock()
+            .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+            .unwrap()
+    }
+
     fn printer(&self) -> printers::Printer {
         printers::get(&self.hub.db.lock(), "demo").unwrap()
     }
@@ -306,12 +315,7 @@ fn render_errors_are_synchronous_and_write_nothing() {
     };
     let err = submit::submit(&env.hub, sub, &|_| (202, String::new())).unwrap_err();
     assert_eq!(err.code(), "content_type_data_mismatch");
-    let n: i64 = env
-        .hub
-        .db
-        .lock()
-        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
-        .unwrap();
+    let n = env.job_count();
     assert_eq!(n, 0);
 }
 
@@ -543,12 +547,7 @@ fn idempotency_replays_and_refuses_another_body() {
     }
     let err = submit::submit(&env.hub, sub("B"), &respond).unwrap_err();
     assert_eq!(err.code(), "idempotency_key_reused");
-    let n: i64 = env
-        .hub
-        .db
-        .lock()
-        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
-        .unwrap();
+    let n = env.job_count();
     assert_eq!(n, 1);
 }
 
@@ -689,12 +688,7 @@ fn concurrent_submissions_share_commits_and_one_failure_stays_its_own() {
         .flatten()
         .collect();
     assert_eq!(ids.len(), 22);
-    let n: i64 = env
-        .hub
-        .db
-        .lock()
-        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
-        .unwrap();
+    let n = env.job_count();
     assert_eq!(n, 23);
     env.wait("all printed", |e| e.all_in(&ids, JobState::Done));
 }

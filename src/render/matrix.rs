@@ -146,27 +146,8 @@ const MASKS: [MaskPattern; 8] = [
 /// modules are the same kind of pattern for every mask); the chosen mask is
 /// then applied by `qrcode` itself, which also writes the format bits.
 fn qr_modules(payload: &[u8]) -> Result<(u32, Vec<bool>), QrError> {
-    let bits = qrcode::bits::encode_auto(payload, EcLevel::M)?;
-    let version = bits.version();
-    let (data, ec) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M)?;
-    let mut canvas = QrCanvas::new(version, EcLevel::M);
-    canvas.draw_all_functional_patterns();
-    canvas.draw_data(&data, &ec);
-    let n = version.width() as usize;
-    let (mut base, mut is_data) = (vec![false; n * n], vec![false; n * n]);
-    for y in 0..n {
-        for x in 0..n {
-            let i = y * n + x;
-            match canvas.get(x as i16, y as i16) {
-                Module::Unmasked(c) => {
-                    is_data[i] = true;
-                    base[i] = c == Color::Dark;
-                }
-                Module::Masked(c) => base[i] = c == Color::Dark,
-                Module::Empty => {}
-            }
-        }
-    }
+    let (mut canvas, n) = unmasked_canvas(payload)?;
+    let (base, is_data) = unmasked_modules(&canvas, n);
     let best = if n + 8 <= 64 {
         best_mask_u64(&base, &is_data, n)
     } else if n + 8 <= 128 {
@@ -181,6 +162,38 @@ fn qr_modules(payload: &[u8]) -> Result<(u32, Vec<bool>), QrError> {
         .map(|c| c == Color::Dark)
         .collect();
     Ok((n as u32, modules))
+}
+
+/// The level-M symbol for `payload` with function patterns and data drawn,
+/// before any mask, and its side in modules.
+fn unmasked_canvas(payload: &[u8]) -> Result<(QrCanvas, usize), QrError> {
+    let bits = qrcode::bits::encode_auto(payload, EcLevel::M)?;
+    let version = bits.version();
+    let (data, ec) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M)?;
+    let mut canvas = QrCanvas::new(version, EcLevel::M);
+    canvas.draw_all_functional_patterns();
+    canvas.draw_data(&data, &ec);
+    Ok((canvas, version.width() as usize))
+}
+
+/// Row-major, for each module of an unmasked `n`×`n` canvas: whether it is
+/// dark, and whether it is a data module (one a mask applies to).
+fn unmasked_modules(canvas: &QrCanvas, n: usize) -> (Vec<bool>, Vec<bool>) {
+    let (mut base, mut is_data) = (vec![false; n * n], vec![false; n * n]);
+    for y in 0..n {
+        for x in 0..n {
+            let i = y * n + x;
+            match canvas.get(x as i16, y as i16) {
+                Module::Unmasked(c) => {
+                    is_data[i] = true;
+                    base[i] = c == Color::Dark;
+                }
+                Module::Masked(c) => base[i] = c == Color::Dark,
+                Module::Empty => {}
+            }
+        }
+    }
+    (base, is_data)
 }
 
 /// The mask with the lowest penalty, scoring module by module (any size).
@@ -507,27 +520,8 @@ mod tests {
             "https://inventory.example.org/item/A-1042",
             &"7".repeat(300),
         ] {
-            let bits = qrcode::bits::encode_auto(payload.as_bytes(), EcLevel::M).unwrap();
-            let version = bits.version();
-            let (data, ec) =
-                qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).unwrap();
-            let mut canvas = QrCanvas::new(version, EcLevel::M);
-            canvas.draw_all_functional_patterns();
-            canvas.draw_data(&data, &ec);
-            let n = version.width() as usize;
-            let (mut base, mut is_data) = (vec![false; n * n], vec![false; n * n]);
-            for y in 0..n {
-                for x in 0..n {
-                    match canvas.get(x as i16, y as i16) {
-                        Module::Unmasked(c) => {
-                            is_data[y * n + x] = true;
-                            base[y * n + x] = c == Color::Dark;
-                        }
-                        Module::Masked(c) => base[y * n + x] = c == Color::Dark,
-                        Module::Empty => {}
-                    }
-                }
-            }
+            let (canvas, n) = unmasked_canvas(payload.as_bytes()).unwrap();
+            let (base, is_data) = unmasked_modules(&canvas, n);
             let slow = best_mask_slow(&base, &is_data, n) as u8;
             assert_eq!(best_mask_u128(&base, &is_data, n) as u8, slow, "{payload}");
             if n + 8 <= 64 {
@@ -540,14 +534,7 @@ mod tests {
     fn our_mask_conditions_match_qrcode() {
         // Apply each mask with qrcode and with `mask_bit`: the data modules
         // must agree (format information differs by design).
-        let bits = qrcode::bits::encode_auto(b"mask check", EcLevel::M).unwrap();
-        let version = bits.version();
-        let (data, ec) =
-            qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).unwrap();
-        let mut canvas = QrCanvas::new(version, EcLevel::M);
-        canvas.draw_all_functional_patterns();
-        canvas.draw_data(&data, &ec);
-        let n = version.width() as usize;
+        let (canvas, n) = unmasked_canvas(b"mask check").unwrap();
         for mask in MASKS {
             let mut theirs = canvas.clone();
             theirs.apply_mask(mask);

@@ -17,10 +17,10 @@
 //! Module map: `data` (request types, limits), `layout` (content types →
 //! layers), `font` (embedded DejaVu, shaping), `matrix` (QR, Data Matrix),
 //! `barcode` (Code 128, EAN-13), `picture` (image decoding and 1-bit
-//! conversion), `canvas` (fast drawing surface), `dims`, `base64`, `error`.
+//! conversion), `canvas` (fast drawing surface), `dims`, `error`. Base64 is
+//! the crate's `base64`.
 
 mod barcode;
-mod base64;
 mod canvas;
 mod data;
 mod dims;
@@ -156,5 +156,5 @@ pub fn clear_font_caches() {
 
 /// Base64 (standard alphabet, padded) of file bytes, for `LabelData::image`.
 pub fn encode_base64(bytes: &[u8]) -> String {
-    base64::encode(bytes)
+    crate::base64::encode(bytes)
 }

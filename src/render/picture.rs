@@ -12,10 +12,10 @@ use std::io::Cursor;
 
 use image::{GrayImage, ImageBuffer, ImageFormat, ImageReader, Limits, Luma, Pixel, RgbImage};
 
-use super::base64;
 use super::canvas::Canvas;
 use super::data::ImageMode;
 use super::error::RenderError;
+use crate::base64;
 
 /// Largest accepted image file (decoded bytes).
 pub const MAX_IMAGE_BYTES: usize = 8 * 1024 * 1024;

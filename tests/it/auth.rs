@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{label, Hub, Resp};
+use crate::support::{label, Hub, Resp, Rng};
 
 // ---------------------------------------------------------------- helpers
 
@@ -897,7 +897,7 @@ fn hard_limits_answer_with_clear_problems() {
         let img = image::GrayImage::new(16_385, 1);
         let mut png = std::io::Cursor::new(Vec::new());
         img.write_to(&mut png, image::ImageFormat::Png).unwrap();
-        base64(&png.into_inner())
+        labelhub::base64::encode(&png.into_inner())
     };
     let hub_big = Hub::start();
     let r = hub_big.post(
@@ -907,7 +907,7 @@ fn hard_limits_answer_with_clear_problems() {
     assert_eq!((r.status, code(&r).as_str()), (413, "image_too_large"));
     let r = hub_big.post(
         "/api/render/preview",
-        &json!({"content_type": "image", "data": {"image": base64(b"\x89PNG\r\n\x1a\nnot really")}}),
+        &json!({"content_type": "image", "data": {"image": labelhub::base64::encode(b"\x89PNG\r\n\x1a\nnot really")}}),
     );
     assert!(r.status == 422 || r.status == 400, "{}", r.status);
     drop(hub_big);
@@ -965,44 +965,7 @@ fn requests_that_bypass_the_front_door_are_refused() {
     );
 }
 
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            out.push(if i <= c.len() {
-                char::from(A[((n >> (18 - 6 * i)) & 63) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
 // ------------------------------------------------------------- the flood
-
-/// xorshift64*, for reproducible hostile inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// One hostile request (raw bytes). `key` is a valid print key, so bodies
 /// reach the parsers; every body is invalid in some definite way.

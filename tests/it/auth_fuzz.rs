@@ -15,24 +15,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::Instant;
 
+use crate::support::Rng;
+
 /// Inputs per target in the smoke run.
 const RUNS: usize = 20_000;
-
-/// xorshift64*: small, deterministic, good enough to drive a mutator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 const INTERESTING: &[u8] = b"\x00\xff\x7f\x80\r\n:; \t\"{}[],0-9.eE+%/?=&\\";
 const DICT: &[&[u8]] = &[

@@ -200,10 +200,7 @@ fn long_poll_answers_within_100_ms_of_a_change_and_after_the_wait_without_one() 
 #[test]
 fn cancel_of_a_queued_job_prevents_its_printing_and_pause_resume_holds_the_queue() {
     let hub = Hub::start();
-    let pid = hub.get("/api/printers/demo").json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pid = printer_id(&hub, "demo");
     assert_eq!(
         hub.post_empty(&format!("/api/printers/{pid}/pause")).status,
         204
@@ -357,10 +354,7 @@ fn a_printer_added_through_the_admin_api_prints_without_a_restart() {
 fn a_medium_that_does_not_match_pauses_the_job_with_expected_and_loaded() {
     let hub = Hub::start();
     add_printer(&hub, "swap", "emulator:?media=12&speed=instant");
-    let pid = hub.get("/api/printers/swap").json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pid = printer_id(&hub, "swap");
     // Hold the printer, swap the tape behind the hub's back, submit a job
     // rendered for the 12 mm the hub last saw.
     assert_eq!(
@@ -632,4 +626,12 @@ fn a_newer_database_is_refused_and_left_alone() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("PRINTER_HUB_JOB_RETENTION_DAYS"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The id of the printer with this slug.
+fn printer_id(hub: &Hub, slug: &str) -> String {
+    hub.get(&format!("/api/printers/{slug}")).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }

@@ -100,6 +100,21 @@ fn emulator(model: &'static Model, media_id: &str, dir: &Path) -> Arc<Emulator> 
     .unwrap()
 }
 
+/// One page on 12 mm tape with default options, as [`send`].
+fn send_one(
+    t: &mut dyn Transport,
+    model: &'static Model,
+    page: &Page,
+) -> Result<Vec<u8>, TransportError> {
+    send(
+        t,
+        model,
+        "12",
+        std::slice::from_ref(page),
+        &Options::default(),
+    )
+}
+
 /// Sends `pages` as one job the way the hub does: header, then page by page.
 fn send(
     t: &mut dyn Transport,
@@ -364,15 +379,7 @@ fn emulator_faults_in_process_and_by_control_file() {
     let emu_dir_fault = out.join("fault");
     let g = media::geometry(m, "12").unwrap();
     let page = random_page(&mut Rng(5), &g, 60);
-    let ok = |t: &mut Box<dyn Transport>| {
-        send(
-            t.as_mut(),
-            m,
-            "12",
-            std::slice::from_ref(&page),
-            &Options::default(),
-        )
-    };
+    let ok = |t: &mut Box<dyn Transport>| send_one(t.as_mut(), m, &page);
 
     assert_eq!(
         t.status().unwrap().loaded_media_id(m.family).as_deref(),
@@ -582,14 +589,7 @@ fn network_emulator_faults() {
     // Cover open: SNMP says so; a job sent anyway is taken and thrown away.
     emu.set_fault(Some(Fault::CoverOpen)).unwrap();
     assert_eq!(t.status().unwrap().problem(), Some(Problem::CoverOpen));
-    send(
-        t.as_mut(),
-        m,
-        "12",
-        std::slice::from_ref(&page),
-        &Options::default(),
-    )
-    .unwrap();
+    send_one(t.as_mut(), m, &page).unwrap();
     assert!(emu.wait_jobs(1, WAIT));
     assert!(matches!(
         emu.jobs()[0].outcome,
@@ -604,14 +604,7 @@ fn network_emulator_faults() {
     emu.set_fault(Some(Fault::Media("24".into()))).unwrap();
     let s = t.status().unwrap();
     assert_eq!(s.loaded_media_id(m.family).as_deref(), Some("24"));
-    send(
-        t.as_mut(),
-        m,
-        "12",
-        std::slice::from_ref(&page),
-        &Options::default(),
-    )
-    .unwrap();
+    send_one(t.as_mut(), m, &page).unwrap();
     assert!(emu.wait_jobs(2, WAIT));
     assert!(matches!(
         emu.jobs()[1].outcome,
@@ -654,14 +647,7 @@ fn network_emulator_faults() {
         std::thread::yield_now();
     }
     assert!(emu.wait_jobs(3, WAIT)); // the aborted probe connection
-    send(
-        t.as_mut(),
-        m,
-        "12",
-        std::slice::from_ref(&page),
-        &Options::default(),
-    )
-    .unwrap();
+    send_one(t.as_mut(), m, &page).unwrap();
     assert!(emu.wait_pages(1, WAIT));
     assert_eq!(emulator::read_png(&emu.printed()[0].png).unwrap(), page);
     server.shutdown();
@@ -726,22 +712,8 @@ fn directory_sink_writes_each_job_atomically() {
     assert_eq!(s.loaded_media_id(m.family).as_deref(), Some("12"));
     let g = media::geometry(m, "12").unwrap();
     let mut rng = Rng(41);
-    let a = send(
-        t.as_mut(),
-        m,
-        "12",
-        &[random_page(&mut rng, &g, 50)],
-        &Options::default(),
-    )
-    .unwrap();
-    let b = send(
-        t.as_mut(),
-        m,
-        "12",
-        &[random_page(&mut rng, &g, 70)],
-        &Options::default(),
-    )
-    .unwrap();
+    let a = send_one(t.as_mut(), m, &random_page(&mut rng, &g, 50)).unwrap();
+    let b = send_one(t.as_mut(), m, &random_page(&mut rng, &g, 70)).unwrap();
     assert_eq!(fs::read(sink.join("000001.bin")).unwrap(), a);
     assert_eq!(fs::read(sink.join("000002.bin")).unwrap(), b);
     // An aborted job leaves nothing, not even its part file.
@@ -788,22 +760,8 @@ fn usb_device_simulated_by_a_file_and_a_fifo() {
         &ctx(dir.path(), "x"),
     )
     .unwrap();
-    let a = send(
-        t.as_mut(),
-        m,
-        "12",
-        &[random_page(&mut rng, &g, 40)],
-        &Options::default(),
-    )
-    .unwrap();
-    let b = send(
-        t.as_mut(),
-        m,
-        "12",
-        &[random_page(&mut rng, &g, 40)],
-        &Options::default(),
-    )
-    .unwrap();
+    let a = send_one(t.as_mut(), m, &random_page(&mut rng, &g, 40)).unwrap();
+    let b = send_one(t.as_mut(), m, &random_page(&mut rng, &g, 40)).unwrap();
     assert_eq!(fs::read(&dev).unwrap(), [a, b].concat());
 
     // A FIFO read by a "printer" thread; the job is larger than the pipe
@@ -903,14 +861,7 @@ fn labelhub_emulate_serves_tcp_and_snmp_and_stops_on_sigterm() {
     );
     let g = media::geometry(m, "12").unwrap();
     let page = random_page(&mut Rng(61), &g, 120);
-    send(
-        t.as_mut(),
-        m,
-        "12",
-        std::slice::from_ref(&page),
-        &Options::default(),
-    )
-    .unwrap();
+    send_one(t.as_mut(), m, &page).unwrap();
     // The emulator closes the connection only after the job is done, so
     // the PNG is there when `finish` returned.
     assert_eq!(emulator::read_png(&out.join("000001.png")).unwrap(), page);

@@ -12,7 +12,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use labelhub::bitmap::Bitmap;
 use labelhub::brother::decode::{self, Cmd, Stream};
@@ -20,6 +19,8 @@ use labelhub::brother::encode::{self, Compat, JobEncoder, Options, Page};
 use labelhub::brother::media::{self, Geometry};
 use labelhub::brother::model::{self, Family, Model};
 use labelhub::cli::raster::page_from_image;
+
+use crate::support::{temp_dir, Rng};
 
 fn vector_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -581,47 +582,36 @@ impl BlankRows for Bitmap {
     }
 }
 
-/// xorshift64*: a small seeded PRNG (no extra crate).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+/// A random bitmap; about one pixel in four is ink, with blank columns
+/// mixed in so `Z` lines and long PackBits runs occur.
+fn random_bitmap(rng: &mut Rng, w: u32, h: u32) -> Bitmap {
+    let stride = (w as usize).div_ceil(8);
+    let mut data = vec![0u8; stride * h as usize];
+    for b in data.iter_mut() {
+        let r = rng.next();
+        *b = ((r >> 8) & (r >> 16)) as u8;
     }
-
-    fn below(&mut self, n: u32) -> u32 {
-        (self.next() % u64::from(n.max(1))) as u32
-    }
-
-    /// A random bitmap; about one pixel in four is ink, with blank columns
-    /// mixed in so `Z` lines and long PackBits runs occur.
-    fn bitmap(&mut self, w: u32, h: u32) -> Bitmap {
-        let stride = (w as usize).div_ceil(8);
-        let mut data = vec![0u8; stride * h as usize];
-        for b in data.iter_mut() {
-            let r = self.next();
-            *b = ((r >> 8) & (r >> 16)) as u8;
+    let mut bmp = Bitmap::from_packed(w, h, data).unwrap();
+    for x in 0..w {
+        if rng.below(5) == 0 {
+            bmp.fill_rect(x, 0, 1, h, false);
         }
-        let mut bmp = Bitmap::from_packed(w, h, data).unwrap();
-        for x in 0..w {
-            if self.below(5) == 0 {
-                bmp.fill_rect(x, 0, 1, h, false);
-            }
-        }
-        bmp
     }
+    bmp
 }
 
 fn random_page(rng: &mut Rng, g: &Geometry) -> Page {
     let len = match g.fixed_length_dots {
         Some(len) => len,
-        None => g.min_length_dots + rng.below((g.max_length_dots - g.min_length_dots).min(120)),
+        None => {
+            g.min_length_dots
+                + rng.below((g.max_length_dots - g.min_length_dots).min(120) as usize) as u32
+        }
     };
-    let black = rng.bitmap(len, g.printable_dots);
-    let red = g.two_colour.then(|| rng.bitmap(len, g.printable_dots));
+    let black = random_bitmap(rng, len, g.printable_dots);
+    let red = g
+        .two_colour
+        .then(|| random_bitmap(rng, len, g.printable_dots));
     Page { black, red }
 }
 
@@ -729,7 +719,7 @@ fn compat_modes_round_trip_through_the_library_window() {
 fn p750w_stream(compress: bool) -> (Vec<u8>, usize) {
     let mut rng = Rng(7);
     let g = media::geometry(m("PT-P750W"), "12").unwrap();
-    let page = Page::new(rng.bitmap(100, 70));
+    let page = Page::new(random_bitmap(&mut rng, 100, 70));
     let opts = Options {
         compress: Some(compress),
         ..Options::default()
@@ -844,18 +834,6 @@ fn decoder_checks_two_colour_pairs() {
 // ---------------------------------------------------------------------------
 // The real binary
 // ---------------------------------------------------------------------------
-
-fn temp_dir(tag: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "labelhub-raster-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn labelhub(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_labelhub"))

@@ -366,3 +366,25 @@ impl Drop for Hub {
 pub fn label(text: &str) -> Value {
     serde_json::json!({"content_type": "text_one_line", "data": {"primary_id": text}})
 }
+
+/// xorshift64*: a small seeded PRNG for reproducible test inputs (no extra
+/// crate). The same seed gives the same sequence in every test that uses it.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}

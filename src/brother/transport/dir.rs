@@ -61,8 +61,9 @@ impl DirTransport {
     }
 }
 
-/// The largest `<digits>.bin` sequence number in `dir` (0 if none).
-pub(crate) fn max_seq(dir: &Path, suffix: &str) -> u64 {
+/// The largest `<prefix><digits><suffix>` sequence number in `dir` (0 if
+/// none): this transport's `.bin` files and the emulator's PNGs and jobs.
+pub(crate) fn max_seq(dir: &Path, prefix: &str, suffix: &str) -> u64 {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
@@ -70,7 +71,7 @@ pub(crate) fn max_seq(dir: &Path, suffix: &str) -> u64 {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let digits = name.strip_suffix(suffix)?;
+            let digits = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
             if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
@@ -140,7 +141,7 @@ impl Transport for DirTransport {
             file.sync_all()
                 .map_err(|e| self.io_err("syncing the job file", &e))?;
             drop(file);
-            let mut seq = max_seq(&self.dir, ".bin") + 1;
+            let mut seq = max_seq(&self.dir, "", ".bin") + 1;
             loop {
                 let dest = self.dir.join(format!("{seq:06}.bin"));
                 match fs::hard_link(&part, &dest) {
@@ -177,9 +178,9 @@ mod tests {
         ] {
             fs::write(dir.join(name), b"").unwrap();
         }
-        assert_eq!(max_seq(&dir, ".bin"), 17);
-        assert_eq!(max_seq(&dir, ".png"), 99);
-        assert_eq!(max_seq(&dir.join("missing"), ".bin"), 0);
+        assert_eq!(max_seq(&dir, "", ".bin"), 17);
+        assert_eq!(max_seq(&dir, "", ".png"), 99);
+        assert_eq!(max_seq(&dir.join("missing"), "", ".bin"), 0);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -115,7 +115,7 @@ pub fn image_upload(data: &[u8]) {
     ];
     let (model, media) = targets[usize::from(sel) % targets.len()];
     let label: LabelData = serde_json::from_value(serde_json::json!({
-        "image": base64(file),
+        "image": labelhub::base64::encode(file),
         "image_mode": if sel & 0x08 != 0 { "dither" } else { "threshold" },
         "threshold": (sel >> 4).max(1) * 15,
         "red": if sel & 0x40 != 0 { vec!["image"] } else { vec![] },
@@ -157,26 +157,4 @@ pub fn request_json(data: &[u8]) {
             }
         }
     }
-}
-
-/// Standard base64 with padding (what API clients send).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }

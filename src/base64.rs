@@ -1,6 +1,9 @@
-//! Strict base64 decoding of uploaded images (standard alphabet, `=` padding
-//! optional, ASCII whitespace ignored, an optional `data:...;base64,`
-//! prefix). Small enough to own; the caller bounds the input length first.
+//! Base64, the crate's one implementation: standard padded encoding
+//! ([`encode`], for image uploads), unpadded URL-safe encoding
+//! ([`encode_url`], RFC 4648 §5, for API keys), and strict decoding of
+//! uploaded images (standard or URL-safe alphabet, `=` padding optional,
+//! ASCII whitespace ignored, an optional `data:...;base64,` prefix). Small
+//! enough to own; the caller bounds the input length before decoding.
 
 /// Why base64 text was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,10 +51,22 @@ pub fn decoded_len_bound(len: usize) -> usize {
     len / 4 * 3 + 3
 }
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// The standard alphabet (RFC 4648 §4).
+const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// The URL- and filename-safe alphabet (RFC 4648 §5).
+pub const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Encodes bytes as standard, padded base64.
 pub fn encode(bytes: &[u8]) -> String {
+    encode_with(bytes, STANDARD, true)
+}
+
+/// Encodes bytes as unpadded URL-safe base64 (RFC 4648 §5).
+pub fn encode_url(bytes: &[u8]) -> String {
+    encode_with(bytes, URL_SAFE, false)
+}
+
+fn encode_with(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
@@ -62,8 +77,8 @@ pub fn encode(bytes: &[u8]) -> String {
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         for k in 0..4 {
             if k <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * k) & 63) as usize]));
-            } else {
+                out.push(char::from(alphabet[(n >> (18 - 6 * k) & 63) as usize]));
+            } else if pad {
                 out.push('=');
             }
         }
@@ -123,6 +138,20 @@ mod tests {
         }
         assert_eq!(decode("Zm9v\nYmFy").unwrap(), b"foobar");
         assert_eq!(strip_data_url("data:image/png;base64,Zm9v"), "Zm9v");
+    }
+
+    #[test]
+    fn encode_url_matches_rfc4648_vectors() {
+        assert_eq!(encode_url(b""), "");
+        assert_eq!(encode_url(b"f"), "Zg");
+        assert_eq!(encode_url(b"fo"), "Zm8");
+        assert_eq!(encode_url(b"foo"), "Zm9v");
+        assert_eq!(encode_url(b"foob"), "Zm9vYg");
+        assert_eq!(encode_url(b"fooba"), "Zm9vYmE");
+        assert_eq!(encode_url(b"foobar"), "Zm9vYmFy");
+        assert_eq!(encode_url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(encode_url(&[0u8; 32]).len(), 43);
+        assert_eq!(decode(&encode_url(&[0xfb, 0xff])).unwrap(), [0xfb, 0xff]);
     }
 
     #[test]
