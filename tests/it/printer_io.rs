@@ -646,7 +646,9 @@ fn network_emulator_faults() {
         }
         std::thread::yield_now();
     }
-    assert!(emu.wait_jobs(3, WAIT)); // the aborted probe connection
+    // (The aborted probe may or may not have become a job: a connection the
+    // listener queued while the fault was being lifted is closed unread.
+    // What matters is that a real job prints again.)
     send_one(t.as_mut(), m, &page).unwrap();
     assert!(emu.wait_pages(1, WAIT));
     assert_eq!(emulator::read_png(&emu.printed()[0].png).unwrap(), page);
