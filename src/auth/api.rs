@@ -85,13 +85,19 @@ pub fn authenticate(
         req.principal = None;
         return Ok(());
     };
-    let principal = {
-        let conn = api.hub.db.lock();
+    // Keys are looked up on the read connection: authentication does not
+    // wait behind a commit's fsync. The writing connection is taken only for
+    // the once-a-minute `last_used_*` refresh.
+    let (principal, touch) = {
+        let conn = api.hub.db.read();
         let ip = req.peer.map(|p| p.ip());
         state
             .gate
-            .authenticate(&conn, |name| req.header(name), ip, now_ms())?
+            .authenticate_read(&conn, |name| req.header(name), ip, now_ms())?
     };
+    if let Some(touch) = touch {
+        touch.write(&api.hub.db.lock());
+    }
     principal.require(required)?;
     check_printers(api, &principal, req)?;
     if json_depth(&req.body) > MAX_JSON_DEPTH {

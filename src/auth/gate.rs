@@ -30,6 +30,24 @@ use super::{store, AuthConfig, AuthError, Principal, Source, KEY_HEADER};
 /// How often `last_used_at` is refreshed per key.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
+/// A due refresh of a key's `last_used_*`, from [`Gate::authenticate_read`].
+#[derive(Debug)]
+pub struct Touch {
+    id: Uuid,
+    ip: Option<String>,
+    now_ms: i64,
+}
+
+impl Touch {
+    /// Writes the refresh on the writing connection; a failure is logged,
+    /// never fatal to the request.
+    pub fn write(self, conn: &Connection) {
+        if let Err(e) = store::touch(conn, &self.id, self.ip.as_deref(), self.now_ms) {
+            log::warn!("could not record use of API key {}: {e}", self.id);
+        }
+    }
+}
+
 /// Shared by all handler threads (`Arc<Gate>` or a field of the server).
 pub struct Gate {
     config: AuthConfig,
@@ -62,12 +80,30 @@ impl Gate {
         client: Option<IpAddr>,
         now_ms: i64,
     ) -> Result<Principal, AuthError> {
+        let (principal, touch) = self.authenticate_read(conn, header, client, now_ms)?;
+        if let Some(touch) = touch {
+            touch.write(conn);
+        }
+        Ok(principal)
+    }
+
+    /// [`Gate::authenticate`] with reads only, so `conn` may be a
+    /// `query_only` connection and authentication need not wait behind a
+    /// commit. The occasional `last_used_*` refresh is returned for the
+    /// caller to [`Touch::write`] on the writing connection.
+    pub fn authenticate_read<'a>(
+        &self,
+        conn: &Connection,
+        header: impl Fn(&str) -> Option<&'a str>,
+        client: Option<IpAddr>,
+        now_ms: i64,
+    ) -> Result<(Principal, Option<Touch>), AuthError> {
         if let Some(value) = header(KEY_HEADER) {
             return self.authenticate_key(conn, value, client, now_ms);
         }
         if let Some(sso) = &self.config.sso {
             if let Some(res) = sso.authenticate(&header) {
-                return res;
+                return res.map(|p| (p, None));
             }
         }
         Err(AuthError::MissingCredentials)
@@ -79,7 +115,7 @@ impl Gate {
         value: &str,
         client: Option<IpAddr>,
         now_ms: i64,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<(Principal, Option<Touch>), AuthError> {
         // A malformed value cannot match any key; its shape is the caller's
         // own knowledge, so answering early leaks nothing about stored keys.
         let presented = Presented::parse(value).ok_or(AuthError::InvalidKey)?;
@@ -99,8 +135,12 @@ impl Gate {
         if !row.usable_at(now_ms) {
             return Err(AuthError::InvalidKey);
         }
-        self.touch(conn, &row.id, client, now_ms);
-        Ok(Principal {
+        let touch = self.touch_due(&row.id).then(|| Touch {
+            id: row.id,
+            ip: client.map(|ip| ip.to_string()),
+            now_ms,
+        });
+        let principal = Principal {
             printers: row.printer_access(),
             source: Source::ApiKey {
                 id: row.id,
@@ -108,28 +148,24 @@ impl Gate {
             },
             scope: row.scope,
             rate_limit_per_minute: row.rate_limit_per_minute,
-        })
+        };
+        Ok((principal, touch))
     }
 
-    /// Refreshes `last_used_*` at most once per [`TOUCH_EVERY`]; a failure
-    /// is logged, never fatal to the request.
-    fn touch(&self, conn: &Connection, id: &Uuid, client: Option<IpAddr>, now_ms: i64) {
+    /// Whether `last_used_*` of key `id` is due for a refresh (at most once
+    /// per [`TOUCH_EVERY`]); records the refresh as done.
+    fn touch_due(&self, id: &Uuid) -> bool {
         let now = Instant::now();
-        {
-            let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
-            match touched.get(id) {
-                Some(at) if now.saturating_duration_since(*at) < TOUCH_EVERY => return,
-                _ => {}
-            }
-            if touched.len() > 10_000 {
-                touched.retain(|_, at| now.saturating_duration_since(*at) < TOUCH_EVERY);
-            }
-            touched.insert(*id, now);
+        let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+        match touched.get(id) {
+            Some(at) if now.saturating_duration_since(*at) < TOUCH_EVERY => return false,
+            _ => {}
         }
-        let ip = client.map(|ip| ip.to_string());
-        if let Err(e) = store::touch(conn, id, ip.as_deref(), now_ms) {
-            log::warn!("could not record use of API key {id}: {e}");
+        if touched.len() > 10_000 {
+            touched.retain(|_, at| now.saturating_duration_since(*at) < TOUCH_EVERY);
         }
+        touched.insert(*id, now);
+        true
     }
 
     /// Charges one submission to the principal's bucket (429 when empty).
@@ -187,6 +223,35 @@ mod tests {
         assert_eq!(p.api_key_id(), Some(row.id));
         let row = store::get_key(&conn, &row.id).unwrap();
         assert_eq!(row.last_used_ip.as_deref(), Some("192.0.2.7"));
+    }
+
+    #[test]
+    fn a_read_only_authentication_hands_back_the_due_touch_once() {
+        let conn = conn();
+        let g = gate();
+        let (row, key) = insert_key(&conn, &new_key(Scope::Print), 1).unwrap();
+        let ip: IpAddr = "192.0.2.8".parse().unwrap();
+        let (p, touch) = g
+            .authenticate_read(&conn, with_key(key.expose()), Some(ip), 2)
+            .unwrap();
+        assert_eq!(p.api_key_id(), Some(row.id));
+        assert_eq!(
+            store::get_key(&conn, &row.id).unwrap().last_used_ip,
+            None,
+            "nothing is written by the read"
+        );
+        touch.expect("the first use is due").write(&conn);
+        assert_eq!(
+            store::get_key(&conn, &row.id)
+                .unwrap()
+                .last_used_ip
+                .as_deref(),
+            Some("192.0.2.8")
+        );
+        let (_, again) = g
+            .authenticate_read(&conn, with_key(key.expose()), Some(ip), 3)
+            .unwrap();
+        assert!(again.is_none(), "at most once per TOUCH_EVERY");
     }
 
     #[test]
