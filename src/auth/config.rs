@@ -234,12 +234,4 @@ mod tests {
         .unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");
     }
-
-    #[test]
-    fn every_variable_is_documented_once() {
-        let mut names: Vec<_> = VARIABLES.iter().map(|v| v.0).collect();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), VARIABLES.len());
-    }
 }
