@@ -124,7 +124,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn uri_of(api: &Api, conn: &Connection) -> Result<String, ApiError> {
+pub(crate) fn uri_of(api: &Api, conn: &Connection) -> Result<String, ApiError> {
     let uri = match (&conn.uri, &conn.host) {
         (Some(uri), None) => uri.trim().to_string(),
         (None, Some(host)) => {

@@ -7,7 +7,7 @@
 //! request is parked); ours are `http-accept`, `http-N` (the pool) and
 //! `http-park-timer`.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -304,6 +304,7 @@ fn run<A: App>(shared: &Shared<A>, raw: tiny_http::Request, mut req: Request) {
     let reply = catch_unwind(AssertUnwindSafe(|| (route.handler)(&shared.app, &mut req)));
     match reply {
         Ok(Reply::Respond(resp)) => finish(raw, &req, resp),
+        Ok(Reply::Stream { head, sink }) => stream(raw, &req, head, sink),
         Ok(Reply::Park {
             keys,
             seen,
@@ -352,6 +353,27 @@ fn finish(raw: tiny_http::Request, req: &Request, resp: Response) {
         req.received.elapsed().as_secs_f64() * 1000.0
     );
     respond(raw, resp);
+}
+
+/// Writes a streamed response's head on the connection and hands the
+/// connection to the sink (the handler thread is free at once).
+fn stream(raw: tiny_http::Request, req: &Request, head: Response, sink: super::StreamSink) {
+    log::debug!("{} {} -> {} (stream)", req.method, req.path, head.status);
+    let mut out = format!("HTTP/1.1 {} OK\r\n", head.status);
+    for (name, value) in &head.headers {
+        if name.bytes().all(|b| b.is_ascii_graphic()) && !value.contains(['\r', '\n']) {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let mut writer = raw.into_writer();
+    if writer
+        .write_all(out.as_bytes())
+        .and_then(|()| writer.flush())
+        .is_ok()
+    {
+        (sink.0)(writer);
+    }
 }
 
 fn respond(raw: tiny_http::Request, resp: Response) {

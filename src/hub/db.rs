@@ -27,6 +27,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/0001_init.sql"),
     // auth (issue 5): api_keys, audit_log.
     include_str!("../../sql/0010_auth.sql"),
+    // console (issue 11): browser sessions.
+    include_str!("../../sql/0014_sessions.sql"),
 ];
 
 /// The schema version this binary writes.
