@@ -332,9 +332,12 @@ fn schemas() -> Value {
             "expires_at": {"type": "string", "format": "date-time"}, "key_id": {"type": "string"},
             "key_name": {"type": "string"}, "scope": {"type": "string", "enum": ["read", "print", "admin"]},
             "printers": {"type": "array", "items": {"type": "string"}, "description": "allowed printer ids; empty = all"}}},
-        "ContentTypeList": {"type": "array", "items": {"type": "object", "properties": {
-            "name": {"type": "string"}, "required": {"type": "array", "items": {"type": "string"}},
-            "optional": {"type": "array", "items": {"type": "string"}}}}},
+        "ContentTypeList": {"type": "object", "properties": {
+            "content_types": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "required": {"type": "array", "items": {"type": "string"}},
+                "optional": {"type": "array", "items": {"type": "string"}}}}},
+            "models": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "family": {"type": "string"}, "dpi": {"type": "integer"}}}}}},
         "ConnectionTest": {"type": "object", "required": ["model", "connection"], "properties": {
             "model": {"type": "string"}, "connection": schema_ref("PrinterConnection"), "slug": {"type": "string"}}},
         "ConnectionTestResult": {"type": "object", "properties": {

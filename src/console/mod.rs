@@ -250,7 +250,9 @@ fn optional_fields(ct: ContentType) -> &'static [&'static str] {
 }
 
 /// `GET /api/content-types`: every content type with the fields the API
-/// validates it against (the print form is built from this).
+/// validates it against (the print form is built from this), and the
+/// printer models with their resolution (the preview is shown at printed
+/// size; the admin form offers the names).
 pub fn content_types(_api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
     let list: Vec<Value> = ContentType::ALL
         .iter()
@@ -262,7 +264,11 @@ pub fn content_types(_api: &Api, _req: &mut Request) -> Result<Reply, ApiError> 
             })
         })
         .collect();
-    json(200, &Value::Array(list))
+    let models: Vec<Value> = crate::brother::model::all()
+        .iter()
+        .map(|m| json!({"name": m.name, "family": m.family, "dpi": m.dpi}))
+        .collect();
+    json(200, &json!({"content_types": list, "models": models}))
 }
 
 #[derive(Deserialize)]
