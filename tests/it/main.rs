@@ -4,9 +4,11 @@
 
 mod auth;
 mod auth_fuzz;
+mod console;
 mod hub;
 mod hub_crash;
 mod printer_io;
 mod raster;
 mod render;
 mod support;
+mod webdriver;
