@@ -709,7 +709,8 @@ fn people_sign_in_print_watch_pause_cancel_see_faults_and_add_a_printer() {
         t.contains("cover is open")
     });
     println!("cover open shown after {:?}", t0.elapsed());
-    b.wait_text(DEMO_STATE, T, |t| t == "Paused");
+    // Idle, the printer is "not ready"; it pauses once a job waits.
+    b.wait_text(DEMO_STATE, T, |t| t == "Not ready" || t == "Paused");
     shoot(&b, "printers-fault");
     std::fs::write(&fault, "").unwrap();
     b.wait_text(DEMO_STATE, T, |t| t == "Online");

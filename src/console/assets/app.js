@@ -47,6 +47,9 @@
     return fallback || (code ? "Error: " + code.replace(/_/g, " ") : "Something went wrong.");
   }
 
+  // replaceChildren without the null/false placeholders of conditional parts.
+  function fillWith(el, ...kids) { el.replaceChildren(...kids.flat().filter((k) => k !== null && k !== undefined && k !== false)); }
+
   function showAlert(text, kind) {
     alertBox.replaceChildren(h("p", { text }), h("button", { type: "button", class: "link", onclick: hideAlert, "aria-label": "Dismiss message" }, "Dismiss"));
     alertBox.className = "alert" + (kind === "info" ? " info" : "");
@@ -96,6 +99,17 @@
     catch (e) { showAlert(e.message || String(e)); return undefined; }
     finally { if (button) { button.disabled = false; button.removeAttribute("aria-busy"); } }
   }
+
+  // Tables become label/value cards on a phone: each cell carries its
+  // column's name (CSS shows it in front of the value).
+  new MutationObserver(() => {
+    for (const t of main.querySelectorAll("table")) {
+      const heads = [...t.querySelectorAll("thead th")].map((th) => th.textContent);
+      for (const tr of t.querySelectorAll("tbody tr")) {
+        [...tr.children].forEach((td, i) => { if (!td.dataset.label) td.dataset.label = heads[i] || ""; });
+      }
+    }
+  }).observe(main, { childList: true, subtree: true });
 
   // ---------- live events: SSE, falling back to long-polls ----------
   const listeners = new Set();
@@ -227,7 +241,7 @@
       return ["paused", "Paused", reason];
     }
     if (st.online === false) return ["offline", "Offline", st.error_state ? describe(st.error_state) : (st.last_error ? describe(st.last_error) : MESSAGES.printer_offline)];
-    if (st.error_state) return ["offline", "Problem", describe(st.error_state)];
+    if (st.error_state) return ["offline", "Not ready", describe(st.error_state, st.paused_detail)];
     if (st.online === null || st.online === undefined) return ["queued", "Unknown", st.note || "No status yet."];
     return ["online", "Online", null];
   }
@@ -283,7 +297,7 @@
       btns.push(pr);
     }
     card.dataset.state = cls;
-    card.replaceChildren(
+    fillWith(card,
       h("header", {}, h("h2", { id: "p-" + p.id, text: p.name }), h("span", { class: "badge " + cls, dataset: { role: "state" } }, label)),
       reason ? h("p", { class: "reason", dataset: { role: "reason" } }, reason) : null,
       h("dl", { class: "facts" },
@@ -442,7 +456,7 @@
         h("div", { class: "table-wrap" }, h("table", {},
           h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Label"), h("th", { scope: "col" }, "State"), h("th", { scope: "col" }, "Error"))),
           h("tbody", {}, b.jobs.map((j, i) => h("tr", { dataset: { job: j.id, state: j.state } },
-            h("td", {}, (i + 1) + " (copy " + j.copy_index + " of " + j.copy_total + ")"),
+            h("td", {}, (i + 1) + ". " + ((j.payload && j.payload.label_data && (j.payload.label_data.primary_id || j.payload.label_data.title)) || (j.payload && j.payload.content_type) || "") + (j.copy_total > 1 ? " (copy " + (j.copy_index + 1) + " of " + j.copy_total + ")" : "")),
             h("td", {}, h("span", { class: "badge " + j.state }, j.state)),
             h("td", {}, j.error_code ? describe(j.error_code, j.error_detail, j.error) : "")))))),
         h("p", {}, h("a", { href: "#/print" }, "Print another label"), " · ", h("a", { href: "#/jobs" }, "All jobs")));
