@@ -84,13 +84,15 @@ impl Api {
     /// The event stream registry (its thread starts with the first stream).
     pub fn streams(&self) -> Result<&crate::console::sse::Streams, ApiError> {
         self.streams
-            .get_or_init(|| match crate::console::sse::Streams::start(self.me.clone()) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    log::error!("could not start the event stream thread: {e}");
-                    None
-                }
-            })
+            .get_or_init(
+                || match crate::console::sse::Streams::start(self.me.clone()) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        log::error!("could not start the event stream thread: {e}");
+                        None
+                    }
+                },
+            )
             .as_ref()
             .ok_or(ApiError::Http(HttpError::Busy))
     }

@@ -107,9 +107,11 @@ fn success(method: &str, path: &str) -> (&'static str, Option<&'static str>, &'s
         ("GET", "/api/session") => ("200", Some("Session"), "the session"),
         ("DELETE", "/api/session") => ("204", None, "signed out; the cookie is cleared"),
         ("GET", "/api/content-types") => ("200", Some("ContentTypeList"), "content types"),
-        ("POST", "/api/v1/admin/connection-test") => {
-            ("200", Some("ConnectionTestResult"), "the status block or the error")
-        }
+        ("POST", "/api/v1/admin/connection-test") => (
+            "200",
+            Some("ConnectionTestResult"),
+            "the status block or the error",
+        ),
         ("GET", "/") | ("GET", "/ui") => ("200", None, "text/html"),
         ("GET", "/assets/{file}") => ("200", None, "a console file"),
         ("GET", "/readiness") => (
@@ -328,6 +330,7 @@ fn schemas() -> Value {
         "SessionCreate": {"type": "object", "required": ["key"], "additionalProperties": false,
             "properties": {"key": {"type": "string", "description": "an API key (lh_pat_...)"}}},
         "Session": {"type": "object", "properties": {
+            "session": {"type": "boolean", "description": "false when the request used an API key header or SSO (then no csrf_token)"},
             "csrf_token": {"type": "string", "description": "send as X-CSRF-Token with every cookie-authenticated request that changes state"},
             "expires_at": {"type": "string", "format": "date-time"}, "key_id": {"type": "string"},
             "key_name": {"type": "string"}, "scope": {"type": "string", "enum": ["read", "print", "admin"]},

@@ -163,7 +163,11 @@ pub fn cookie_token(cookie_header: Option<&str>) -> Option<&str> {
 }
 
 /// The principal of a session: exactly its key's, read now.
-pub fn principal(conn: &Connection, session: &Session, now_ms: i64) -> Result<Principal, AuthError> {
+pub fn principal(
+    conn: &Connection,
+    session: &Session,
+    now_ms: i64,
+) -> Result<Principal, AuthError> {
     let row = match store::get_key(conn, &session.api_key_id) {
         Ok(row) => row,
         Err(AuthError::KeyNotFound { .. }) => return Err(AuthError::SessionInvalid),

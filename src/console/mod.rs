@@ -98,7 +98,10 @@ fn built() -> &'static Built {
             ASSETS.iter().map(|a| (hashed_name(a), a)).collect();
         let mut index = INDEX.to_string();
         for (hashed, asset) in &names {
-            index = index.replace(&format!("{{{{{}}}}}", asset.name), &format!("/assets/{hashed}"));
+            index = index.replace(
+                &format!("{{{{{}}}}}", asset.name),
+                &format!("/assets/{hashed}"),
+            );
         }
         Built {
             names,
@@ -182,7 +185,10 @@ pub fn sign_in(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let conn = api.hub.db.lock();
     let principal = gate.authenticate(
         &conn,
-        |name: &str| name.eq_ignore_ascii_case(KEY_HEADER).then_some(key.as_str()),
+        |name: &str| {
+            name.eq_ignore_ascii_case(KEY_HEADER)
+                .then_some(key.as_str())
+        },
         req.peer.map(|p| p.ip()),
         now,
     )?;
@@ -201,36 +207,50 @@ pub fn sign_in(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     Ok(Reply::Respond(secure(resp)))
 }
 
-/// The session of this request's cookie (not for key-header requests).
-fn current(api: &Api, req: &Request) -> Result<(String, session::Session), ApiError> {
+/// The session of this request's cookie; `None` for a request the gate let
+/// in by other credentials (an API key header, SSO).
+fn current(api: &Api, req: &Request) -> Result<Option<(String, session::Session)>, ApiError> {
     if req.header(KEY_HEADER).is_some() {
-        return Err(ApiError::NotFound {
-            code: "session_not_found",
-            message: "this request is authenticated by an API key, not a session".into(),
-        });
+        return Ok(None);
     }
-    let token = session::cookie_token(req.header("cookie")).ok_or(AuthError::SessionInvalid)?;
+    let Some(token) = session::cookie_token(req.header("cookie")) else {
+        return Ok(None);
+    };
     let s = session::lookup(&api.hub.db.read(), token, now_ms())?;
-    Ok((token.to_string(), s))
+    Ok(Some((token.to_string(), s)))
 }
 
-/// `GET /api/session`: who is signed in, with the CSRF token.
+/// `GET /api/session`: who is signed in, with the CSRF token. Without a
+/// session (an API key header, SSO) it says who the caller is, with
+/// `"session": false` and no token.
 pub fn show(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let (_, s) = current(api, req)?;
+    let Some((_, s)) = current(api, req)? else {
+        let p = req.principal.clone().unwrap_or_default();
+        let body = json!({
+            "session": false,
+            "key_id": p.api_key_id,
+            "key_name": p.name,
+            "scope": p.scope.map(|s| s.as_str()),
+            "printers": p.allowed_printers,
+        });
+        return json(200, &body);
+    };
     let conn = api.hub.db.read();
     let p = session::principal(&conn, &s, now_ms())?;
     let row = crate::auth::store::get_key(&conn, &s.api_key_id)?;
     drop(conn);
-    let resp = Response::json(200, &session_view(&p, &s, &row.name))
-        .with_header("Cache-Control", "no-store");
+    let mut view = session_view(&p, &s, &row.name);
+    view["session"] = json!(true);
+    let resp = Response::json(200, &view).with_header("Cache-Control", "no-store");
     Ok(Reply::Respond(secure(resp)))
 }
 
 /// `DELETE /api/session`: signs out (needs the CSRF token, like every
-/// state change of a session).
+/// state change of a session). Without a session there is nothing to end.
 pub fn sign_out(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let (token, _) = current(api, req)?;
-    session::delete(&api.hub.db.lock(), &token)?;
+    if let Some((token, _)) = current(api, req)? {
+        session::delete(&api.hub.db.lock(), &token)?;
+    }
     let secure_cookie = session::cookie_is_secure(req.header("x-forwarded-proto"));
     let resp = Response::empty(204)
         .with_header("Set-Cookie", &session::clear_cookie(secure_cookie))
@@ -284,9 +304,21 @@ struct ConnectionTest {
 /// the connection like a printer thread would, asks for the status block
 /// and answers it (nothing is printed or stored).
 pub fn connection_test(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    // Like creating a printer, probing connections could reach beyond a key
+    // limited to some printers: only unrestricted admin keys may.
+    if req
+        .principal
+        .as_ref()
+        .is_none_or(|p| !p.allowed_printers.is_empty())
+    {
+        return Err(AuthError::PrinterNotAllowed.into());
+    }
     let r: ConnectionTest = body(req)?;
     let model = crate::brother::model::by_name(&r.model).ok_or_else(|| {
-        ApiError::invalid("validation_error", format!("model: unknown model `{}`", r.model))
+        ApiError::invalid(
+            "validation_error",
+            format!("model: unknown model `{}`", r.model),
+        )
     })?;
     let uri = crate::api::admin::uri_of(api, &r.connection)?;
     let slug = r

@@ -240,8 +240,7 @@ fn serve(api: &Api, s: &mut Stream, changed: bool, now: Instant) -> bool {
             for e in &list {
                 s.cursor = e.id;
                 let visible = s.owner.allowed.is_empty()
-                    || e
-                        .printer_id
+                    || e.printer_id
                         .as_ref()
                         .is_some_and(|p| s.owner.allowed.iter().any(|a| a == p));
                 if !visible {

@@ -150,7 +150,10 @@ pub enum Reply {
     Respond(Response),
     /// Send `head` (status and headers, no length: the body ends when the
     /// connection closes), then hand the connection to `sink`.
-    Stream { head: Response, sink: StreamSink },
+    Stream {
+        head: Response,
+        sink: StreamSink,
+    },
     /// Nothing new yet: park the request until one of `keys` changes past
     /// event `seen`, or until `deadline`.
     Park {

@@ -143,7 +143,9 @@ fn sessions_are_strict_cookies_that_need_csrf_and_end_with_their_key() {
         Some(&json!({ "key": hub.key })),
         &[("X-Forwarded-Proto", "https")],
     );
-    assert!(header(&headers, "set-cookie").unwrap().ends_with("; Secure"));
+    assert!(header(&headers, "set-cookie")
+        .unwrap()
+        .ends_with("; Secure"));
 
     // A print key limited to the demo printer: the session carries exactly that.
     let demo = hub.get("/api/printers/demo").json()["id"]
@@ -160,7 +162,10 @@ fn sessions_are_strict_cookies_that_need_csrf_and_end_with_their_key() {
     assert_eq!(s["csrf_token"], csrf.as_str());
     let (status, _, bytes) = call(&hub, "GET", "/api/printers", None, &[("Cookie", &cookie)]);
     assert_eq!(status, 200);
-    assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap()[0]["id"], demo.as_str());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&bytes).unwrap()[0]["id"],
+        demo.as_str()
+    );
     // Beyond its scope: refused like the key itself.
     let (status, _, bytes) = call(
         &hub,
@@ -196,8 +201,13 @@ fn sessions_are_strict_cookies_that_need_csrf_and_end_with_their_key() {
 
     // Revoking the key ends the session at once.
     assert_eq!(
-        hub.request("DELETE", &format!("/api/admin/api-keys/{key_id}"), None, &[])
-            .status,
+        hub.request(
+            "DELETE",
+            &format!("/api/admin/api-keys/{key_id}"),
+            None,
+            &[]
+        )
+        .status,
         204
     );
     let (status, _, bytes) = call(&hub, "GET", "/api/printers", None, &[("Cookie", &cookie)]);
@@ -224,7 +234,10 @@ fn sessions_are_strict_cookies_that_need_csrf_and_end_with_their_key() {
     // The session routes are in the OpenAPI document.
     let doc = hub.get("/openapi.json").json();
     for m in ["post", "get", "delete"] {
-        assert!(doc["paths"]["/api/session"][m].is_object(), "{m} /api/session");
+        assert!(
+            doc["paths"]["/api/session"][m].is_object(),
+            "{m} /api/session"
+        );
     }
 }
 
@@ -417,8 +430,13 @@ fn an_event_stream_ends_when_its_key_is_revoked() {
     let mut r = BufReader::new(s);
     read_frame(&mut r, |f| f.contains(": connected"));
     assert_eq!(
-        hub.request("DELETE", &format!("/api/admin/api-keys/{key_id}"), None, &[])
-            .status,
+        hub.request(
+            "DELETE",
+            &format!("/api/admin/api-keys/{key_id}"),
+            None,
+            &[]
+        )
+        .status,
         204
     );
     read_frame(&mut r, |f| f.contains("event: session.ended"));
@@ -457,7 +475,10 @@ fn error_codes() -> std::collections::BTreeSet<String> {
         .then(|| lit.to_string())
     }
     let mut files = Vec::new();
-    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
     let mut codes = std::collections::BTreeSet::new();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
@@ -552,7 +573,8 @@ fn shots_dir() -> PathBuf {
 }
 
 fn axe_source() -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/axe/node_modules/axe-core/axe.min.js");
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/axe/node_modules/axe-core/axe.min.js");
     std::fs::read_to_string(&p).unwrap_or_else(|e| {
         panic!(
             "{}: {e}. axe-core is installed by .ci/run: \
@@ -579,8 +601,8 @@ fn axe(b: &Browser, page: &str) {
     assert_eq!(v, json!([]), "axe on {page}: {v:#}");
 }
 
-/// Screenshots at phone and desktop width, with axe at both; ends at
-/// desktop width.
+/// Full-page screenshots at phone and desktop width, with axe at both;
+/// ends at desktop width.
 fn shoot(b: &Browser, name: &str) {
     for ((w, h), tag) in [(PHONE, "phone"), (DESKTOP, "desktop")] {
         b.resize(w, h);
@@ -589,6 +611,15 @@ fn shoot(b: &Browser, name: &str) {
             "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
             json!([]),
         );
+        // The whole page: grow the window to the page's height.
+        let full = b
+            .script("return document.documentElement.scrollHeight", json!([]))
+            .as_u64()
+            .unwrap_or(h as u64)
+            .clamp(h as u64, 3000) as u32;
+        if full > h {
+            b.resize(w, full);
+        }
         let png = b.screenshot();
         std::fs::write(shots_dir().join(format!("{name}-{tag}.png")), png).unwrap();
         axe(b, &format!("{name} ({tag})"));
@@ -641,7 +672,10 @@ fn people_sign_in_print_watch_pause_cancel_see_faults_and_add_a_printer() {
     nav(&b, "print");
     b.wait("#f-qr_payload", T);
     assert_eq!(
-        b.script("return document.getElementById('content_type').value", json!([])),
+        b.script(
+            "return document.getElementById('content_type').value",
+            json!([])
+        ),
         "qr_two_lines"
     );
     let labels: Vec<String> = b
@@ -672,7 +706,11 @@ fn people_sign_in_print_watch_pause_cancel_see_faults_and_add_a_printer() {
     b.wait_text("#batch-summary", T, |t| t.contains("1 of 1 printed"));
     assert!(b.url().contains("#/batch/"));
     shoot(&b, "batch");
-    assert_eq!(hub.pngs("demo").len(), before + 1, "the emulator's PNG exists");
+    assert_eq!(
+        hub.pngs("demo").len(),
+        before + 1,
+        "the emulator's PNG exists"
+    );
 
     // Pause from the dashboard, submit, cancel the queued job, resume.
     nav(&b, "printers");
@@ -699,7 +737,11 @@ fn people_sign_in_print_watch_pause_cancel_see_faults_and_add_a_printer() {
         T,
     ));
     b.wait_text(DEMO_STATE, T, |t| t == "Online");
-    assert_eq!(hub.pngs("demo").len(), before + 1, "the cancelled job never printed");
+    assert_eq!(
+        hub.pngs("demo").len(),
+        before + 1,
+        "the cancelled job never printed"
+    );
 
     // A fault on the emulator shows within 2 s, with the reason in words.
     let fault = hub.data_dir.join("emulator").join("demo").join("fault");
@@ -723,7 +765,9 @@ fn people_sign_in_print_watch_pause_cancel_see_faults_and_add_a_printer() {
     fill(&b, "#pf-model", "PT-P750W");
     fill(&b, "#pf-uri", "emulator:?media=24&speed=instant");
     b.click(&b.find("#test-connection").unwrap());
-    b.wait_text("#test-result", T, |t| t.contains("ready") && t.contains("24 mm"));
+    b.wait_text("#test-result", T, |t| {
+        t.contains("ready") && t.contains("24 mm")
+    });
     shoot(&b, "admin-printers");
     b.click(&b.find("#add-printer button[type=submit]").unwrap());
     b.wait("tr[data-printer=shelf]", T);
@@ -737,8 +781,13 @@ fn people_sign_in_print_watch_pause_cancel_see_faults_and_add_a_printer() {
     b.click(&b.find("#create-key button[type=submit]").unwrap());
     let plaintext = b.wait_text("#plaintext", T, |t| t.starts_with("lh_pat_"));
     assert_eq!(
-        hub.request("GET", "/api/printers", None, &[("X-Label-Hub-Key", plaintext.trim())])
-            .status,
+        hub.request(
+            "GET",
+            "/api/printers",
+            None,
+            &[("X-Label-Hub-Key", plaintext.trim())]
+        )
+        .status,
         200
     );
     shoot(&b, "admin-keys");

@@ -76,7 +76,11 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(mut r) = agent.get(format!("{base}/status")).call() {
-                if let Ok(v) = r.body_mut().read_to_vec().map(|b| serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null)) {
+                if let Ok(v) = r
+                    .body_mut()
+                    .read_to_vec()
+                    .map(|b| serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null))
+                {
                     if v["value"]["ready"] == true {
                         break;
                     }
@@ -132,7 +136,8 @@ impl Browser {
             .run(req)
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp.status().as_u16();
-        let v: Value = serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap_or_default()).unwrap_or(Value::Null);
+        let v: Value = serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap_or_default())
+            .unwrap_or(Value::Null);
         if status >= 400 {
             panic!("webdriver {method} {path} -> {status}: {v}");
         }
@@ -151,7 +156,8 @@ impl Browser {
             .run(req)
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp.status().as_u16();
-        let v: Value = serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap_or_default()).unwrap_or(Value::Null);
+        let v: Value = serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap_or_default())
+            .unwrap_or(Value::Null);
         if status >= 400 {
             Err(v["value"].clone())
         } else {
