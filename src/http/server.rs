@@ -377,7 +377,13 @@ fn stream(raw: tiny_http::Request, req: &Request, head: Response, sink: super::S
 }
 
 fn respond(raw: tiny_http::Request, resp: Response) {
-    let mut out = tiny_http::Response::from_data(resp.body).with_status_code(resp.status);
+    // A body of known length always goes with Content-Length: tiny_http
+    // would switch to chunked encoding past 32 KiB (the OpenAPI document
+    // crossed that with the console's routes), which simple clients and
+    // the front's buffered forwarding do not need.
+    let mut out = tiny_http::Response::from_data(resp.body)
+        .with_status_code(resp.status)
+        .with_chunked_threshold(usize::MAX);
     for (name, value) in &resp.headers {
         if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
             out = out.with_header(h);

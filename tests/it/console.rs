@@ -620,6 +620,7 @@ fn shoot(b: &Browser, name: &str) {
         if full > h {
             b.resize(w, full);
         }
+        b.script("window.scrollTo(0, 0); return true;", json!([]));
         let png = b.screenshot();
         std::fs::write(shots_dir().join(format!("{name}-{tag}.png")), png).unwrap();
         axe(b, &format!("{name} ({tag})"));
