@@ -95,6 +95,16 @@ impl Hub {
         (field("Threads:"), field("VmRSS:"))
     }
 
+    /// Threads by name.
+    fn thread_names(&self) -> std::collections::BTreeMap<String, i64> {
+        let mut out = std::collections::BTreeMap::new();
+        for e in std::fs::read_dir(format!("/proc/{}/task", self.child.id())).unwrap() {
+            let comm = std::fs::read_to_string(e.unwrap().path().join("comm")).unwrap_or_default();
+            *out.entry(comm.trim().to_string()).or_insert(0) += 1;
+        }
+        out
+    }
+
     fn healthz(&self, field: &str) -> u64 {
         let out = self.request("GET", "/healthz");
         let body = out.split("\r\n\r\n").nth(1).unwrap();
@@ -151,6 +161,7 @@ fn main() {
     drop(open_stream(&hub));
     hub.request("GET", "/api/printers");
     let (t0, rss0) = settle(&hub);
+    let names0 = hub.thread_names();
 
     let mut streams: Vec<_> = (0..STREAMS).map(|_| open_stream(&hub)).collect();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -159,6 +170,14 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let (t1, rss1) = settle(&hub);
+    let names1 = hub.thread_names();
+    let mut grew: Vec<String> = Vec::new();
+    for (name, n) in &names1 {
+        let d = n - names0.get(name).copied().unwrap_or(0);
+        if d != 0 {
+            grew.push(format!("{name} {d:+}"));
+        }
+    }
 
     // One change reaches every stream.
     let started = Instant::now();
@@ -211,6 +230,10 @@ fn main() {
         "  parked long-polls: threads {p0} -> {p1} ({:+.2} per poll),   RSS {prss0} -> {prss1} KiB ({:+.1} KiB per poll)",
         per(p0, p1),
         per(prss0, prss1)
+    );
+    println!(
+        "  threads that came with the streams, by name: {}",
+        grew.join(", ")
     );
     println!(
         "  one event to all {STREAMS} streams: slowest arrival {:.1} ms after the request",
