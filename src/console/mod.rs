@@ -320,7 +320,15 @@ pub fn connection_test(api: &Api, req: &mut Request) -> Result<Reply, ApiError> 
             format!("model: unknown model `{}`", r.model),
         )
     })?;
-    let uri = crate::api::admin::uri_of(api, &r.connection)?;
+    let (uri, community) = crate::api::admin::uri_of(api, &r.connection)?;
+    // The community is a secret: used for the probe, never answered.
+    let device_uri = match &community {
+        Some(c) if uri.starts_with("tcp://") => {
+            let sep = if uri.contains('?') { '&' } else { '?' };
+            format!("{uri}{sep}community={c}")
+        }
+        _ => uri.clone(),
+    };
     let slug = r
         .slug
         .filter(|s| !s.is_empty() && s.len() <= 64)
@@ -328,8 +336,9 @@ pub fn connection_test(api: &Api, req: &mut Request) -> Result<Reply, ApiError> 
     let spec = DeviceSpec {
         printer_key: slug,
         model,
-        uri: uri.clone(),
+        uri: device_uri,
         data_dir: api.hub.config.data_dir.clone(),
+        reach: api.hub.config.reach(),
     };
     let started = std::time::Instant::now();
     let outcome = api.hub.devices.open(&spec).and_then(|mut d| d.status());

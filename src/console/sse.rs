@@ -31,7 +31,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::api::{int_param, text_param, Api, ApiError};
+use crate::api::{int_param, Api, ApiError};
 use crate::auth::{session, store};
 use crate::http::{Reply, Request, Response, StreamSink};
 use crate::hub::events::{self, Filter};
@@ -139,8 +139,10 @@ pub fn open(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         },
         allowed: principal.allowed_printers.clone(),
     };
-    let printer_id = text_param(req, "printer_id");
-    let batch_id = text_param(req, "batch_id");
+    // Through the resolved route (a slug is resolved to the printer's id,
+    // a restricted key's feed is narrowed by the gate).
+    let printer_id = req.resolved("printer_id").map(str::to_string);
+    let batch_id = req.resolved("batch_id").map(str::to_string);
     let tx = streams.tx.clone();
     let head = Response::new(200, "text/event-stream; charset=utf-8", Vec::new())
         .with_header("Cache-Control", "no-store")

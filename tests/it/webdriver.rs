@@ -73,7 +73,8 @@ impl Browser {
                 .build(),
         );
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Generous: on a loaded 2-core CI machine chromedriver can be slow.
+        let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if let Ok(mut r) = agent.get(format!("{base}/status")).call() {
                 if let Ok(v) = r

@@ -23,6 +23,7 @@ window.LH_MESSAGES = {
   random_source_failed: "The hub could not make a new secret (its random source failed). Try again.",
   // Requests
   validation_error: "Some values are not valid.",
+  invalid_parameter: "A parameter of the request is repeated, empty or not valid.",
   bad_request: "The request is not valid HTTP.",
   bad_request_body: "The request body could not be read.",
   body_too_large: "The request is too large.",
