@@ -518,7 +518,7 @@
       return h("tr", { dataset: { job: j.id, state: j.state } },
         h("td", {}, fmtTime(j.created_at)),
         h("td", {}, names.get(j.printer_id) || j.printer_id),
-        h("td", {}, (p.content_type || "").replace(/_/g, " "), h("br"), h("span", { class: "muted" }, (p.label_data && (p.label_data.primary_id || p.label_data.title)) || "")),
+        h("td", {}, h("div", {}, (p.content_type || "").replace(/_/g, " "), h("br"), h("span", { class: "muted" }, (p.label_data && (p.label_data.primary_id || p.label_data.title)) || ""))),
         h("td", {}, h("span", { class: "badge " + j.state }, j.state.replace("_", " "))),
         h("td", {}, j.error_code ? describe(j.error_code, j.error_detail, j.error) : ""),
         h("td", {}, btns.length ? h("div", { class: "actions" }, btns) : ""));
