@@ -37,6 +37,9 @@ pub struct Principal {
     pub scope: Option<Scope>,
     /// Printers the caller may use (empty = all).
     pub allowed_printers: Vec<String>,
+    /// The API key's public lookup prefix (`lh_pat_` + 9 characters), for
+    /// the access log; never the key.
+    pub key_prefix: Option<String>,
 }
 
 /// Why a long-poll request is being handled again.
@@ -71,6 +74,9 @@ pub struct Request {
     pub deadline: Option<Instant>,
     /// Index of the matched route.
     pub route: usize,
+    /// The matched route's pattern (`/api/jobs/{job_id}`), empty when no
+    /// route matched: the access log's and the metrics' route label.
+    pub pattern: &'static str,
     /// When the request was received.
     pub received: Instant,
 }

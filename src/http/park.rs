@@ -247,6 +247,7 @@ mod tests {
             wake: Wake::Fresh,
             deadline: None,
             route: 0,
+            pattern: "",
             received: Instant::now(),
         };
         Parked { raw, req }

@@ -232,6 +232,7 @@ fn fresh<A: App>(shared: &Shared<A>, mut raw: tiny_http::Request) {
         wake: Wake::Fresh,
         deadline: None,
         route: usize::MAX,
+        pattern: "",
         received,
     };
     let (idx, params) = match shared.router.find(&req.method, &req.path) {
@@ -242,6 +243,7 @@ fn fresh<A: App>(shared: &Shared<A>, mut raw: tiny_http::Request) {
         }
     };
     req.route = idx;
+    req.pattern = shared.router.routes.get(idx).map_or("", |r| r.path);
     req.params = params;
     if let Some(len) = raw.body_length() {
         if len > shared.max_body {
@@ -344,14 +346,40 @@ fn run<A: App>(shared: &Shared<A>, raw: tiny_http::Request, mut req: Request) {
 }
 
 fn finish(raw: tiny_http::Request, req: &Request, resp: Response) {
-    log::debug!(
-        "{} {} -> {} in {:.1} ms",
-        req.method,
-        req.path,
-        resp.status,
-        req.received.elapsed().as_secs_f64() * 1000.0
-    );
+    let elapsed = req.received.elapsed();
+    crate::metrics::http_request(&req.method, req.pattern, resp.status, elapsed);
+    access_log(req, resp.status, elapsed);
     respond(raw, resp);
+}
+
+/// Log target of the access log (`PRINTER_HUB_ACCESS_LOG=0` filters it out
+/// in `cli::serve`, so a switched-off line is never formatted).
+pub const ACCESS_LOG_TARGET: &str = "labelhub::access";
+
+/// One info line per answered request: method, route pattern (never the
+/// raw path, which may carry ids or junk), status, milliseconds, the key's
+/// public prefix (never the key) and the client address.
+fn access_log(req: &Request, status: u16, elapsed: Duration) {
+    let who = req
+        .principal
+        .as_ref()
+        .and_then(|p| p.key_prefix.as_deref().or(Some(p.name.as_str())))
+        .unwrap_or("-");
+    let route = if req.pattern.is_empty() {
+        crate::metrics::UNMATCHED
+    } else {
+        req.pattern
+    };
+    log::info!(
+        target: ACCESS_LOG_TARGET,
+        "access {} {} {} {:.1}ms key={} client={}",
+        crate::metrics::method_label(&req.method),
+        route,
+        status,
+        elapsed.as_secs_f64() * 1000.0,
+        who,
+        req.peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
+    );
 }
 
 fn respond(raw: tiny_http::Request, resp: Response) {
