@@ -6,6 +6,7 @@ mod auth;
 mod auth_fuzz;
 mod hub;
 mod hub_crash;
+mod observe;
 mod printer_io;
 mod raster;
 mod render;
