@@ -247,7 +247,9 @@ mod tests {
             wake: Wake::Fresh,
             deadline: None,
             route: 0,
-            pattern: "",
+            template: "",
+            scope: crate::http::Scope::Read,
+            policy: crate::http::Policy::NONE,
             received: Instant::now(),
         };
         Parked { raw, req }

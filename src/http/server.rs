@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, TrySendError};
 
 use super::park::{Parked, Parking, Refused, Resumed};
-use super::router::{parse_query, Router};
+use super::router::{parse_query, Policy, Router, Scope};
 use super::{App, HttpError, Reply, Request, Response, Wake};
 
 /// Server settings.
@@ -232,19 +232,15 @@ fn fresh<A: App>(shared: &Shared<A>, mut raw: tiny_http::Request) {
         wake: Wake::Fresh,
         deadline: None,
         route: usize::MAX,
-        pattern: "",
+        template: "",
+        scope: Scope::Admin,
+        policy: Policy::NONE,
         received,
     };
-    let (idx, params) = match shared.router.find(&req.method, &req.path) {
-        Ok(found) => found,
-        Err(e) => {
-            let resp = shared.app.error(Some(&req), &e);
-            return finish(raw, &req, resp);
-        }
-    };
-    req.route = idx;
-    req.pattern = shared.router.routes.get(idx).map_or("", |r| r.path);
-    req.params = params;
+    if let Err(e) = shared.router.resolve(&mut req) {
+        let resp = shared.app.error(Some(&req), &e);
+        return finish(raw, &req, resp);
+    }
     if let Some(len) = raw.body_length() {
         if len > shared.max_body {
             let resp = shared.app.error(
@@ -282,7 +278,7 @@ fn fresh<A: App>(shared: &Shared<A>, mut raw: tiny_http::Request) {
             return finish(raw, &req, resp);
         }
     }
-    let scope = shared.router.routes[idx].scope;
+    let scope = req.scope;
     let auth = catch_unwind(AssertUnwindSafe(|| {
         shared.app.authenticate(&mut req, scope)
     }));
@@ -347,7 +343,7 @@ fn run<A: App>(shared: &Shared<A>, raw: tiny_http::Request, mut req: Request) {
 
 fn finish(raw: tiny_http::Request, req: &Request, resp: Response) {
     let elapsed = req.received.elapsed();
-    crate::metrics::http_request(&req.method, req.pattern, resp.status, elapsed);
+    crate::metrics::http_request(&req.method, req.template, resp.status, elapsed);
     access_log(req, resp.status, elapsed);
     respond(raw, resp);
 }
@@ -365,10 +361,10 @@ fn access_log(req: &Request, status: u16, elapsed: Duration) {
         .as_ref()
         .and_then(|p| p.key_prefix.as_deref().or(Some(p.name.as_str())))
         .unwrap_or("-");
-    let route = if req.pattern.is_empty() {
+    let route = if req.template.is_empty() {
         crate::metrics::UNMATCHED
     } else {
-        req.pattern
+        req.template
     };
     log::info!(
         target: ACCESS_LOG_TARGET,
