@@ -30,17 +30,21 @@ pub fn job_failed(printer: &Printer, job_id: &str, err: &JobError) {
     );
 }
 
-/// Jobs were paused because the loaded medium is not theirs.
+/// Jobs were paused because the loaded medium is not theirs: one line per
+/// run (a run is one batch's labels for one medium), so a 500-label batch
+/// does not write 500 lines.
 pub fn jobs_paused_wrong_media(printer: &Printer, run: &[Job], loaded: &str) {
-    for job in run {
-        log::info!(
-            "printer {}: job {} paused: wrong tape: it needs {} but {loaded} is loaded; \
-             load it and resume the job",
-            printer.slug,
-            job.id,
-            job.media
-        );
-    }
+    let Some(first) = run.first() else { return };
+    let which = match run.len() {
+        1 => format!("job {}", first.id),
+        n => format!("{n} jobs of batch {} (first {})", first.batch_id, first.id),
+    };
+    log::info!(
+        "printer {}: {which} paused: wrong tape: it needs {} but {loaded} is loaded; \
+         load it and resume the job",
+        printer.slug,
+        first.media
+    );
 }
 
 /// Jobs per (printer id, state) as the database holds them now (terminal
