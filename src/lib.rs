@@ -13,4 +13,5 @@ pub mod cli;
 pub mod console;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod render;
