@@ -41,6 +41,14 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         before: int_param(req, "cursor")?,
         limit: limit as usize,
     };
+    // apps (issue 13): `since=<RFC 3339>` without a cursor has upstream's
+    // meaning: jobs created at or after it, oldest first, so the upstream
+    // frontend's "next page" (`since` = created_at of the last job shown)
+    // reaches newer jobs instead of repeating the newest page.
+    if q.since.is_some() && q.before.is_none() {
+        let (jobs, _) = hub_jobs::list_since_oldest_first(&api.hub.db.read(), &q, None)?;
+        return json(200, &Value::Array(jobs.iter().map(shapes::job).collect()));
+    }
     let (jobs, next) = hub_jobs::list(&api.hub.db.read(), &q)?;
     let body = Value::Array(jobs.iter().map(shapes::job).collect());
     let mut resp = Response::json(200, &body);

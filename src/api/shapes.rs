@@ -67,13 +67,20 @@ pub fn job(job: &Job) -> Value {
     })
 }
 
-/// Upstream `PrintJobStatusResponse` (`GET /jobs/{id}`), in the one state
-/// vocabulary (`done`, not upstream's in-memory `completed`).
+/// Upstream `PrintJobStatusResponse` (`GET /jobs/{id}`) in upstream's
+/// vocabulary for that route (its clients poll until `completed`): `done`
+/// is `completed`, `failed_restart` is `failed` with `error_code`
+/// `printer_interrupted`. The `/api/*` routes keep labelhub's vocabulary.
 pub fn legacy_job(job: &Job) -> Value {
+    let (status, error_code) = match job.state {
+        JobState::Done => ("completed", job.error_code.clone()),
+        JobState::FailedRestart => ("failed", Some("printer_interrupted".to_string())),
+        other => (other.as_str(), job.error_code.clone()),
+    };
     json!({
         "job_id": job.id,
-        "status": job.state.as_str(),
-        "error_code": job.error_code,
+        "status": status,
+        "error_code": error_code,
         "error_message": job.error,
         "error_detail": job.error_detail,
         "created_at": rfc3339(job.created_at),
@@ -121,17 +128,26 @@ pub fn backend(model: &str) -> &'static str {
     }
 }
 
-/// The connection object: the URI, plus upstream's host/port for TCP.
+/// The connection object: the URI, plus upstream's host/port for every
+/// TCP printer (also one created with a `uri` carrying a query, an IPv6
+/// address or no port), read with the transport's own URI parser.
 pub fn connection(uri: &str) -> Value {
     let mut conn = json!({"uri": uri});
     if let Some(rest) = uri.strip_prefix("tcp://") {
-        let hostport = rest.split('/').next().unwrap_or(rest);
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().unwrap_or(9100)),
-            None => (hostport, 9100),
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        let (host, port) = match authority.strip_prefix('[') {
+            // [v6]:port
+            Some(v6) => match v6.split_once(']') {
+                Some((h, tail)) => (h, tail.strip_prefix(':')),
+                None => (v6, None),
+            },
+            None => match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            },
         };
         conn["host"] = json!(host);
-        conn["port"] = json!(port);
+        conn["port"] = json!(port.and_then(|p| p.parse::<u16>().ok()).unwrap_or(9100));
     }
     conn
 }

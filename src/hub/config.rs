@@ -126,6 +126,7 @@ impl Config {
         for name in vars.keys() {
             let auth_var = crate::auth::config::VARIABLES
                 .iter()
+                .chain(crate::integrations::config::VARIABLES)
                 .any(|(k, _, _)| k == name);
             if !auth_var && !VARIABLES.iter().any(|(known, _, _)| known == name) {
                 log::warn!("ignoring unknown variable {name}");
@@ -242,6 +243,7 @@ pub(crate) mod tests {
             .iter()
             .map(|v| v.0)
             .chain(crate::auth::config::VARIABLES.iter().map(|v| v.0))
+            .chain(crate::integrations::config::VARIABLES.iter().map(|v| v.0))
             .collect();
         let mut names = all.clone();
         names.sort();

@@ -27,6 +27,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/0001_init.sql"),
     // auth (issue 5): api_keys, audit_log.
     include_str!("../../sql/0010_auth.sql"),
+    // apps (issue 13): webhook subscriptions and outbox.
+    include_str!("../../sql/0015_integrations.sql"),
 ];
 
 /// The schema version this binary writes.
