@@ -292,6 +292,19 @@ fn fetch(kind: Kind, cfg: &AppConfig, id: &str) -> Result<Entity, IntegrationErr
     let Some(Value::Object(obj)) = body else {
         return Err(fail("the answer is not a JSON object".into()));
     };
+    // The app's own ids go into URLs (and a redirect's Location): digits
+    // only, whatever the app answered.
+    let num = |v: Option<&Value>| -> Result<String, IntegrationError> {
+        let s = match v {
+            Some(Value::Number(n)) if n.as_u64().is_some() => n.to_string(),
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(fail("the answer has no numeric `id`".into())),
+        };
+        if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(fail("the answer's `id` is not a number".into()));
+        }
+        Ok(s)
+    };
     let text = |v: Option<&Value>| -> Option<String> {
         match v? {
             Value::String(s) if !s.trim().is_empty() => Some(unescape(s.trim())),
@@ -304,8 +317,7 @@ fn fetch(kind: Kind, cfg: &AppConfig, id: &str) -> Result<Entity, IntegrationErr
             if obj.get("status").and_then(Value::as_str) == Some("error") {
                 return Err(not_found());
             }
-            let num_id =
-                text(obj.get("id")).ok_or_else(|| fail("the answer has no `id`".into()))?;
+            let num_id = num(obj.get("id"))?;
             if kind == Kind::Location {
                 let name = text(obj.get("name"));
                 return Ok(Entity {
@@ -334,7 +346,7 @@ fn fetch(kind: Kind, cfg: &AppConfig, id: &str) -> Result<Entity, IntegrationErr
         Kind::Product => {
             let name =
                 text(obj.get("name")).ok_or_else(|| fail("the answer has no `name`".into()))?;
-            let pid = text(obj.get("id")).unwrap_or_else(|| id.to_string());
+            let pid = num(obj.get("id"))?;
             Ok(Entity {
                 app,
                 id: id.to_string(),
@@ -345,7 +357,7 @@ fn fetch(kind: Kind, cfg: &AppConfig, id: &str) -> Result<Entity, IntegrationErr
             })
         }
         Kind::Spool => {
-            let sid = text(obj.get("id")).ok_or_else(|| fail("the answer has no `id`".into()))?;
+            let sid = num(obj.get("id"))?;
             let filament = obj.get("filament");
             let vendor = filament.and_then(|f| text(f.get("vendor").and_then(|v| v.get("name"))));
             let fname = filament.and_then(|f| text(f.get("name")));

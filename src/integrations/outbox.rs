@@ -128,10 +128,17 @@ pub fn enqueue(
     subject: &Subject<'_>,
     data: &Value,
 ) -> Result<(), HubError> {
-    if !matches!(
-        kind,
-        events::JOB_STATE_CHANGED | events::PRINTER_STATUS | events::PRINTER_MEDIA_CHANGED
-    ) {
+    // Most events (created, queued, printing) never map: skip them before
+    // touching the subscriptions table.
+    let relevant = match kind {
+        events::JOB_STATE_CHANGED => matches!(
+            data["to_state"].as_str(),
+            Some("done" | "failed" | "cancelled" | "failed_restart")
+        ),
+        events::PRINTER_STATUS | events::PRINTER_MEDIA_CHANGED => true,
+        _ => false,
+    };
+    if !relevant {
         return Ok(());
     }
     let subs: Vec<(String, String)> = {
