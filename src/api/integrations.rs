@@ -283,6 +283,20 @@ pub fn qr_product(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 
 // ------------------------------------------------------ outbound admin
 
+/// The audit actor of a request (`api-key:<id>`, `sso:<user>`).
+fn with_actor<T>(req: &Request, f: impl FnOnce(outbox::Actor<'_>) -> T) -> T {
+    let name = req
+        .principal
+        .as_ref()
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| "unknown".into());
+    let ip = req.peer.map(|p| p.ip().to_string());
+    f(outbox::Actor {
+        name: &name,
+        source_ip: ip.as_deref(),
+    })
+}
+
 /// `GET /api/admin/webhooks`
 pub fn list_subscriptions(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
     json(200, &outbox::list(&api.hub.db.read())?)
@@ -291,7 +305,8 @@ pub fn list_subscriptions(api: &Api, _req: &mut Request) -> Result<Reply, ApiErr
 /// `POST /api/admin/webhooks`
 pub fn create_subscription(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let r: outbox::CreateRequest = body(req)?;
-    json(201, &outbox::create(&api.hub, api.integrations(), r)?)
+    let created = with_actor(req, |a| outbox::create(&api.hub, api.integrations(), r, a))?;
+    json(201, &created)
 }
 
 /// `GET /api/admin/webhooks/{subscription_id}`
@@ -305,20 +320,17 @@ pub fn get_subscription(api: &Api, req: &mut Request) -> Result<Reply, ApiError>
 /// `PATCH /api/admin/webhooks/{subscription_id}`
 pub fn update_subscription(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let r: outbox::PatchRequest = body(req)?;
-    json(
-        200,
-        &outbox::update(
-            &api.hub,
-            api.integrations(),
-            req.param("subscription_id"),
-            r,
-        )?,
-    )
+    let id = req.param("subscription_id").to_string();
+    let updated = with_actor(req, |a| {
+        outbox::update(&api.hub, api.integrations(), &id, r, a)
+    })?;
+    json(200, &updated)
 }
 
 /// `DELETE /api/admin/webhooks/{subscription_id}`
 pub fn delete_subscription(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    outbox::delete(&api.hub, req.param("subscription_id"))?;
+    let id = req.param("subscription_id").to_string();
+    with_actor(req, |a| outbox::delete(&api.hub, &id, a))?;
     Ok(Reply::Respond(Response::empty(204)))
 }
 

@@ -344,11 +344,54 @@ pub fn get(conn: &Connection, id: &str) -> Result<Value, IntegrationError> {
     add_counts(conn, v)
 }
 
+/// Who changes a subscription (for the audit log, like key and printer
+/// changes).
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    /// `api-key:<id>` or `sso:<user>`.
+    pub name: &'a str,
+    pub source_ip: Option<&'a str>,
+}
+
+fn audit(
+    conn: &Connection,
+    actor: Actor<'_>,
+    action: &str,
+    id: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+) -> Result<(), HubError> {
+    crate::auth::audit::record(
+        conn,
+        crate::auth::audit::Entry {
+            actor: actor.name,
+            source_ip: actor.source_ip,
+            action,
+            target_type: "webhook",
+            target_id: Some(id),
+            before,
+            after,
+        },
+        now_ms(),
+    )?;
+    Ok(())
+}
+
+fn view_in(conn: &Connection, id: &str) -> Result<Option<Value>, HubError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {SUB_COLUMNS} FROM webhook_subscriptions WHERE id = ?1"
+        ))?
+        .query_row([id], sub_view)
+        .optional()?)
+}
+
 /// `POST /api/admin/webhooks`: the answer carries the secret, this once.
 pub fn create(
     hub: &Hub,
     integ: &Integrations,
     req: CreateRequest,
+    actor: Actor<'_>,
 ) -> Result<Value, IntegrationError> {
     let url = check_url(integ, &req.url)?;
     let events = check_events(&req.events)?;
@@ -380,7 +423,8 @@ pub fn create(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
             params![id, url, events, secret, req.enabled, description, now],
         )?;
-        Ok(())
+        let after = view_in(tx, &id)?;
+        audit(tx, actor, "webhook.create", &id, None, after)
     })?;
     let mut v = get(&hub.db.read(), &id)?;
     v["secret"] = json!(secret);
@@ -393,6 +437,7 @@ pub fn update(
     integ: &Integrations,
     id: &str,
     req: PatchRequest,
+    actor: Actor<'_>,
 ) -> Result<Value, IntegrationError> {
     get(&hub.db.read(), id)?;
     let url = req
@@ -403,26 +448,33 @@ pub fn update(
     let events = req.events.as_deref().map(check_events).transpose()?;
     let description = check_description(req.description)?;
     hub.db.write(|tx| {
+        let before = view_in(tx, id)?;
         tx.execute(
             "UPDATE webhook_subscriptions SET url = coalesce(?2, url), events = coalesce(?3, events),
                  enabled = coalesce(?4, enabled), description = coalesce(?5, description), updated_at = ?6
              WHERE id = ?1",
             params![id, url, events, req.enabled, description, now_ms()],
         )?;
-        Ok(())
+        let after = view_in(tx, id)?;
+        audit(tx, actor, "webhook.update", id, before, after)
     })?;
     integ.sender.wake();
     get(&hub.db.read(), id)
 }
 
 /// `DELETE /api/admin/webhooks/{id}`: the subscription and its deliveries.
-pub fn delete(hub: &Hub, id: &str) -> Result<(), IntegrationError> {
+pub fn delete(hub: &Hub, id: &str, actor: Actor<'_>) -> Result<(), IntegrationError> {
     let n = hub.db.write(|tx| {
+        let before = view_in(tx, id)?;
         tx.execute(
             "DELETE FROM webhook_outbox WHERE subscription_id = ?1",
             [id],
         )?;
-        Ok(tx.execute("DELETE FROM webhook_subscriptions WHERE id = ?1", [id])?)
+        let n = tx.execute("DELETE FROM webhook_subscriptions WHERE id = ?1", [id])?;
+        if n > 0 {
+            audit(tx, actor, "webhook.delete", id, before, None)?;
+        }
+        Ok(n)
     })?;
     if n == 0 {
         return Err(IntegrationError::NoSuchSubscription(

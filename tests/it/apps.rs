@@ -1321,3 +1321,72 @@ fn kill_9_with_100_undelivered_events_loses_none() {
         second.get("/api/events?wait=1&since=999999999");
     }
 }
+
+#[test]
+fn outbound_printer_events_report_problems_media_and_are_audited() {
+    let receiver = Fake::start(Arc::new(|_: &Seen| (204, Vec::new())));
+    let hub = Hub::start_env(&[("PRINTER_HUB_STATUS_POLL_S", "1")]);
+    let (sub, secret) = subscribe(
+        &hub,
+        &format!("{}/printers", receiver.base),
+        &["printer.needs_attention", "printer.media_changed"],
+    );
+    // A printer whose cover is open: its first status poll reports the
+    // loaded tape and the problem.
+    let fault = hub.data_dir.join("emulator").join("cover").join("fault");
+    std::fs::create_dir_all(fault.parent().unwrap()).unwrap();
+    std::fs::write(&fault, "cover_open").unwrap();
+    let printer = add_printer(&hub, "cover", "emulator:?media=12&speed=instant");
+    let seen = receiver.wait("printer events", T, |s| {
+        let types: BTreeSet<String> = s
+            .iter()
+            .map(|r| {
+                serde_json::from_slice::<Value>(&r.body).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        types.contains("printer.needs_attention") && types.contains("printer.media_changed")
+    });
+    for r in &seen {
+        verify(&secret, r);
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["data"]["printer_id"], printer["id"]);
+        match body["type"].as_str().unwrap() {
+            "printer.needs_attention" => assert_eq!(body["data"]["problem"], "cover_open"),
+            "printer.media_changed" => assert_eq!(body["data"]["to"], "12"),
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    // Subscription changes are in the audit log, without the secret.
+    let r = hub.request(
+        "PATCH",
+        &format!("/api/admin/webhooks/{sub}"),
+        Some(br#"{"description": "ops"}"#),
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        hub.request("DELETE", &format!("/api/admin/webhooks/{sub}"), None, &[])
+            .status,
+        204
+    );
+    let audit = hub.get("/api/admin/audit?target_type=webhook").json();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["webhook.delete", "webhook.update", "webhook.create"]
+    );
+    assert!(
+        !audit.to_string().contains(&secret),
+        "no secret in the audit log"
+    );
+    assert_eq!(audit["items"][1]["after"]["description"], "ops");
+}
