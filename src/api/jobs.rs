@@ -22,7 +22,9 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     };
     let since = match req.query("since") {
         None | Some("") => None,
-        Some(s) => Some(parse_rfc3339(s).ok_or_else(|| {
+        // A client that put `+01:00` in the query unencoded sends a space
+        // (form decoding): read it as the `+` it was.
+        Some(s) => Some(parse_rfc3339(&s.replace(' ', "+")).ok_or_else(|| {
             ApiError::invalid(
                 "validation_error",
                 format!("since={s}: expected an RFC 3339 time"),

@@ -421,6 +421,10 @@ fn since_pages_forward_like_upstreams_frontend() {
     let own = hub.get("/api/jobs?limit=2");
     assert_eq!(own.json()[0]["id"], ids[4].as_str());
     assert!(own.header("x-next-cursor").is_some());
+    // An offset whose `+` arrived unencoded (form decoding makes it a space).
+    let plus = hub.get("/api/jobs?since=2000-01-01T01:00:00+01:00&limit=1");
+    assert_eq!(plus.status, 200, "{}", String::from_utf8_lossy(&plus.bytes));
+    assert_eq!(plus.json()[0]["id"], ids[0].as_str());
     let bad = hub.get("/api/jobs?since=yesterday");
     assert_eq!(bad.status, 422);
 }
