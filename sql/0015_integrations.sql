@@ -16,7 +16,10 @@ CREATE TABLE webhook_subscriptions (
     last_status      TEXT,                                   -- delivered | retrying | failed
     last_http_status INTEGER,
     last_error       TEXT,
-    last_attempt_at  INTEGER
+    last_attempt_at  INTEGER,
+    -- After a failed attempt, none of this subscriber's messages is sent
+    -- before this time (the failed one's retry time); cleared by a success.
+    hold_until       INTEGER
 );
 
 -- The outbox: one row per (event, subscription), written in the same

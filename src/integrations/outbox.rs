@@ -282,7 +282,7 @@ fn check_description(d: Option<String>) -> Result<Option<String>, IntegrationErr
 }
 
 const SUB_COLUMNS: &str = "id, url, events, enabled, description, created_at, updated_at,
-    last_status, last_http_status, last_error, last_attempt_at";
+    last_status, last_http_status, last_error, last_attempt_at, hold_until";
 
 fn sub_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
     let events: String = r.get(2)?;
@@ -300,6 +300,8 @@ fn sub_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
             "http_status": r.get::<_, Option<i64>>(8)?,
             "error": r.get::<_, Option<String>>(9)?,
             "at": ts(r.get(10)?),
+            // Held after a failure: nothing is sent before this time.
+            "retry_at": ts(r.get(11)?),
         },
     }))
 }
@@ -549,12 +551,20 @@ pub fn redeliver(
 ) -> Result<Value, IntegrationError> {
     let now = now_ms();
     let n = hub.db.write(|tx| {
-        Ok(tx.execute(
+        let n = tx.execute(
             "UPDATE webhook_outbox SET state = 'pending', next_attempt_at = ?3, window_start = ?3,
                  delivered_at = NULL
              WHERE id = ?1 AND subscription_id = ?2",
             params![delivery, sub, now],
-        )?)
+        )?;
+        if n > 0 {
+            // The operator asks for now: release a held subscriber too.
+            tx.execute(
+                "UPDATE webhook_subscriptions SET hold_until = NULL WHERE id = ?1",
+                [sub],
+            )?;
+        }
+        Ok(n)
     })?;
     if n == 0 {
         get(&hub.db.read(), sub)?;
@@ -590,6 +600,7 @@ fn load_due(conn: &Connection, now: i64) -> Result<Vec<Due>, HubError> {
         "SELECT o.id, o.subscription_id, s.url, s.secret, o.payload, o.attempts, o.window_start
          FROM webhook_outbox o JOIN webhook_subscriptions s ON s.id = o.subscription_id
          WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 AND s.enabled = 1
+           AND coalesce(s.hold_until, 0) <= ?1
          ORDER BY o.next_attempt_at, o.rowid LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now, BATCH as i64], |r| {
@@ -609,7 +620,7 @@ fn load_due(conn: &Connection, now: i64) -> Result<Vec<Due>, HubError> {
 fn next_due(conn: &Connection) -> Result<Option<i64>, HubError> {
     Ok(conn
         .query_row(
-            "SELECT min(o.next_attempt_at) FROM webhook_outbox o
+            "SELECT min(max(o.next_attempt_at, coalesce(s.hold_until, 0))) FROM webhook_outbox o
              JOIN webhook_subscriptions s ON s.id = o.subscription_id
              WHERE o.state = 'pending' AND s.enabled = 1",
             [],
@@ -695,6 +706,15 @@ fn record(
                  last_error = ?4, last_attempt_at = ?5 WHERE id = ?1",
             params![d.sub, last, status, error, now],
         )?;
+        // A subscriber that failed is held until the failed message's
+        // retry time: its other messages (also ones written later) wait
+        // too, so a dead receiver is not hammered and does not hold the
+        // sender up for the other subscribers. A success releases it.
+        let hold = (state == "pending").then_some(next);
+        tx.execute(
+            "UPDATE webhook_subscriptions SET hold_until = ?2 WHERE id = ?1",
+            params![d.sub, if ok { None } else { hold }],
+        )?;
         Ok(())
     })?;
     match state {
@@ -760,11 +780,19 @@ fn run(hub: &Hub, integ: &Integrations, stop: &Receiver<()>) {
             }
         };
         let full = due.len() == BATCH;
+        let mut failing: Vec<&str> = Vec::new();
         for d in &due {
             if !matches!(stop.try_recv(), Err(crossbeam_channel::TryRecvError::Empty)) {
                 return;
             }
+            if failing.contains(&d.sub.as_str()) {
+                // Held by `record` after its failure in this pass.
+                continue;
+            }
             let outcome = post(integ, d);
+            if !outcome.0 {
+                failing.push(&d.sub);
+            }
             if let Err(e) = record(hub, integ, d, outcome) {
                 // The row stays pending and is sent again (at-least-once).
                 log::error!("cannot record webhook {}: {e}", d.id);

@@ -1394,3 +1394,35 @@ fn outbound_printer_events_report_problems_media_and_are_audited() {
     );
     assert_eq!(audit["items"][1]["after"]["description"], "ops");
 }
+
+#[test]
+fn a_dead_subscriber_is_held_and_does_not_delay_the_others() {
+    let receiver = Fake::start(Arc::new(|r: &Seen| {
+        if r.url == "/dead" {
+            (500, b"down".to_vec())
+        } else {
+            (200, b"{}".to_vec())
+        }
+    }));
+    // After the first failure the dead subscriber waits a minute.
+    let hub = Hub::start_env(&[("PRINTER_HUB_WEBHOOK_RETRY_BASE_MS", "60000")]);
+    let (dead, _) = subscribe(&hub, &format!("{}/dead", receiver.base), &["job.done"]);
+    subscribe(&hub, &format!("{}/live", receiver.base), &["job.done"]);
+    for i in 0..5 {
+        let r = hub.post("/print", &label(&format!("h{i}"))).json();
+        hub.wait_job(r["job_id"].as_str().unwrap(), T, |j| j["state"] == "done");
+    }
+    let seen = receiver.wait("5 live deliveries", T, |s| {
+        s.iter().filter(|r| r.url == "/live").count() >= 5
+    });
+    assert_eq!(
+        seen.iter().filter(|r| r.url == "/dead").count(),
+        1,
+        "one attempt, then the dead subscriber is held"
+    );
+    let s = hub.get(&format!("/api/admin/webhooks/{dead}")).json();
+    assert_eq!(s["deliveries"]["pending"], 5, "{s}");
+    assert_eq!(s["last_delivery"]["status"], "retrying");
+    assert_eq!(s["last_delivery"]["http_status"], 500);
+    assert!(s["last_delivery"]["retry_at"].is_string(), "{s}");
+}
