@@ -5,6 +5,7 @@
 
 use serde_json::{json, Value};
 
+use crate::brother::transport::{self, Endpoint};
 use crate::hub::jobs::{BatchSnapshot, Job, JobState};
 use crate::hub::printers::Printer;
 use crate::hub::registry::LiveState;
@@ -128,26 +129,24 @@ pub fn backend(model: &str) -> &'static str {
     }
 }
 
-/// The connection object: the URI, plus upstream's host/port for every
-/// TCP printer (also one created with a `uri` carrying a query, an IPv6
-/// address or no port), read with the transport's own URI parser.
-pub fn connection(uri: &str) -> Value {
-    let mut conn = json!({"uri": uri});
-    if let Some(rest) = uri.strip_prefix("tcp://") {
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-        let (host, port) = match authority.strip_prefix('[') {
-            // [v6]:port
-            Some(v6) => match v6.split_once(']') {
-                Some((h, tail)) => (h, tail.strip_prefix(':')),
-                None => (v6, None),
-            },
-            None => match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            },
-        };
+/// The connection object: the URI (never with the community), plus
+/// upstream's `host`, `port` and `snmp {discover, community}` for TCP. The
+/// community is shown only when `reveal` (admin routes), else `***`.
+pub fn connection(p: &Printer, reveal: bool) -> Value {
+    let mut conn = json!({"uri": p.shown_uri()});
+    if let Ok(Endpoint::Tcp {
+        host,
+        port,
+        snmp_port,
+        community,
+    }) = transport::parse_uri(&p.connection_uri())
+    {
         conn["host"] = json!(host);
-        conn["port"] = json!(port.and_then(|p| p.parse::<u16>().ok()).unwrap_or(9100));
+        conn["port"] = json!(port);
+        conn["snmp"] = json!({
+            "discover": snmp_port.is_some(),
+            "community": if reveal { community.as_str() } else { "***" },
+        });
     }
     conn
 }
@@ -160,7 +159,7 @@ pub fn printer(p: &Printer, live: Option<&LiveState>, alive: Option<bool>) -> Va
         "name": p.name,
         "model": p.model,
         "backend": backend(&p.model),
-        "connection": connection(&p.uri),
+        "connection": connection(p, false),
         "enabled": p.enabled,
         "paused": p.paused,
         "paused_reason": p.paused_reason,
@@ -182,7 +181,7 @@ pub fn admin_printer(p: &Printer) -> Value {
         "slug": p.slug,
         "model": p.model,
         "backend": backend(&p.model),
-        "connection": connection(&p.uri),
+        "connection": connection(p, true),
         "media": p.media,
         "queue": {"timeout_s": p.queue_timeout_s},
         "cut_defaults": {"half_cut": p.half_cut, "auto_cut": p.auto_cut},

@@ -159,6 +159,8 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     let api = Api::new(hub.clone());
     // apps (issue 13): lookups, webhooks, and the outbound webhook sender
     // (it resends what the outbox still holds from before a crash).
+    let mut apps = apps;
+    apps.networks = crate::integrations::policy::Networks::new(hub.config.printer_networks.clone());
     let integrations = Integrations::new(apps);
     api.set_integrations(integrations.clone());
     let (sender_stop, sender_rx) = crossbeam_channel::bounded::<()>(1);

@@ -72,11 +72,6 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "slug of the printer Grocy webhooks print on",
     ),
     (
-        "PRINTER_HUB_PRINTER_NETWORKS",
-        "(empty: any)",
-        "comma-separated CIDRs printers and webhook subscribers may be in",
-    ),
-    (
         "PRINTER_HUB_WEBHOOK_RETRY_BASE_MS",
         "5000",
         "first retry delay of an outbound webhook; doubles per attempt",
@@ -120,6 +115,8 @@ pub struct IntegrationsConfig {
     pub webhook_key: Option<String>,
     pub spoolman_printer: Option<String>,
     pub grocy_printer: Option<String>,
+    /// `PRINTER_HUB_PRINTER_NETWORKS`, read by `hub::config` (one list for
+    /// printers and webhook subscribers); set by `cli::serve`.
     pub networks: Networks,
     pub retry_base: Duration,
     pub retry_max: Duration,
@@ -176,12 +173,6 @@ impl IntegrationsConfig {
             ("PRINTER_HUB_GROCY_PRINTER", &mut cfg.grocy_printer),
         ] {
             *slot = r.get(name).map(str::to_string);
-        }
-        if let Some(v) = r.get("PRINTER_HUB_PRINTER_NETWORKS") {
-            match Networks::parse(v) {
-                Ok(n) => cfg.networks = n,
-                Err(e) => r.error(format!("PRINTER_HUB_PRINTER_NETWORKS={v}: {e}")),
-            }
         }
         if let Some(ms) = r.num("PRINTER_HUB_WEBHOOK_RETRY_BASE_MS", 1, 86_400_000) {
             cfg.retry_base = Duration::from_millis(ms);
@@ -257,10 +248,9 @@ mod tests {
             ("PRINTER_HUB_SNIPEIT_URL", "ftp://x"),
             ("PRINTER_HUB_SPOOLMAN_TIMEOUT", "0"),
             ("PRINTER_HUB_WEBHOOK_API_KEY", "short"),
-            ("PRINTER_HUB_PRINTER_NETWORKS", "10.0.0.0/33"),
             ("PRINTER_HUB_WEBHOOK_RETRY_BASE_MS", "0"),
         ]))
         .unwrap_err();
-        assert_eq!(errs.len(), 5, "{errs:?}");
+        assert_eq!(errs.len(), 4, "{errs:?}");
     }
 }

@@ -1,8 +1,8 @@
 //! The network policy of outbound connections: `PRINTER_HUB_PRINTER_NETWORKS`
-//! is a comma-separated list of CIDRs (`192.168.1.0/24, 10.0.0.5/32,
-//! fd00::/8`); empty = any address. Printers (the "policy" work) and webhook
-//! subscribers obey the same list, so a key holder cannot make the hub talk
-//! to a network the operator did not allow.
+//! (read by `hub::config` into `brother::transport::Network`s, the same list
+//! `tcp://` printers obey); empty = any address. Webhook subscribers obey
+//! it too, so a key holder cannot make the hub talk to a network the
+//! operator did not allow.
 //!
 //! **Invariant:** a host is allowed only if *every* address it resolves to
 //! is inside the list (a name that resolves to one allowed and one
@@ -11,63 +11,20 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
-/// One CIDR block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    /// `a.b.c.d/n`, `x::y/n`, or a bare address (a single host).
-    pub fn parse(s: &str) -> Result<Cidr, String> {
-        let s = s.trim();
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("`{s}` is not an IP address or CIDR"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("`{s}`: prefix length must be 0 to {max}"))?,
-        };
-        Ok(Cidr { addr, prefix })
-    }
-
-    /// Whether `ip` is inside the block (IPv4-mapped IPv6 counts as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
+use crate::brother::transport::Network;
 
 /// The allowed networks; empty = any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Networks(Vec<Cidr>);
+pub struct Networks(Vec<Network>);
 
 impl Networks {
     pub fn any() -> Networks {
         Networks(Vec::new())
+    }
+
+    /// The hub's parsed `PRINTER_HUB_PRINTER_NETWORKS`.
+    pub fn new(list: Vec<Network>) -> Networks {
+        Networks(list)
     }
 
     /// Parses the variable's value (comma or whitespace separated).
@@ -75,7 +32,7 @@ impl Networks {
         let list = s
             .split(|c: char| c == ',' || c.is_whitespace())
             .filter(|p| !p.is_empty())
-            .map(Cidr::parse)
+            .map(Network::parse)
             .collect::<Result<Vec<_>, _>>()?;
         if list.len() > 256 {
             return Err("at most 256 networks".into());
