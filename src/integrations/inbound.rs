@@ -15,9 +15,10 @@
 //!   tracking is on; batteries send `battery`, chores `chore`, recipes
 //!   `recipe` instead of `product`. `helpers/WebhookRunner.php` POSTs it as
 //!   JSON when `LABEL_PRINTER_HOOK_JSON` is true, else as form fields
-//!   (`application/x-www-form-urlencoded`). Grocy cannot send custom
-//!   headers, so the secret may come as an `api_key` field through
-//!   `LABEL_PRINTER_PARAMS`.
+//!   (`application/x-www-form-urlencoded`), with a 2 s Guzzle timeout (the
+//!   hub answers after the durable submit, well within it). Grocy cannot
+//!   send custom headers, so the secret may come as an `api_key` field
+//!   through `LABEL_PRINTER_PARAMS`.
 //!
 //! `quantity` (or `copies`) becomes the number of copies (1 to 10);
 //! `content_type` may pick the layout (default `qr_two_lines`).
