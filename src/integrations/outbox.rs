@@ -830,6 +830,100 @@ mod tests {
     }
 
     #[test]
+    fn events_map_to_outbound_types() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE jobs (id TEXT, batch_id TEXT, state TEXT);
+             INSERT INTO jobs VALUES ('a', 'b1', 'printing'), ('b', 'b1', 'done'), ('c', 'b2', 'queued');",
+        )
+        .unwrap();
+        let job = |id, batch| Subject {
+            printer_id: Some("p"),
+            job_id: Some(id),
+            batch_id: Some(batch),
+        };
+        let changed = |to: &str| json!({"to_state": to});
+        let types = |kind, s: &Subject<'_>, d: &Value| outbound_types(&conn, kind, s, d).unwrap();
+        // The last open job of b1 finishing finishes the batch.
+        assert_eq!(
+            types(events::JOB_STATE_CHANGED, &job("a", "b1"), &changed("done")),
+            ["job.done", "batch.finished"]
+        );
+        assert_eq!(
+            types(
+                events::JOB_STATE_CHANGED,
+                &job("a", "b1"),
+                &changed("failed_restart")
+            ),
+            ["job.failed", "batch.finished"]
+        );
+        assert_eq!(
+            types(
+                events::JOB_STATE_CHANGED,
+                &job("a", "b1"),
+                &changed("cancelled")
+            ),
+            ["batch.finished"]
+        );
+        // b2 still has `c` queued: the batch is not finished.
+        assert_eq!(
+            types(
+                events::JOB_STATE_CHANGED,
+                &job("x", "b2"),
+                &changed("failed")
+            ),
+            ["job.failed"]
+        );
+        assert!(types(
+            events::JOB_STATE_CHANGED,
+            &job("a", "b1"),
+            &changed("printing")
+        )
+        .is_empty());
+        let printer = Subject {
+            printer_id: Some("p"),
+            ..Subject::default()
+        };
+        assert_eq!(
+            types(
+                events::PRINTER_STATUS,
+                &printer,
+                &json!({"paused": true, "reason": "cover_open"})
+            ),
+            ["printer.paused"]
+        );
+        assert!(types(
+            events::PRINTER_STATUS,
+            &printer,
+            &json!({"paused": false, "reason": null})
+        )
+        .is_empty());
+        assert_eq!(
+            types(
+                events::PRINTER_STATUS,
+                &printer,
+                &json!({"online": true, "problem": "no_media"})
+            ),
+            ["printer.needs_attention"]
+        );
+        assert!(types(
+            events::PRINTER_STATUS,
+            &printer,
+            &json!({"online": true, "problem": null})
+        )
+        .is_empty());
+        assert_eq!(
+            types(
+                events::PRINTER_MEDIA_CHANGED,
+                &printer,
+                &json!({"from": null, "to": "12"})
+            ),
+            ["printer.media_changed"]
+        );
+        assert!(types(events::JOB_CREATED, &job("a", "b1"), &json!({})).is_empty());
+    }
+
+    #[test]
     fn events_are_checked() {
         assert!(check_events(&["job.done".into(), "job.done".into()]).is_ok());
         assert!(check_events(&[]).is_err());
