@@ -35,18 +35,27 @@ pub fn request(
         _ => return Err(format!("{url}: only http:// and https:// are supported")),
     };
     let host = uri.host().ok_or_else(|| format!("{url}: no host"))?;
-    if let Some(networks) = networks {
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        networks.resolve(host, port)?;
-    }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .max_redirects(0)
         .max_redirects_will_error(false)
         .user_agent(concat!("labelhub/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
+        .build();
+    let agent: ureq::Agent = match networks {
+        // The connection goes to exactly the addresses that were checked
+        // (no second DNS answer can point it elsewhere).
+        Some(networks) => {
+            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+            let addrs = networks.resolve(host, port)?;
+            ureq::Agent::with_parts(
+                config,
+                ureq::unversioned::transport::DefaultConnector::default(),
+                Pinned(addrs),
+            )
+        }
+        None => config.into(),
+    };
     let mut req = ureq::http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -88,5 +97,27 @@ fn describe(e: &ureq::Error, timeout: Duration) -> String {
             format!("timed out after {:.1} s", timeout.as_secs_f64())
         }
         other => other.to_string(),
+    }
+}
+
+/// A resolver that answers with addresses resolved (and checked) before.
+#[derive(Debug)]
+struct Pinned(Vec<std::net::SocketAddr>);
+
+impl ureq::unversioned::resolver::Resolver for Pinned {
+    fn resolve(
+        &self,
+        _uri: &ureq::http::Uri,
+        _config: &ureq::config::Config,
+        _timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let mut out = self.empty();
+        for addr in self.0.iter().take(16) {
+            out.push(*addr);
+        }
+        if out.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(out)
     }
 }

@@ -6,8 +6,9 @@
 //!
 //! **Invariant:** a host is allowed only if *every* address it resolves to
 //! is inside the list (a name that resolves to one allowed and one
-//! forbidden address is refused), and the check runs on the resolved
-//! addresses right before connecting.
+//! forbidden address is refused), the check runs right before connecting,
+//! and `client` connects to exactly those checked addresses (no second DNS
+//! answer: DNS rebinding cannot move the connection).
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
