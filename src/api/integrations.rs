@@ -147,6 +147,9 @@ fn webhook(api: &Api, req: &mut Request, app: App) -> Result<Reply, ApiError> {
             None => printers::default_printer(&conn)?,
         }
     };
+    // A sender that retries with the same `Idempotency-Key` gets the first
+    // answer back, not a second label.
+    let idempotency = super::print::idempotency(req, &printer.id)?;
     let sub = Submission {
         printer,
         items: vec![Item {
@@ -163,7 +166,7 @@ fn webhook(api: &Api, req: &mut Request, app: App) -> Result<Reply, ApiError> {
             created_by: Some(format!("webhook:{}", app.name())),
             source_ip: req.peer.map(|p| p.ip().to_string()),
         },
-        idempotency: None,
+        idempotency,
     };
     log::info!(
         "{} webhook ({}): printing {} cop{} on {}",
@@ -191,11 +194,10 @@ fn webhook(api: &Api, req: &mut Request, app: App) -> Result<Reply, ApiError> {
                 body.into_bytes(),
             )))
         }
-        Outcome::Replayed { status, body } => Ok(Reply::Respond(Response::new(
-            status,
-            "application/json",
-            body.into_bytes(),
-        ))),
+        Outcome::Replayed { status, body } => Ok(Reply::Respond(
+            Response::new(status, "application/json", body.into_bytes())
+                .with_header("Idempotent-Replayed", "true"),
+        )),
     }
 }
 

@@ -548,14 +548,16 @@ pub fn routes() -> Router<Api> {
             "/api/webhook/spoolman",
             Public,
             "Spoolman webhook: print a spool label (X-API-Key)",
-            integrations::webhook_spoolman
+            integrations::webhook_spoolman,
+            Policy::NONE.idempotent()
         ),
         route!(
             "POST",
             "/api/webhook/grocy",
             Public,
             "Grocy webhook or Grocy's label printer webhook (X-API-Key or api_key)",
-            integrations::webhook_grocy
+            integrations::webhook_grocy,
+            Policy::NONE.idempotent()
         ),
         route!(
             "GET",

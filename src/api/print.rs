@@ -100,7 +100,10 @@ fn item(
 /// route, resolved printer id, key): the same key on another spelling of
 /// the path, or with the printer named by slug instead of id, is the same
 /// request.
-fn idempotency(req: &Request, printer_id: &str) -> Result<Option<Idempotency>, ApiError> {
+pub(super) fn idempotency(
+    req: &Request,
+    printer_id: &str,
+) -> Result<Option<Idempotency>, ApiError> {
     let Some(key) = req.header("idempotency-key") else {
         return Ok(None);
     };

@@ -895,6 +895,23 @@ fn webhooks_print_on_the_printer_set_for_their_app() {
     assert_eq!(pngs.len(), 1);
     assert!(hub.pngs("demo").is_empty());
     assert_eq!(decode_qr(&pngs[0]), format!("{}/spool/show/7", fake.base));
+
+    // A retried webhook with the same Idempotency-Key prints once.
+    let body = br#"{"spool_id": 7, "type": "updated"}"#;
+    let headers = [
+        ("X-API-Key", WEBHOOK_KEY),
+        ("Idempotency-Key", "spool-7-evt-1"),
+    ];
+    let first = webhook(&hub, "spoolman", body, &headers);
+    assert_eq!(first.status, 202);
+    let again = webhook(&hub, "spoolman", body, &headers);
+    assert_eq!(again.status, 202);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json()["job_id"], first.json()["job_id"]);
+    hub.wait_job(first.json()["job_id"].as_str().unwrap(), T, |j| {
+        j["state"] == "done"
+    });
+    assert_eq!(hub.pngs("spools").len(), 2);
 }
 
 // ------------------------------------------------------------ QR pages
