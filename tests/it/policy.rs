@@ -1089,7 +1089,10 @@ fn idempotency_holds_across_every_spelling_of_every_submission_route() {
                 .into_iter()
                 .flatten()
                 .any(|p| p["name"] == "Idempotency-Key");
-            if !idempotent {
+            // apps (issue 13): the inbound webhooks need a webhook secret
+            // and a configured app; their idempotency is tested in
+            // apps::webhooks_print_on_the_printer_set_for_their_app.
+            if !idempotent || template.starts_with("/api/webhook/") {
                 continue;
             }
             routes += 1;
