@@ -13,4 +13,5 @@ pub mod cli;
 pub mod http;
 pub mod hub;
 pub mod integrations;
+pub mod metrics;
 pub mod render;
