@@ -13,5 +13,6 @@ pub mod cli;
 pub mod console;
 pub mod http;
 pub mod hub;
+pub mod integrations;
 pub mod metrics;
 pub mod render;

@@ -288,11 +288,14 @@ pub fn get(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 
 fn by(req: &Request) -> String {
     let o = origin(req);
-    format!(
-        "{}:{}",
-        o.created_by.unwrap_or_else(|| "anonymous".into()),
-        o.source_ip.unwrap_or_default()
-    )
+    // The audit actor is the principal (`api-key:<id>`, `sso:<user>`);
+    // `created_by` became the bare key id for upstream's batches.
+    let actor = req
+        .principal
+        .as_ref()
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| "anonymous".into());
+    format!("{actor}:{}", o.source_ip.unwrap_or_default())
 }
 
 /// `POST /api/v1/admin/printers` -> 201; the printer's thread starts now.

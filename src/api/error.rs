@@ -34,6 +34,8 @@ pub enum ApiError {
     NotFound { code: &'static str, message: String },
     /// A state conflict decided in the api layer.
     Conflict { code: &'static str, message: String },
+    /// From the integrations layer (apps, issue 13).
+    Integration(crate::integrations::IntegrationError),
     /// Authentication or authorisation failed (issue 5 fills these in).
     Auth {
         status: u16,
@@ -57,6 +59,7 @@ impl ApiError {
         match self {
             ApiError::Hub(e) => e.code(),
             ApiError::Http(e) => e.code(),
+            ApiError::Integration(e) => e.code(),
             ApiError::Invalid { code, .. }
             | ApiError::NotFound { code, .. }
             | ApiError::Conflict { code, .. }
@@ -76,6 +79,7 @@ impl ApiError {
                 HttpError::Busy | HttpError::ShuttingDown => 503,
                 HttpError::Panic => 500,
             },
+            ApiError::Integration(e) => integration_status(e),
             ApiError::Invalid { .. } => 422,
             ApiError::NotFound { .. } => 404,
             ApiError::Conflict { .. } => 409,
@@ -87,6 +91,7 @@ impl ApiError {
         match self {
             ApiError::Hub(e) => e.to_string(),
             ApiError::Http(e) => e.to_string(),
+            ApiError::Integration(e) => e.to_string(),
             ApiError::Invalid { message, .. }
             | ApiError::NotFound { message, .. }
             | ApiError::Conflict { message, .. }
@@ -111,6 +116,7 @@ impl ApiError {
                 Some(json!({"parameter": name}))
             }
             ApiError::Invalid { detail, .. } => detail.clone(),
+            ApiError::Integration(e) => integration_detail(e),
             _ => None,
         }
     }
@@ -145,6 +151,43 @@ fn hub_status(e: &HubError) -> u16 {
             LabelError::Render { status, .. } => *status,
         },
         HubError::Handoff { .. } | HubError::ShuttingDown => 503,
+    }
+}
+
+/// Integrations (apps, issue 13): an entity the app does not have is 404;
+/// an app that is down, slow, failing or answering garbage is 502 (the
+/// hub is a gateway to it); an unconfigured app or webhook secret is 503.
+fn integration_status(e: &crate::integrations::IntegrationError) -> u16 {
+    use crate::integrations::IntegrationError as I;
+    match e {
+        I::UnknownApp(_) | I::Invalid { .. } | I::UrlNotAllowed { .. } => 422,
+        I::NotFound { .. } | I::NoSuchSubscription(_) | I::NoSuchDelivery(_) => 404,
+        I::LookupFailed { .. } => 502,
+        I::NotConfigured { .. } | I::WebhookNotConfigured => 503,
+        I::WebhookUnauthorized { .. } => 401,
+        I::Hub(h) => hub_status(h),
+    }
+}
+
+fn integration_detail(e: &crate::integrations::IntegrationError) -> Option<Value> {
+    use crate::integrations::IntegrationError as I;
+    match e {
+        I::NotFound { app, id } => Some(json!({"app": app, "id": id})),
+        I::LookupFailed { app, cause } => Some(json!({"app": app, "cause": cause})),
+        I::NotConfigured { app } => Some(json!({"app": app})),
+        I::Invalid { field, .. } => Some(json!({"field": field})),
+        I::UrlNotAllowed { url, reason } => Some(json!({"url": url, "reason": reason})),
+        I::Hub(HubError::Label(LabelError::Render { detail, .. })) => detail.clone(),
+        _ => None,
+    }
+}
+
+impl From<crate::integrations::IntegrationError> for ApiError {
+    fn from(e: crate::integrations::IntegrationError) -> ApiError {
+        match e {
+            crate::integrations::IntegrationError::Hub(h) => ApiError::Hub(h),
+            other => ApiError::Integration(other),
+        }
     }
 }
 

@@ -112,6 +112,9 @@ pub fn create(
     printer_exists: &dyn Fn(&Uuid) -> bool,
     now_ms: i64,
 ) -> Result<Value, AuthError> {
+    // apps (issue 13): the creation answer echoes `scopes` as sent
+    // (upstream's clients compare it); the key holds the highest one.
+    let sent_scopes = req.scopes.clone();
     let new = NewKey {
         name: check_name(&req.name)?,
         scope: Scope::from_list(&req.scopes).ok_or_else(|| {
@@ -151,7 +154,7 @@ pub fn create(
         "plaintext": plaintext.expose(),
         "prefix": row.key_prefix,
         "name": row.name,
-        "scopes": [row.scope.as_str()],
+        "scopes": sent_scopes,
     }))
 }
 
@@ -427,7 +430,7 @@ mod tests {
         .unwrap();
         let plaintext = created["plaintext"].as_str().unwrap().to_owned();
         assert!(plaintext.starts_with("lh_pat_"));
-        assert_eq!(created["scopes"], json!(["print"]));
+        assert_eq!(created["scopes"], json!(["read", "print"]));
         assert_eq!(created["prefix"].as_str().unwrap(), &plaintext[..16]);
         let id = created["key_id"].as_str().unwrap();
         let view = get(&conn, id).unwrap();

@@ -31,6 +31,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/0011_printer_secrets.sql"),
     // console (issue 11): browser sessions.
     include_str!("../../sql/0014_sessions.sql"),
+    // apps (issue 13): webhook subscriptions and outbox.
+    include_str!("../../sql/0015_integrations.sql"),
 ];
 
 /// The schema version this binary writes.
