@@ -125,6 +125,10 @@ fn hub_status(e: &HubError) -> u16 {
         | HubError::DatabaseTooNew { .. }
         | HubError::Migration { .. }
         | HubError::Io { .. } => 500,
+        HubError::Storage { fault, .. } => match fault {
+            crate::hub::db::StorageFault::Full => 507,
+            _ => 503,
+        },
         HubError::NotFound { .. } => 404,
         HubError::InvalidJobState { .. } => 409,
         HubError::Invalid { .. } => 422,
@@ -243,6 +247,7 @@ fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
+        507 => "Insufficient Storage",
         505 => "HTTP Version Not Supported",
         _ => "Error",
     }
@@ -292,9 +297,22 @@ pub fn problem(req: Option<&Request>, err: &ApiError) -> Response {
         ApiError::Http(HttpError::Busy) | ApiError::Hub(HubError::Handoff { .. }) => {
             resp = resp.with_header("Retry-After", "1");
         }
+        ApiError::Hub(HubError::Storage { fault, .. }) => {
+            resp = resp.with_header("Retry-After", &storage_retry_after(*fault).to_string());
+        }
         _ => {}
     }
     resp
+}
+
+/// Seconds a client should wait before retrying a write the disk refused:
+/// space or a remount takes an operator; a replaced database a restart.
+pub fn storage_retry_after(fault: crate::hub::db::StorageFault) -> u64 {
+    match fault {
+        crate::hub::db::StorageFault::Full => 30,
+        crate::hub::db::StorageFault::Unavailable => 10,
+        crate::hub::db::StorageFault::Replaced => 60,
+    }
 }
 
 /// The response for an HTTP-layer error.
@@ -340,6 +358,42 @@ mod tests {
                 "handoff_failed",
             ),
             (HttpError::Panic.into(), 500, "internal_error"),
+            (
+                HubError::from(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    None,
+                ))
+                .into(),
+                507,
+                "storage_full",
+            ),
+            (
+                HubError::from(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+                    None,
+                ))
+                .into(),
+                503,
+                "storage_unavailable",
+            ),
+            (
+                HubError::from(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_WRITE),
+                    None,
+                ))
+                .into(),
+                503,
+                "storage_unavailable",
+            ),
+            (
+                HubError::Storage {
+                    fault: crate::hub::db::StorageFault::Replaced,
+                    message: "gone".into(),
+                }
+                .into(),
+                503,
+                "storage_replaced",
+            ),
             (
                 HttpError::BodyTooLarge { limit: 1 }.into(),
                 413,

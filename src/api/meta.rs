@@ -37,7 +37,7 @@ fn check(status: &str, detail: Option<String>, metric: Option<Value>) -> Value {
 }
 
 /// `GET /readiness`: `not-ready` (503) when the database or the schema
-/// fails; `degraded` when a printer thread is dead or a printer is
+/// fails, or the database cannot be written (`checks.storage`); `degraded` when a printer thread is dead or a printer is
 /// unreachable; else `ready`.
 pub fn readiness(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
     let mut checks = Map::new();
@@ -55,6 +55,42 @@ pub fn readiness(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
             None,
             Some(json!({"latency_ms": latency})),
         ),
+    );
+    // faults (issue 10): a database that cannot be written is not ready,
+    // with the reason; ready again as soon as a write succeeds.
+    let storage = api.hub.db.storage_health();
+    let held: Vec<String> = printers::list(&api.hub.db.read(), false)
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| {
+            api.hub
+                .printers
+                .live(&p.id)
+                .is_some_and(|l| l.storage_error.is_some())
+        })
+        .map(|p| p.slug.clone())
+        .collect();
+    let storage_fail = storage.is_some() || !held.is_empty();
+    checks.insert(
+        "storage".into(),
+        match &storage {
+            None if held.is_empty() => check("ok", None, None),
+            None => check(
+                "fail",
+                Some(format!(
+                    "storage_error: printers holding their queue until a write succeeds: {}",
+                    held.join(", ")
+                )),
+                Some(json!({"error_code": "storage_error", "printers": held})),
+            ),
+            Some(f) => check(
+                "fail",
+                Some(format!("{}: {}", f.fault.code(), f.message)),
+                Some(json!({"error_code": f.fault.code(),
+                            "since_s": f.since.elapsed().as_secs(),
+                            "printers": held})),
+            ),
+        },
     );
     let version = api.hub.db.schema_version().ok();
     let migrations_ok = version == Some(db::SCHEMA_VERSION);
@@ -109,7 +145,7 @@ pub fn readiness(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
             Some(json!({"unreachable": unreachable.len(), "not_polled_yet": never_polled})),
         ),
     );
-    let critical_fail = !db_ok || !migrations_ok;
+    let critical_fail = !db_ok || !migrations_ok || storage_fail;
     let degraded = checks.values().any(|c| c["status"] == "fail");
     let status = if critical_fail {
         "not-ready"

@@ -71,6 +71,12 @@ pub enum HubError {
     ShuttingDown,
     /// A group commit failed; every submission in it gets this message.
     Commit(String),
+    /// The database cannot be written (disk full, read-only, I/O error,
+    /// file replaced): retry later.
+    Storage {
+        fault: db::StorageFault,
+        message: String,
+    },
 }
 
 impl HubError {
@@ -93,6 +99,19 @@ impl HubError {
             HubError::Handoff { .. } => "handoff_failed",
             HubError::ShuttingDown => "shutting_down",
             HubError::Commit(_) => "database_error",
+            HubError::Storage { fault, .. } => fault.code(),
+        }
+    }
+
+    /// The error to hand every member of a failed group commit: storage
+    /// faults keep their kind, anything else becomes `Commit`.
+    pub(crate) fn for_group(&self) -> HubError {
+        match self {
+            HubError::Storage { fault, message } => HubError::Storage {
+                fault: *fault,
+                message: message.clone(),
+            },
+            e => HubError::Commit(e.to_string()),
         }
     }
 
@@ -136,6 +155,17 @@ impl fmt::Display for HubError {
             }
             HubError::ShuttingDown => f.write_str("the hub is shutting down"),
             HubError::Commit(message) => write!(f, "database error: {message}"),
+            HubError::Storage { fault, message } => match fault {
+                db::StorageFault::Full => {
+                    write!(f, "the disk is full; nothing was written: {message}")
+                }
+                db::StorageFault::Unavailable => write!(
+                    f,
+                    "the database cannot be written (read-only or I/O error); \
+                     nothing was written: {message}"
+                ),
+                db::StorageFault::Replaced => f.write_str(message),
+            },
         }
     }
 }
@@ -144,7 +174,13 @@ impl std::error::Error for HubError {}
 
 impl From<rusqlite::Error> for HubError {
     fn from(e: rusqlite::Error) -> HubError {
-        HubError::Db(e)
+        match db::StorageFault::of(&e) {
+            Some(fault) => HubError::Storage {
+                fault,
+                message: e.to_string(),
+            },
+            None => HubError::Db(e),
+        }
     }
 }
 

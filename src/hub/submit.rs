@@ -184,7 +184,8 @@ fn commit_grouped(hub: &Hub, prepared: Prepared) -> Result<Outcome, HubError> {
     }
     let group = hub.submits.take();
     let mut changes = Changes::default();
-    let results = write_group(&mut conn, &group, &mut changes);
+    let results = write_group(&hub.db, &mut conn, &group, &mut changes);
+    hub.db.note_group(&results);
     match results {
         Ok(results) => {
             for ((_, reply), res) in group.into_iter().zip(results) {
@@ -192,9 +193,8 @@ fn commit_grouped(hub: &Hub, prepared: Prepared) -> Result<Outcome, HubError> {
             }
         }
         Err(e) => {
-            let message = e.to_string();
             for (_, reply) in group {
-                let _ = reply.send(Err(HubError::Commit(message.clone())));
+                let _ = reply.send(Err(e.for_group()));
             }
         }
     }
@@ -205,10 +205,12 @@ fn commit_grouped(hub: &Hub, prepared: Prepared) -> Result<Outcome, HubError> {
 }
 
 fn write_group(
+    db: &super::Db,
     conn: &mut rusqlite::Connection,
     group: &[Waiting],
     changes: &mut Changes,
 ) -> Result<Vec<Result<Outcome, HubError>>, HubError> {
+    db.check_identity()?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(group.len());
     for (prepared, _) in group {
@@ -223,7 +225,7 @@ fn write_group(
         }
         results.push(res);
     }
-    tx.commit()?;
+    db.commit(tx)?;
     Ok(results)
 }
 
