@@ -12,6 +12,7 @@
 //! * After every commit that wrote events, [`Hub::write`] tells the change
 //!   listener (the long-poll registry), so waiting requests wake up.
 
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod db;
@@ -315,12 +316,9 @@ impl Hub {
     }
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch (the wall clock; see [`clock`]).
 pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    now.as_millis() as i64
+    clock::wall_ms()
 }
 
 /// RFC 3339 with millisecond precision and a `Z` suffix.

@@ -15,6 +15,8 @@ use super::{now_ms, Hub, HubError, Origin};
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+pub const IDEMPOTENCY_TTL: std::time::Duration =
+    std::time::Duration::from_millis(IDEMPOTENCY_TTL_MS as u64);
 
 /// Per-item print options (upstream `PrintOptions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -104,7 +106,12 @@ fn check_replay(
              WHERE scope = ?1 AND key = ?2 AND created_at > ?3",
         )?
         .query_row(
-            params![idem.scope, idem.key, now_ms() - IDEMPOTENCY_TTL_MS],
+            // faults (issue 10): expiry counts monotonic time across clock jumps.
+            params![
+                idem.scope,
+                idem.key,
+                super::clock::global().cutoff(IDEMPOTENCY_TTL)
+            ],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;

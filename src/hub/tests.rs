@@ -504,7 +504,7 @@ fn retention_purges_old_terminal_rows_in_chunks_and_keeps_the_rest() {
         .unwrap();
     }
     let cutoff = now - 30 * 86_400_000;
-    let purged = retention::purge(&env.hub.db, cutoff, now).unwrap();
+    let purged = retention::purge(&env.hub.db, cutoff, now - submit::IDEMPOTENCY_TTL_MS).unwrap();
     assert_eq!(purged.jobs, 3);
     assert_eq!(purged.batches, 1);
     assert!(purged.events >= 3);
@@ -512,7 +512,7 @@ fn retention_purges_old_terminal_rows_in_chunks_and_keeps_the_rest() {
     assert!(jobs::batch_snapshot(&env.hub.db.lock(), &a.batch_id).is_err());
     assert!(env.all_in(&b.job_ids, JobState::Done));
     assert_eq!(
-        retention::purge(&env.hub.db, cutoff, now).unwrap(),
+        retention::purge(&env.hub.db, cutoff, now - submit::IDEMPOTENCY_TTL_MS).unwrap(),
         retention::Purged::default()
     );
 }
@@ -916,4 +916,96 @@ fn a_fault_before_anything_is_sent_holds_the_queue_until_writes_work() {
     });
     assert_eq!(env.markers(), vec![1, 2, 3]);
     assert!(!env.printer().paused);
+}
+
+// faults (issue 10): clock steps.
+
+/// A clock the test steps: (clock, wall ms, monotonic ms).
+fn stepped_clock(
+    wall: i64,
+) -> (
+    clock::Clock,
+    Arc<std::sync::atomic::AtomicI64>,
+    Arc<std::sync::atomic::AtomicI64>,
+) {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let w = Arc::new(AtomicI64::new(wall));
+    let m = Arc::new(AtomicI64::new(0));
+    let (w2, m2) = (w.clone(), m.clone());
+    let c = clock::Clock::with_sources(
+        Box::new(move || w2.load(Ordering::SeqCst)),
+        Box::new(move || m2.load(Ordering::SeqCst)),
+    );
+    (c, w, m)
+}
+
+/// Fails on main (there, a purge after a +31 day step deleted the labels
+/// printed a moment before, their batch and their events).
+#[test]
+fn a_31_day_forward_step_purges_nothing_fresh() {
+    use std::sync::atomic::Ordering;
+    const DAY: i64 = 86_400_000;
+    let env = env();
+    let a = env.submit(vec![item(1, 1), item(2, 1)]);
+    env.wait("done", |e| e.all_in(&a.job_ids, JobState::Done));
+    let (c, wall, mono) = stepped_clock(now_ms());
+    mono.fetch_add(1_000, Ordering::SeqCst);
+    wall.fetch_add(1_000 + 31 * DAY, Ordering::SeqCst);
+    // Just after the jump: nothing at all.
+    assert_eq!(
+        retention::run_with(&env.hub, &c).unwrap(),
+        retention::Purged::default()
+    );
+    assert_eq!(c.jumps().len(), 1);
+    // Settled: the purge runs, but the labels are seconds old on the
+    // monotonic clock.
+    let settle = clock::SETTLE.as_millis() as i64 + 1_000;
+    mono.fetch_add(settle, Ordering::SeqCst);
+    wall.fetch_add(settle, Ordering::SeqCst);
+    let purged = retention::run_with(&env.hub, &c).unwrap();
+    assert_eq!(purged.jobs, 0, "{purged:?}");
+    assert_eq!(purged.events, 0, "{purged:?}");
+    assert!(env.all_in(&a.job_ids, JobState::Done));
+    assert!(jobs::batch_snapshot(&env.hub.db.read(), &a.batch_id).is_ok());
+    // Once 30 days have passed on the monotonic clock they go.
+    mono.fetch_add(30 * DAY, Ordering::SeqCst);
+    wall.fetch_add(30 * DAY, Ordering::SeqCst);
+    let purged = retention::run_with(&env.hub, &c).unwrap();
+    assert_eq!(purged.jobs, 2, "{purged:?}");
+}
+
+/// A start at 1970 (no hardware clock): nothing is purged while the clock
+/// is earlier than the newest row; the step to now ages nothing.
+#[test]
+fn a_start_in_1970_then_a_step_to_now_purges_nothing_fresh() {
+    use std::sync::atomic::Ordering;
+    let env = env();
+    let a = env.submit(vec![item(1, 1)]);
+    env.wait("done", |e| e.all_in(&a.job_ids, JobState::Done));
+    let real = now_ms();
+    let (c, wall, mono) = stepped_clock(5_000);
+    assert_eq!(
+        retention::run_with(&env.hub, &c).unwrap(),
+        retention::Purged::default()
+    );
+    // Rows written meanwhile carry 1970 times.
+    env.hub
+        .db
+        .write(|tx| {
+            tx.execute(
+                "UPDATE jobs SET finished_at = 6000, created_at = 6000 WHERE id = ?1",
+                [&a.job_ids[0]],
+            )?;
+            tx.execute("UPDATE events SET at = 6000", [])?;
+            Ok(())
+        })
+        .unwrap();
+    mono.fetch_add(60_000, Ordering::SeqCst);
+    wall.store(real + 60_000, Ordering::SeqCst); // NTP
+    let settle = clock::SETTLE.as_millis() as i64 + 1_000;
+    mono.fetch_add(settle, Ordering::SeqCst);
+    wall.fetch_add(settle, Ordering::SeqCst);
+    let purged = retention::run_with(&env.hub, &c).unwrap();
+    assert_eq!(purged, retention::Purged::default());
+    assert!(env.all_in(&a.job_ids, JobState::Done));
 }
