@@ -117,11 +117,14 @@ fn check_slug(slug: &str) -> Result<(), ApiError> {
     }
 }
 
+/// faults (issue 10): the same character rules as key names.
 fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() || name.len() > 255 {
+    if name.len() > 255 {
         return Err(invalid("name", "1 to 255 characters"));
     }
-    Ok(())
+    crate::auth::admin::display_name(name, 255)
+        .map(|_| ())
+        .map_err(|message| invalid("name", message))
 }
 
 fn uri_of(api: &Api, conn: &Connection) -> Result<String, ApiError> {
