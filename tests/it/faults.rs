@@ -129,6 +129,51 @@ fn job_states(hub: &Hub, batch: &str) -> Vec<String> {
 fn a_write_fault_of_any_length_heals_within_30s_and_nothing_prints_twice() {
     let (hub, control) = hub_with_fault_file(&[("PRINTER_HUB_DEMO_PRINTER", "false")]);
     add_printer(&hub, "slow", "emulator:?media=12&speed=60");
+    let fault = |on: bool| set(&control, if on { "full" } else { "" });
+    faults_mid_batch(&hub, &fault, (507, "storage_full"));
+}
+
+/// The same with a real fault: RLIMIT_FSIZE set with `prlimit` on the
+/// running hub at the size its write-ahead log has, so every commit (which
+/// appends to the log) fails with EFBIG. Fails on main: SIGXFSZ killed the
+/// hub at the first write.
+#[test]
+fn a_real_write_fault_mid_batch_heals_and_nothing_prints_twice() {
+    let hub = Hub::start_env(&[("PRINTER_HUB_DEMO_PRINTER", "false")]);
+    add_printer(&hub, "slow", "emulator:?media=12&speed=60");
+    let wal = hub.data_dir.join("labelhub.db-wal");
+    let pid = hub.pid();
+    let fault = |on: bool| {
+        let value = if on {
+            format!("{}:", std::fs::metadata(&wal).unwrap().len())
+        } else {
+            "unlimited:".to_string()
+        };
+        prlimit_fsize(pid, &value);
+    };
+    faults_mid_batch(&hub, &fault, (503, "storage_unavailable"));
+}
+
+/// Sets the file size limit of a running process (util-linux `prlimit`).
+fn prlimit_fsize(pid: u32, value: &str) {
+    let out = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--fsize={value}")])
+        .output()
+        .expect("prlimit (util-linux) is installed by .ci/run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two rounds on printer `slow`: a batch of QR labels starts printing, the
+/// fault starts (`fault(true)`), the printer must report storage_error, a
+/// submission must get `expect`, readiness must fail; the fault lasts 0 s
+/// then 8 s; after `fault(false)` every job must be terminal within 30 s.
+/// At the end the printed QR codes are decoded: each label once, in order.
+fn faults_mid_batch(hub: &Hub, fault: &dyn Fn(bool), expect: (u16, &str)) {
+    let hub = hub;
     let mut accepted: Vec<(String, String)> = Vec::new(); // (job id, name)
     let mut batches = Vec::new();
     // A short fault (healed as soon as it is seen) and an 8 s one.
@@ -150,7 +195,7 @@ fn a_write_fault_of_any_length_heals_within_30s_and_nothing_prints_twice() {
                 .any(|s| s == "done")
                 .then_some(())
         });
-        set(&control, "full");
+        fault(true);
         let status = poll("storage_error on the printer", T, || {
             assert_one_printing(&hub);
             let s = hub.get("/api/printers/slow/status").json();
@@ -160,7 +205,7 @@ fn a_write_fault_of_any_length_heals_within_30s_and_nothing_prints_twice() {
         assert!(status["storage_error"]
             .as_str()
             .unwrap()
-            .starts_with("storage_full"));
+            .starts_with(expect.1));
         let states = job_states(&hub, &batch);
         assert!(
             states.iter().any(|s| s == "queued"),
@@ -173,7 +218,7 @@ fn a_write_fault_of_any_length_heals_within_30s_and_nothing_prints_twice() {
             b
         });
         let (code, error, retry) = problem(&r);
-        assert_eq!((code, error.as_str()), (507, "storage_full"));
+        assert_eq!((code, error.as_str()), expect);
         assert!(retry.is_some(), "Retry-After");
         let (code, body) = readiness(&hub);
         assert_eq!(code, 503, "{body}");
@@ -181,11 +226,11 @@ fn a_write_fault_of_any_length_heals_within_30s_and_nothing_prints_twice() {
         assert_eq!(body["checks"]["storage"]["status"], "fail", "{body}");
         // Pausing and resuming the printer meanwhile fails the same way.
         let r = hub.post_empty("/api/printers/slow/pause");
-        assert_eq!(problem(&r).1, "storage_full");
+        assert_eq!(problem(&r).1, expect.1);
         assert_one_printing(&hub);
         std::thread::sleep(hold); // the fault's length, not a synchronisation
         assert_one_printing(&hub);
-        set(&control, "");
+        fault(false);
         let healed = Instant::now();
         // A submission right after the disk is back must not print ahead
         // of the labels that waited.
@@ -200,6 +245,11 @@ fn a_write_fault_of_any_length_heals_within_30s_and_nothing_prints_twice() {
             .as_str()
             .unwrap()
             .to_string();
+        poll("storage_error cleared", Duration::from_secs(30), || {
+            let s = hub.get("/api/printers/slow/status").json();
+            s["storage_error"].is_null().then_some(())
+        });
+        let resumed = healed.elapsed();
         for b in [&batch, &late_batch] {
             poll("every job terminal", Duration::from_secs(30), || {
                 assert_one_printing(&hub);
@@ -213,7 +263,8 @@ fn a_write_fault_of_any_length_heals_within_30s_and_nothing_prints_twice() {
         }
         let took = healed.elapsed();
         eprintln!(
-            "round {round}: fault held {hold:?}, all terminal {took:?} after the disk recovered"
+            "round {round}: fault held {hold:?}; printer resumed {resumed:?} and all jobs \
+             terminal {took:?} after the disk recovered"
         );
         assert!(took < Duration::from_secs(30), "{took:?}");
         poll("ready again", Duration::from_secs(10), || {
@@ -335,18 +386,8 @@ fn a_real_file_size_limit_is_a_retryable_storage_fault_that_heals() {
     hub.wait_job(&id, T, |j| j["state"] == "done");
     let wal = hub.data_dir.join("labelhub.db-wal");
     let size = std::fs::metadata(&wal).unwrap().len();
-    let pid = hub.pid().to_string();
-    let limit = |value: &str| {
-        let out = std::process::Command::new("prlimit")
-            .args(["--pid", &pid, &format!("--fsize={value}")])
-            .output()
-            .expect("prlimit (util-linux) is installed by .ci/run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let pid = hub.pid();
+    let limit = |value: &str| prlimit_fsize(pid, value);
     limit(&format!("{size}:"));
     let r = hub.post("/print", &label("refused"));
     let (s, c, retry) = problem(&r);
