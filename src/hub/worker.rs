@@ -729,10 +729,33 @@ impl Worker {
                 return;
             }
         };
+        // The first label of the stream: before it nothing was sent.
+        let first = idx;
         while claimed {
             let id = ids[idx].clone();
             self.live.update(|l| l.current_job = Some(id.clone()));
             let page = jobs::page(&self.hub.db.read(), &id).map(labels::unpack);
+            if let Err(e @ HubError::Storage { .. }) = &page {
+                // The disk, not the label: nothing of it was sent, so it
+                // goes back to `queued` once writes work again.
+                self.owed.push(Owed {
+                    id: id.clone(),
+                    from: &[JobState::Printing],
+                    to: JobState::Queued,
+                    error: None,
+                });
+                if idx == first {
+                    if let Some(dev) = self.device.as_mut() {
+                        dev.abort();
+                    }
+                    self.device = None;
+                    self.unpop(&ids[idx..]);
+                    self.stalled("reading a label", e);
+                } else {
+                    self.stop_run(true, &ids[idx..], "reading a label", e);
+                }
+                return;
+            }
             let Ok(Some(page)) = page else {
                 let err = JobError::new(
                     "bitmap_unreadable",

@@ -173,7 +173,6 @@ fn prlimit_fsize(pid: u32, value: &str) {
 /// then 8 s; after `fault(false)` every job must be terminal within 30 s.
 /// At the end the printed QR codes are decoded: each label once, in order.
 fn faults_mid_batch(hub: &Hub, fault: &dyn Fn(bool), expect: (u16, &str)) {
-    let hub = hub;
     let mut accepted: Vec<(String, String)> = Vec::new(); // (job id, name)
     let mut batches = Vec::new();
     // A short fault (healed as soon as it is seen) and an 8 s one.
@@ -189,15 +188,15 @@ fn faults_mid_batch(hub: &Hub, fault: &dyn Fn(bool), expect: (u16, &str)) {
         batches.push(batch.clone());
         // Let the first label of the batch come out, then fill the disk.
         poll("a label done", T, || {
-            assert_one_printing(&hub);
-            job_states(&hub, &batch)
+            assert_one_printing(hub);
+            job_states(hub, &batch)
                 .iter()
                 .any(|s| s == "done")
                 .then_some(())
         });
         fault(true);
         let status = poll("storage_error on the printer", T, || {
-            assert_one_printing(&hub);
+            assert_one_printing(hub);
             let s = hub.get("/api/printers/slow/status").json();
             (s["error_state"] == "storage_error").then_some(s)
         });
@@ -206,7 +205,7 @@ fn faults_mid_batch(hub: &Hub, fault: &dyn Fn(bool), expect: (u16, &str)) {
             .as_str()
             .unwrap()
             .starts_with(expect.1));
-        let states = job_states(&hub, &batch);
+        let states = job_states(hub, &batch);
         assert!(
             states.iter().any(|s| s == "queued"),
             "labels wait: {states:?}"
@@ -220,16 +219,16 @@ fn faults_mid_batch(hub: &Hub, fault: &dyn Fn(bool), expect: (u16, &str)) {
         let (code, error, retry) = problem(&r);
         assert_eq!((code, error.as_str()), expect);
         assert!(retry.is_some(), "Retry-After");
-        let (code, body) = readiness(&hub);
+        let (code, body) = readiness(hub);
         assert_eq!(code, 503, "{body}");
         assert_eq!(body["status"], "not-ready");
         assert_eq!(body["checks"]["storage"]["status"], "fail", "{body}");
         // Pausing and resuming the printer meanwhile fails the same way.
         let r = hub.post_empty("/api/printers/slow/pause");
         assert_eq!(problem(&r).1, expect.1);
-        assert_one_printing(&hub);
+        assert_one_printing(hub);
         std::thread::sleep(hold); // the fault's length, not a synchronisation
-        assert_one_printing(&hub);
+        assert_one_printing(hub);
         fault(false);
         let healed = Instant::now();
         // A submission right after the disk is back must not print ahead
@@ -252,8 +251,8 @@ fn faults_mid_batch(hub: &Hub, fault: &dyn Fn(bool), expect: (u16, &str)) {
         let resumed = healed.elapsed();
         for b in [&batch, &late_batch] {
             poll("every job terminal", Duration::from_secs(30), || {
-                assert_one_printing(&hub);
-                job_states(&hub, b)
+                assert_one_printing(hub);
+                job_states(hub, b)
                     .iter()
                     .all(|s| {
                         ["done", "failed", "cancelled", "failed_restart"].contains(&s.as_str())
@@ -268,12 +267,12 @@ fn faults_mid_batch(hub: &Hub, fault: &dyn Fn(bool), expect: (u16, &str)) {
         );
         assert!(took < Duration::from_secs(30), "{took:?}");
         poll("ready again", Duration::from_secs(10), || {
-            let (code, body) = readiness(&hub);
+            let (code, body) = readiness(hub);
             (code == 200 && body["checks"]["storage"]["status"] == "ok").then_some(())
         });
         let s = hub.get("/api/printers/slow/status").json();
         assert_eq!(s["storage_error"], Value::Null, "{s}");
-        assert_one_printing(&hub);
+        assert_one_printing(hub);
     }
     // Every label done, each printed exactly once, in submission order.
     for (id, name) in &accepted {
