@@ -37,9 +37,28 @@ fn check(status: &str, detail: Option<String>, metric: Option<Value>) -> Value {
 }
 
 /// `GET /readiness`: `not-ready` (503) when the database or the schema
-/// fails, or the database cannot be written (`checks.storage`); `degraded` when a printer thread is dead or a printer is
-/// unreachable; else `ready`.
-pub fn readiness(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
+/// fails, or the database cannot be written or a printer holds its queue
+/// after a failed write (`checks.storage`); `degraded` when a printer
+/// thread is dead or a printer is unreachable; else `ready`.
+///
+/// A key limited to printers sees only its printers: the printer checks
+/// count, name and measure nothing else.
+pub fn readiness(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let (status, body) = ready(api, Some(req));
+    json(status, &body)
+}
+
+/// `GET /readiness/public`: `{"status": "ready"}` (200, also when degraded)
+/// or `{"status": "not-ready"}` (503); nothing about printers, no key.
+pub fn readiness_public(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
+    let (status, _) = ready(api, None);
+    let word = if status == 200 { "ready" } else { "not-ready" };
+    json(status, &json!({"status": word}))
+}
+
+/// The readiness checks; printers filtered to what `req`'s principal may
+/// see (all when `None`: the answer is then reduced to one word).
+fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
     let mut checks = Map::new();
     let t = Instant::now();
     let db_ok = {
@@ -59,22 +78,28 @@ pub fn readiness(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
     // faults (issue 10): a database that cannot be written is not ready,
     // with the reason; ready again as soon as a write succeeds.
     let storage = api.hub.db.storage_health();
-    let held: Vec<String> = printers::list(&api.hub.db.read(), false)
+    // Printers holding their queue after a failed write: any of them makes
+    // the hub not ready; only those the key may see are named.
+    let holding: Vec<_> = printers::list(&api.hub.db.read(), false)
         .unwrap_or_default()
-        .iter()
+        .into_iter()
         .filter(|p| {
             api.hub
                 .printers
                 .live(&p.id)
                 .is_some_and(|l| l.storage_error.is_some())
         })
+        .collect();
+    let held: Vec<String> = holding
+        .iter()
+        .filter(|p| req.is_none_or(|r| crate::auth::api::may_use_printer(r, &p.id)))
         .map(|p| p.slug.clone())
         .collect();
-    let storage_fail = storage.is_some() || !held.is_empty();
+    let storage_fail = storage.is_some() || !holding.is_empty();
     checks.insert(
         "storage".into(),
         match &storage {
-            None if held.is_empty() => check("ok", None, None),
+            None if holding.is_empty() => check("ok", None, None),
             None => check(
                 "fail",
                 Some(format!(
@@ -106,7 +131,11 @@ pub fn readiness(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
             None,
         ),
     );
-    let list = printers::list(&api.hub.db.read(), false).unwrap_or_default();
+    let list: Vec<_> = printers::list(&api.hub.db.read(), false)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| req.is_none_or(|r| crate::auth::api::may_use_printer(r, &p.id)))
+        .collect();
     let mut dead = Vec::new();
     let mut unreachable = Vec::new();
     let mut never_polled = 0;
@@ -154,9 +183,9 @@ pub fn readiness(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
     } else {
         "ready"
     };
-    json(
+    (
         if critical_fail { 503 } else { 200 },
-        &json!({
+        json!({
             "status": status,
             "checks": checks,
             "version": env!("CARGO_PKG_VERSION"),
