@@ -1010,3 +1010,39 @@ fn a_start_in_1970_then_a_step_to_now_purges_nothing_fresh() {
     assert_eq!(purged, retention::Purged::default());
     assert!(env.all_in(&a.job_ids, JobState::Done));
 }
+
+/// An admin change restarts the printer thread while it owes a write: the
+/// label that went out is never sent again (recorded `failed_restart`, "may
+/// or may not have printed", as after a crash) and the rest print once.
+#[test]
+fn a_thread_restarted_while_it_owes_a_write_resends_nothing() {
+    use super::db::StorageFault;
+    let env = env();
+    let (reached_tx, reached) = crossbeam_channel::unbounded();
+    let (release, release_rx) = crossbeam_channel::unbounded();
+    env.fake.state.lock().unwrap().block_at = Some((1, reached_tx, release_rx));
+    let batch = env.submit((1..=4).map(|n| item(n, 1)).collect());
+    reached.recv_timeout(Duration::from_secs(10)).unwrap();
+    env.hub.db.inject_fault(Some(StorageFault::Full));
+    release.send(()).unwrap();
+    env.wait_checked("storage_error", |e| e.live().storage_error.is_some());
+    // The restart cannot record anything either.
+    control::apply_printer(&env.hub, &env.printer()).unwrap();
+    env.wait_checked("the new thread holds the queue", |e| {
+        e.live().storage_error.is_some()
+    });
+    env.hub.db.inject_fault(None);
+    env.wait_checked("everything terminal", |e| {
+        e.states(&batch.job_ids).iter().all(|s| s.is_terminal())
+    });
+    assert_eq!(
+        env.states(&batch.job_ids),
+        vec![
+            JobState::Done,
+            JobState::FailedRestart,
+            JobState::Done,
+            JobState::Done
+        ]
+    );
+    assert_eq!(env.markers(), vec![1, 2, 3, 4], "label 2 sent once");
+}
