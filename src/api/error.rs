@@ -191,7 +191,18 @@ impl From<AuthError> for ApiError {
                     detail: Some(json!({"field": field})),
                 }
             }
-            AuthError::Db(_) | AuthError::Random(_) | AuthError::Io { .. } => (500, None),
+            // faults (issue 10): a key change the disk refused answers like
+            // any other write the disk refused.
+            AuthError::Db(db) => match crate::hub::db::StorageFault::of(db) {
+                Some(fault) => {
+                    return ApiError::Hub(HubError::Storage {
+                        fault,
+                        message: db.to_string(),
+                    })
+                }
+                None => (500, None),
+            },
+            AuthError::Random(_) | AuthError::Io { .. } => (500, None),
         };
         ApiError::Auth {
             status,
@@ -389,6 +400,15 @@ mod tests {
                 "storage_unavailable",
             ),
             (
+                AuthError::Db(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    None,
+                ))
+                .into(),
+                507,
+                "storage_full",
+            ),
+            (
                 HubError::Storage {
                     fault: crate::hub::db::StorageFault::Replaced,
                     message: "gone".into(),
@@ -411,6 +431,12 @@ mod tests {
             assert_eq!(body["error_code"], code);
             assert_eq!(body["status"], status);
             assert_eq!(resp.headers[0].1, "application/problem+json");
+            if code.starts_with("storage_") {
+                assert!(
+                    resp.headers.iter().any(|h| h.0 == "Retry-After"),
+                    "{code}: Retry-After"
+                );
+            }
         }
     }
 }
