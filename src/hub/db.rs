@@ -234,7 +234,9 @@ impl Db {
             drop(tx);
             return Err(sqlite_error(code, "injected test fault").into());
         }
+        let t = std::time::Instant::now();
         tx.commit()?;
+        crate::metrics::commit(t.elapsed());
         Ok(())
     }
 

@@ -232,6 +232,7 @@ fn write_group(
         }
         results.push(res);
     }
+    // Db::commit times the commit for the metrics.
     db.commit(tx)?;
     Ok(results)
 }

@@ -385,6 +385,15 @@ impl Worker {
                 owed.len()
             );
         }
+        for o in &owed {
+            match (&o.to, &o.error) {
+                (JobState::Done, _) => super::observe::job_done(&self.printer, &o.id),
+                (JobState::Failed, Some(err)) => {
+                    super::observe::job_failed(&self.printer, &o.id, err)
+                }
+                _ => {}
+            }
+        }
         self.owed.clear();
         self.stall = None;
         self.live.update(|l| l.storage_error = None);
@@ -642,10 +651,13 @@ impl Worker {
                     }
                     Ok(())
                 });
-                if let Err(e) = res {
-                    let ids: Vec<String> = run.iter().map(|j| j.id.clone()).collect();
-                    self.unpop(&ids);
-                    self.stalled("pausing mismatched jobs", &e);
+                match res {
+                    Ok(()) => super::observe::jobs_paused_wrong_media(&self.printer, &run, &loaded),
+                    Err(e) => {
+                        let ids: Vec<String> = run.iter().map(|j| j.id.clone()).collect();
+                        self.unpop(&ids);
+                        self.stalled("pausing mismatched jobs", &e);
+                    }
                 }
                 return;
             }
@@ -824,6 +836,9 @@ impl Worker {
                 }
             });
             self.live.update(|l| l.current_job = None);
+            if res.is_ok() {
+                super::observe::job_done(&self.printer, &id);
+            }
             idx += 1;
             if let Err(e) = res {
                 // The label is out: it is owed `done` and never sent again.
@@ -936,9 +951,14 @@ impl Worker {
             },
         };
         let out = self.hub.write(|w| {
-            jobs::transition(w, id, owed.from, owed.to, owed.error.as_ref())?.ok();
-            Ok(())
+            Ok(jobs::transition(w, id, owed.from, owed.to, owed.error.as_ref())?.is_ok())
         });
+        match (&out, res) {
+            (Ok(false), _) => {}
+            (Ok(true), Ok(())) => super::observe::job_done(&self.printer, id),
+            (Ok(true), Err(err)) => super::observe::job_failed(&self.printer, id, err),
+            (Err(_), _) => {}
+        }
         self.live.update(|l| l.current_job = None);
         if let Err(e) = out {
             self.owed.push(owed);
@@ -966,15 +986,24 @@ impl Worker {
             // The stream could not even start for reasons of the jobs
             // themselves (e.g. options the model refuses): fail them.
             let res = self.hub.write(|w| {
+                let mut failed = Vec::new();
                 for id in rest {
-                    jobs::transition(w, id, &[JobState::Queued], JobState::Failed, Some(&err))?
-                        .ok();
+                    if jobs::transition(w, id, &[JobState::Queued], JobState::Failed, Some(&err))?
+                        .is_ok()
+                    {
+                        failed.push(id);
+                    }
                 }
-                Ok(())
+                Ok(failed)
             });
-            if let Err(e) = res {
-                self.unpop(rest);
-                self.stalled("failing jobs", &e);
+            match res {
+                Ok(failed) => failed
+                    .iter()
+                    .for_each(|id| super::observe::job_failed(&self.printer, id, &err)),
+                Err(e) => {
+                    self.unpop(rest);
+                    self.stalled("failing jobs", &e);
+                }
             }
         } else {
             self.unpop(rest);
