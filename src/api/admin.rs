@@ -146,11 +146,14 @@ fn check_slug(slug: &str) -> Result<(), ApiError> {
     }
 }
 
+/// faults (issue 10): the same character rules as key names.
 fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() || name.len() > 255 {
+    if name.len() > 255 {
         return Err(invalid("name", "1 to 255 characters"));
     }
-    Ok(())
+    crate::auth::admin::display_name(name, 255)
+        .map(|_| ())
+        .map_err(|message| invalid("name", message))
 }
 
 /// The URI (without the community) and the community of a connection,

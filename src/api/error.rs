@@ -134,6 +134,10 @@ fn hub_status(e: &HubError) -> u16 {
         | HubError::DatabaseTooNew { .. }
         | HubError::Migration { .. }
         | HubError::Io { .. } => 500,
+        HubError::Storage { fault, .. } => match fault {
+            crate::hub::db::StorageFault::Full => 507,
+            _ => 503,
+        },
         HubError::NotFound { .. } => 404,
         HubError::InvalidJobState { .. } => 409,
         HubError::Invalid { .. } => 422,
@@ -232,7 +236,18 @@ impl From<AuthError> for ApiError {
                     detail: Some(json!({"field": field})),
                 }
             }
-            AuthError::Db(_) | AuthError::Random(_) | AuthError::Io { .. } => (500, None),
+            // faults (issue 10): a key change the disk refused answers like
+            // any other write the disk refused.
+            AuthError::Db(db) => match crate::hub::db::StorageFault::of(db) {
+                Some(fault) => {
+                    return ApiError::Hub(HubError::Storage {
+                        fault,
+                        message: db.to_string(),
+                    })
+                }
+                None => (500, None),
+            },
+            AuthError::Random(_) | AuthError::Io { .. } => (500, None),
         };
         ApiError::Auth {
             status,
@@ -291,6 +306,7 @@ fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
+        507 => "Insufficient Storage",
         505 => "HTTP Version Not Supported",
         _ => "Error",
     }
@@ -340,9 +356,22 @@ pub fn problem(req: Option<&Request>, err: &ApiError) -> Response {
         ApiError::Http(HttpError::Busy) | ApiError::Hub(HubError::Handoff { .. }) => {
             resp = resp.with_header("Retry-After", "1");
         }
+        ApiError::Hub(HubError::Storage { fault, .. }) => {
+            resp = resp.with_header("Retry-After", &storage_retry_after(*fault).to_string());
+        }
         _ => {}
     }
     resp
+}
+
+/// Seconds a client should wait before retrying a write the disk refused:
+/// space or a remount takes an operator; a replaced database a restart.
+pub fn storage_retry_after(fault: crate::hub::db::StorageFault) -> u64 {
+    match fault {
+        crate::hub::db::StorageFault::Full => 30,
+        crate::hub::db::StorageFault::Unavailable => 10,
+        crate::hub::db::StorageFault::Replaced => 60,
+    }
 }
 
 /// The response for an HTTP-layer error.
@@ -389,6 +418,51 @@ mod tests {
             ),
             (HttpError::Panic.into(), 500, "internal_error"),
             (
+                HubError::from(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    None,
+                ))
+                .into(),
+                507,
+                "storage_full",
+            ),
+            (
+                HubError::from(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+                    None,
+                ))
+                .into(),
+                503,
+                "storage_unavailable",
+            ),
+            (
+                HubError::from(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_WRITE),
+                    None,
+                ))
+                .into(),
+                503,
+                "storage_unavailable",
+            ),
+            (
+                AuthError::Db(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    None,
+                ))
+                .into(),
+                507,
+                "storage_full",
+            ),
+            (
+                HubError::Storage {
+                    fault: crate::hub::db::StorageFault::Replaced,
+                    message: "gone".into(),
+                }
+                .into(),
+                503,
+                "storage_replaced",
+            ),
+            (
                 HttpError::BodyTooLarge { limit: 1 }.into(),
                 413,
                 "body_too_large",
@@ -402,6 +476,12 @@ mod tests {
             assert_eq!(body["error_code"], code);
             assert_eq!(body["status"], status);
             assert_eq!(resp.headers[0].1, "application/problem+json");
+            if code.starts_with("storage_") {
+                assert!(
+                    resp.headers.iter().any(|h| h.0 == "Retry-After"),
+                    "{code}: Retry-After"
+                );
+            }
         }
     }
 }

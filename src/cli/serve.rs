@@ -123,6 +123,13 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     // Signals first: a SIGTERM during start-up still shuts down cleanly.
     let mut signals = Signals::new([SIGTERM, SIGINT])
         .map_err(|e| CliError::Failed(format!("cannot install signal handlers: {e}")))?;
+    // faults (issue 10): a file size limit (RLIMIT_FSIZE) must surface as a
+    // write error (EFBIG -> storage_unavailable), not kill the hub.
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .map_err(|e| CliError::Failed(format!("cannot install signal handlers: {e}")))?;
     let hub = Hub::open(config, Arc::new(RenderLabels), Arc::new(BrotherDevices))
         .map_err(|e| CliError::Failed(format!("cannot open the database: {e}")))?;
     log::info!(

@@ -6,6 +6,7 @@ mod apps;
 mod auth;
 mod auth_fuzz;
 mod console;
+mod faults;
 mod hub;
 mod hub_crash;
 mod observe;
