@@ -142,6 +142,7 @@ fn hub_status(e: &HubError) -> u16 {
             LabelError::Render { status, .. } => *status,
         },
         HubError::Handoff { .. } | HubError::ShuttingDown => 503,
+        HubError::Quota { .. } => 429,
     }
 }
 
@@ -291,6 +292,9 @@ pub fn problem(req: Option<&Request>, err: &ApiError) -> Response {
         }
         ApiError::Http(HttpError::Busy) | ApiError::Hub(HubError::Handoff { .. }) => {
             resp = resp.with_header("Retry-After", "1");
+        }
+        ApiError::Hub(HubError::Quota { retry_after_s, .. }) => {
+            resp = resp.with_header("Retry-After", &retry_after_s.to_string());
         }
         _ => {}
     }

@@ -189,19 +189,54 @@ pub struct StoredPage {
     pub red: Option<Vec<u8>>,
 }
 
-/// Loads a job's bitmap.
+/// Loads a job's bitmap (decompressed; a damaged row reads with an empty
+/// layer, which `labels::unpack` refuses). See `hub::bitmaps`.
 pub fn page(conn: &Connection, id: &str) -> Result<StoredPage, HubError> {
-    conn.prepare_cached("SELECT width, height, bitmap, bitmap_red FROM jobs WHERE id = ?1")?
-        .query_row([id], |r| {
-            Ok(StoredPage {
-                width: r.get(0)?,
-                height: r.get(1)?,
-                black: r.get(2)?,
-                red: r.get(3)?,
-            })
-        })
-        .optional()?
-        .ok_or_else(|| HubError::not_found("job", id))
+    super::bitmaps::of_job(conn, id)
+}
+
+/// Jobs that still wait for the printer (`queued`, `paused`, `printing`) of
+/// one printer: what the per-printer quota counts. Walks the partial index
+/// `jobs_printer_waiting`, so it costs at most the quota.
+pub fn waiting_of_printer(conn: &Connection, printer_id: &str) -> Result<i64, HubError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM jobs WHERE printer_id = ?1
+               AND state IN ('queued', 'paused', 'printing')",
+        )?
+        .query_row([printer_id], |r| r.get(0))?)
+}
+
+/// Waiting jobs submitted with one API key (the per-key quota).
+pub fn waiting_of_key(conn: &Connection, api_key_id: &str) -> Result<i64, HubError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM jobs WHERE api_key_id = ?1
+               AND state IN ('queued', 'paused', 'printing')",
+        )?
+        .query_row([api_key_id], |r| r.get(0))?)
+}
+
+/// One page of a printer's queue (printing, queued, paused) in queue
+/// order, after the job with `seq = after`; `limit + 1` rows are read so
+/// the caller knows whether there is more.
+pub fn queue_page(
+    conn: &Connection,
+    printer_id: &str,
+    after: Option<i64>,
+    limit: usize,
+) -> Result<Vec<Job>, HubError> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_printer_waiting
+          WHERE printer_id = ?1 AND state IN ('queued', 'paused', 'printing') AND seq > ?2
+          ORDER BY seq LIMIT ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![printer_id, after.unwrap_or(0), limit as i64 + 1],
+        job_from_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// What a successful transition changed.

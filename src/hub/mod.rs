@@ -12,6 +12,7 @@
 //! * After every commit that wrote events, [`Hub::write`] tells the change
 //!   listener (the long-poll registry), so waiting requests wake up.
 
+pub mod bitmaps;
 pub mod config;
 pub mod control;
 pub mod db;
@@ -71,6 +72,13 @@ pub enum HubError {
     ShuttingDown,
     /// A group commit failed; every submission in it gets this message.
     Commit(String),
+    /// A quota is full (issue 10: waiting labels per printer or per key);
+    /// retrying later may succeed.
+    Quota {
+        code: &'static str,
+        message: String,
+        retry_after_s: u64,
+    },
 }
 
 impl HubError {
@@ -93,6 +101,7 @@ impl HubError {
             HubError::Handoff { .. } => "handoff_failed",
             HubError::ShuttingDown => "shutting_down",
             HubError::Commit(_) => "database_error",
+            HubError::Quota { code, .. } => code,
         }
     }
 
@@ -136,6 +145,7 @@ impl fmt::Display for HubError {
             }
             HubError::ShuttingDown => f.write_str("the hub is shutting down"),
             HubError::Commit(message) => write!(f, "database error: {message}"),
+            HubError::Quota { message, .. } => f.write_str(message),
         }
     }
 }
@@ -195,6 +205,8 @@ impl Hub {
             error,
         })?;
         let db = Db::open(&config.db_path())?;
+        // Rows a migration stored uncompressed (issue 10): before any thread.
+        bitmaps::compress_legacy(&db)?;
         let hub = Arc::new(Hub {
             config,
             db,
@@ -255,6 +267,7 @@ impl Hub {
             auto_cut: true,
             auto_resume: true,
             queue_timeout_s: 30,
+            max_length_mm: crate::hub::printers::DEFAULT_MAX_LENGTH_MM,
             enabled: true,
         };
         let printer = self.write(|w| printers::create(w, &new, "system:first-start"))?;

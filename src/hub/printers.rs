@@ -11,6 +11,14 @@ use serde_json::{json, Value};
 use super::events::{self, Subject, Writer};
 use super::{now_ms, HubError};
 
+/// The default of `printers.max_length_mm` (sql/0013_quotas.sql).
+pub const DEFAULT_MAX_LENGTH_MM: i64 = 500;
+
+/// The longest label `model` can print, in whole mm (its length limit).
+pub fn model_max_length_mm(model: &crate::brother::model::Model) -> i64 {
+    i64::from(model.max_length_dots) * 254 / (i64::from(model.dpi) * 10)
+}
+
 /// A printer row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Printer {
@@ -27,6 +35,9 @@ pub struct Printer {
     pub auto_cut: bool,
     pub auto_resume: bool,
     pub queue_timeout_s: i64,
+    /// Longest label accepted, in mm (issue 10; the medium's own limit
+    /// still applies). Longer labels are refused with `label_too_long`.
+    pub max_length_mm: i64,
     pub enabled: bool,
     pub paused: bool,
     pub paused_reason: Option<String>,
@@ -50,13 +61,14 @@ impl Printer {
             "id": self.id, "slug": self.slug, "name": self.name, "model": self.model,
             "uri": self.uri, "media": self.media, "half_cut": self.half_cut,
             "auto_cut": self.auto_cut, "auto_resume": self.auto_resume,
-            "queue_timeout_s": self.queue_timeout_s, "enabled": self.enabled,
+            "queue_timeout_s": self.queue_timeout_s, "max_length_mm": self.max_length_mm,
+            "enabled": self.enabled,
         })
     }
 }
 
 const COLUMNS: &str = "id, slug, name, model, uri, media, seen_media, half_cut, auto_cut, auto_resume, \
-    queue_timeout_s, enabled, paused, paused_reason, paused_detail, status, status_at, created_at, updated_at";
+    queue_timeout_s, enabled, paused, paused_reason, paused_detail, status, status_at, created_at, updated_at, max_length_mm";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Printer> {
     let status: Option<String> = r.get(15)?;
@@ -72,6 +84,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Printer> {
         auto_cut: r.get(8)?,
         auto_resume: r.get(9)?,
         queue_timeout_s: r.get(10)?,
+        max_length_mm: r.get(19)?,
         enabled: r.get(11)?,
         paused: r.get(12)?,
         paused_reason: r.get(13)?,
@@ -123,6 +136,7 @@ pub struct NewPrinter {
     pub auto_cut: bool,
     pub auto_resume: bool,
     pub queue_timeout_s: i64,
+    pub max_length_mm: i64,
     pub enabled: bool,
 }
 
@@ -136,6 +150,7 @@ pub struct PrinterUpdate {
     pub auto_cut: Option<bool>,
     pub auto_resume: Option<bool>,
     pub queue_timeout_s: Option<i64>,
+    pub max_length_mm: Option<i64>,
     pub enabled: Option<bool>,
 }
 
@@ -215,8 +230,8 @@ pub fn create(w: &mut Writer<'_, '_>, new: &NewPrinter, by: &str) -> Result<Prin
     let now = now_ms();
     w.tx.prepare_cached(
         "INSERT INTO printers (id, slug, name, model, uri, media, half_cut, auto_cut, auto_resume,
-             queue_timeout_s, enabled, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+             queue_timeout_s, enabled, created_at, updated_at, max_length_mm)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
     )?
     .execute(params![
         id,
@@ -230,7 +245,8 @@ pub fn create(w: &mut Writer<'_, '_>, new: &NewPrinter, by: &str) -> Result<Prin
         new.auto_resume,
         new.queue_timeout_s,
         new.enabled,
-        now
+        now,
+        new.max_length_mm
     ])
     .map_err(|e| conflict_on_unique(e, &new.slug, &new.name))?;
     let printer = get(w.tx, &id)?;
@@ -268,6 +284,9 @@ pub fn update(
     if let Some(v) = upd.queue_timeout_s {
         p.queue_timeout_s = v;
     }
+    if let Some(v) = upd.max_length_mm {
+        p.max_length_mm = v;
+    }
     if let Some(v) = upd.enabled {
         p.enabled = v;
     }
@@ -275,7 +294,7 @@ pub fn update(
     w.tx.prepare_cached(
         "UPDATE printers SET name = ?2, uri = ?3, media = ?4, half_cut = ?5, auto_cut = ?6,
              auto_resume = ?7, queue_timeout_s = ?8, enabled = ?9, updated_at = ?10,
-             seen_media = CASE WHEN ?11 THEN NULL ELSE seen_media END
+             seen_media = CASE WHEN ?11 THEN NULL ELSE seen_media END, max_length_mm = ?12
          WHERE id = ?1",
     )?
     .execute(params![
@@ -289,7 +308,8 @@ pub fn update(
         p.queue_timeout_s,
         p.enabled,
         now_ms(),
-        uri_changed
+        uri_changed,
+        p.max_length_mm
     ])
     .map_err(|e| conflict_on_unique(e, &p.slug, &p.name))?;
     let after = get(w.tx, &p.id)?;
