@@ -41,6 +41,13 @@ pub enum ApiError {
         message: String,
         retry_after: Option<u64>,
     },
+    /// A bounded pool of the api layer is full (issue 10: previews): 429
+    /// with `Retry-After`.
+    Busy {
+        code: &'static str,
+        message: String,
+        retry_after_s: u64,
+    },
 }
 
 impl ApiError {
@@ -60,6 +67,7 @@ impl ApiError {
             ApiError::Invalid { code, .. }
             | ApiError::NotFound { code, .. }
             | ApiError::Conflict { code, .. }
+            | ApiError::Busy { code, .. }
             | ApiError::Auth { code, .. } => code,
         }
     }
@@ -80,6 +88,7 @@ impl ApiError {
             ApiError::NotFound { .. } => 404,
             ApiError::Conflict { .. } => 409,
             ApiError::Auth { status, .. } => *status,
+            ApiError::Busy { .. } => 429,
         }
     }
 
@@ -90,6 +99,7 @@ impl ApiError {
             ApiError::Invalid { message, .. }
             | ApiError::NotFound { message, .. }
             | ApiError::Conflict { message, .. }
+            | ApiError::Busy { message, .. }
             | ApiError::Auth { message, .. } => message.clone(),
         }
     }
@@ -293,7 +303,8 @@ pub fn problem(req: Option<&Request>, err: &ApiError) -> Response {
         ApiError::Http(HttpError::Busy) | ApiError::Hub(HubError::Handoff { .. }) => {
             resp = resp.with_header("Retry-After", "1");
         }
-        ApiError::Hub(HubError::Quota { retry_after_s, .. }) => {
+        ApiError::Hub(HubError::Quota { retry_after_s, .. })
+        | ApiError::Busy { retry_after_s, .. } => {
             resp = resp.with_header("Retry-After", &retry_after_s.to_string());
         }
         _ => {}

@@ -4,7 +4,7 @@
 //! nothing newer than `C`, the request is held until an event arrives or
 //! `S` seconds pass.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{int_param, json, should_park, text_param, wait_param, Api, ApiError};
 use crate::http::{Reply, Request};
@@ -13,9 +13,11 @@ use crate::hub::rfc3339;
 
 pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let wait = wait_param(req)?;
+    // Bounded like every list (`api::paging`): at most 1000 events and
+    // MAX_PAGE_BYTES of JSON; `next` continues where a page stopped.
     let limit = int_param(req, "limit")?.unwrap_or(500);
-    if !(1..=5000).contains(&limit) {
-        return Err(ApiError::invalid("validation_error", "limit: 1 to 5000"));
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("validation_error", "limit: 1 to 1000"));
     }
     let filter = Filter {
         printer_id: text_param(req, "printer_id"),
@@ -47,10 +49,11 @@ pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             deadline,
         });
     }
-    let next = list.last().map(|e| e.id).unwrap_or(since.max(0));
-    let items: Vec<Value> = list
-        .iter()
-        .map(|e| {
+    let page = super::paging::page(
+        &list,
+        limit as usize,
+        |e| e.id,
+        |e| {
             json!({
                 "id": e.id,
                 "at": rfc3339(e.at),
@@ -60,10 +63,17 @@ pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
                 "batch_id": e.batch_id,
                 "data": e.data,
             })
-        })
-        .collect();
+        },
+    );
+    let cut = page.next.is_some();
+    let items = page.items;
+    let next = match page.next {
+        Some(at) => at,
+        None => list.last().map(|e| e.id).unwrap_or(since.max(0)),
+    };
     json(
         200,
-        &json!({"events": items, "next": next, "last_id": last, "more": (items.len() as i64) == limit}),
+        &json!({"events": items, "next": next, "last_id": last,
+                "more": cut || (items.len() as i64) == limit}),
     )
 }

@@ -1,10 +1,8 @@
 //! Job and batch routes, including the long-polls of
 //! `GET /api/jobs/{id}` and `GET /api/batches/{id}`.
 
-use serde_json::Value;
-
 use super::{int_param, json, origin, shapes, should_park, text_param, wait_param, Api, ApiError};
-use crate::http::{Reply, Request, Response};
+use crate::http::{Reply, Request};
 use crate::hub::jobs::{self as hub_jobs, JobState, ListQuery};
 use crate::hub::{control, events, parse_rfc3339};
 
@@ -29,36 +27,21 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             )
         })?),
     };
-    let limit = int_param(req, "limit")?.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid("validation_error", "limit: 1 to 200"));
-    }
+    let paging = super::paging::params(req, "jobs", 50, 200, true)?;
     let q = ListQuery {
         state,
         printer_id: text_param(req, "printer_id"),
         batch_id: text_param(req, "batch_id"),
         since,
-        before: int_param(req, "cursor")?,
-        limit: limit as usize,
+        before: paging.after,
+        limit: paging.limit,
     };
     let (jobs, next) = hub_jobs::list(&api.hub.db.read(), &q)?;
-    let body = Value::Array(jobs.iter().map(shapes::job).collect());
-    let mut resp = Response::json(200, &body);
-    if let Some(cursor) = next {
-        resp = resp.with_header("X-Next-Cursor", &cursor.to_string());
-        let mut query: Vec<String> = req
-            .query
-            .iter()
-            .filter(|(k, _)| k != "cursor")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        query.push(format!("cursor={cursor}"));
-        resp = resp.with_header(
-            "Link",
-            &format!("<{}?{}>; rel=\"next\"", req.path, query.join("&")),
-        );
+    let mut page = super::paging::page(&jobs, paging.limit, |j| j.seq, shapes::job);
+    if page.next.is_none() {
+        page.next = next;
     }
-    Ok(Reply::Respond(resp))
+    super::paging::respond(req, "jobs", page)
 }
 
 /// The `since` of a long-poll: the query value, or (first time, absent)

@@ -22,6 +22,7 @@ pub mod events;
 pub mod jobs;
 pub mod meta;
 pub mod openapi;
+pub mod paging;
 pub mod print;
 pub mod printers;
 pub mod shapes;
@@ -47,11 +48,17 @@ pub struct Api {
     parking: OnceLock<Arc<Parking>>,
     /// Access control (issue 5); until installed, only public routes answer.
     auth: OnceLock<Arc<crate::auth::api::AuthState>>,
+    /// The bounded preview pool (issue 10).
+    pub previews: print::PreviewPool,
 }
 
 impl Api {
     pub fn new(hub: Arc<Hub>) -> Arc<Api> {
         let api = Arc::new(Api {
+            previews: print::PreviewPool::new(
+                hub.config.preview_concurrency,
+                hub.config.preview_per_key,
+            ),
             hub: hub.clone(),
             parking: OnceLock::new(),
             auth: OnceLock::new(),
