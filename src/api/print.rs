@@ -363,9 +363,9 @@ mod pool_tests {
     fn preview_pool_bounds_total_and_per_key_and_frees_on_drop() {
         let pool = PreviewPool::new(2, 1);
         let a = pool.try_acquire("a").unwrap();
-        assert_eq!(pool.try_acquire("a").unwrap_err().code(), "preview_busy");
+        assert_eq!(pool.try_acquire("a").err().unwrap().code(), "preview_busy");
         let b = pool.try_acquire("b").unwrap();
-        let err = pool.try_acquire("c").unwrap_err();
+        let err = pool.try_acquire("c").err().unwrap();
         assert_eq!((err.code(), err.status()), ("preview_busy", 429));
         drop(a);
         let _a2 = pool.try_acquire("a").unwrap();

@@ -14,9 +14,11 @@ use super::{now_ms, HubError};
 /// The default of `printers.max_length_mm` (sql/0013_quotas.sql).
 pub const DEFAULT_MAX_LENGTH_MM: i64 = 500;
 
-/// The longest label `model` can print, in whole mm (its length limit).
+/// The longest label `model` can print, in mm (its length limit, to the
+/// nearest mm: 7086 dots at 180 dpi is the 1 m of the manuals).
 pub fn model_max_length_mm(model: &crate::brother::model::Model) -> i64 {
-    i64::from(model.max_length_dots) * 254 / (i64::from(model.dpi) * 10)
+    let dpi10 = i64::from(model.dpi) * 10;
+    (i64::from(model.max_length_dots) * 254 + dpi10 / 2) / dpi10
 }
 
 /// A printer row.

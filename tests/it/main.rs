@@ -7,6 +7,7 @@ mod auth_fuzz;
 mod hub;
 mod hub_crash;
 mod printer_io;
+mod quotas;
 mod raster;
 mod render;
 mod support;
