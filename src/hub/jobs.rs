@@ -196,25 +196,29 @@ pub fn page(conn: &Connection, id: &str) -> Result<StoredPage, HubError> {
 }
 
 /// Jobs that still wait for the printer (`queued`, `paused`, `printing`) of
-/// one printer: what the per-printer quota counts. Walks the partial index
-/// `jobs_printer_waiting`, so it costs at most the quota.
-pub fn waiting_of_printer(conn: &Connection, printer_id: &str) -> Result<i64, HubError> {
-    Ok(conn
+/// one printer, counted up to `cap + 1`: what the per-printer quota needs.
+/// Walks the partial index `jobs_printer_waiting` and stops past the cap,
+/// so the count costs at most the quota even when a queue is longer.
+pub fn waiting_of_printer(conn: &Connection, printer_id: &str, cap: u64) -> Result<u64, HubError> {
+    let n: i64 = conn
         .prepare_cached(
-            "SELECT count(*) FROM jobs WHERE printer_id = ?1
-               AND state IN ('queued', 'paused', 'printing')",
+            "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE printer_id = ?1
+               AND state IN ('queued', 'paused', 'printing') LIMIT ?2)",
         )?
-        .query_row([printer_id], |r| r.get(0))?)
+        .query_row(params![printer_id, cap.saturating_add(1).min(i64::MAX as u64) as i64], |r| r.get(0))?;
+    Ok(n.max(0) as u64)
 }
 
-/// Waiting jobs submitted with one API key (the per-key quota).
-pub fn waiting_of_key(conn: &Connection, api_key_id: &str) -> Result<i64, HubError> {
-    Ok(conn
+/// Waiting jobs submitted with one API key (the per-key quota), counted up
+/// to `cap + 1` on the partial index `jobs_key_waiting`.
+pub fn waiting_of_key(conn: &Connection, api_key_id: &str, cap: u64) -> Result<u64, HubError> {
+    let n: i64 = conn
         .prepare_cached(
-            "SELECT count(*) FROM jobs WHERE api_key_id = ?1
-               AND state IN ('queued', 'paused', 'printing')",
+            "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE api_key_id = ?1
+               AND state IN ('queued', 'paused', 'printing') LIMIT ?2)",
         )?
-        .query_row([api_key_id], |r| r.get(0))?)
+        .query_row(params![api_key_id, cap.saturating_add(1).min(i64::MAX as u64) as i64], |r| r.get(0))?;
+    Ok(n.max(0) as u64)
 }
 
 /// One page of a printer's queue (printing, queued, paused) in queue
@@ -345,27 +349,43 @@ pub struct ListQuery {
 }
 
 /// Jobs newest first. The second value is the cursor of the next page.
+///
+/// The WHERE clause names only the filters given, so SQLite can walk the
+/// matching index (`jobs_state`, `jobs_printer_state`, `jobs_batch`)
+/// instead of scanning every row backwards for a rare match.
 pub fn list(conn: &Connection, q: &ListQuery) -> Result<(Vec<Job>, Option<i64>), HubError> {
-    let sql = format!(
-        "SELECT {JOB_COLUMNS} FROM jobs
-         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR printer_id = ?2)
-           AND (?3 IS NULL OR batch_id = ?3) AND (?4 IS NULL OR created_at >= ?4)
-           AND (?5 IS NULL OR seq < ?5)
-         ORDER BY seq DESC LIMIT ?6"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(st) = q.state {
+        clauses.push("state = ?");
+        args.push(st.as_str().to_string().into());
+    }
+    if let Some(p) = &q.printer_id {
+        clauses.push("printer_id = ?");
+        args.push(p.clone().into());
+    }
+    if let Some(b) = &q.batch_id {
+        clauses.push("batch_id = ?");
+        args.push(b.clone().into());
+    }
+    if let Some(t) = q.since {
+        clauses.push("created_at >= ?");
+        args.push(t.into());
+    }
+    if let Some(c) = q.before {
+        clauses.push("seq < ?");
+        args.push(c.into());
+    }
     let limit = q.limit.max(1);
-    let rows = stmt.query_map(
-        params![
-            q.state.map(JobState::as_str),
-            q.printer_id,
-            q.batch_id,
-            q.since,
-            q.before,
-            limit as i64 + 1
-        ],
-        job_from_row,
-    )?;
+    args.push((limit as i64 + 1).into());
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs {filter} ORDER BY seq DESC LIMIT ?");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), job_from_row)?;
     let mut jobs: Vec<Job> = rows.collect::<Result<_, _>>()?;
     let next = if jobs.len() > limit {
         jobs.truncate(limit);

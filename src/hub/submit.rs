@@ -307,6 +307,15 @@ pub fn check_quotas(
     )
 }
 
+/// A count made with `LIMIT cap + 1`, for messages.
+fn shown(waiting: u64, cap: u64) -> String {
+    if waiting > cap {
+        format!("more than {cap}")
+    } else {
+        waiting.to_string()
+    }
+}
+
 fn quotas(
     conn: &rusqlite::Connection,
     max_printer: u64,
@@ -316,25 +325,27 @@ fn quotas(
     api_key_id: Option<&str>,
     n: u64,
 ) -> Result<(), HubError> {
-    let waiting = jobs::waiting_of_printer(conn, printer_id)?.max(0) as u64;
+    let waiting = jobs::waiting_of_printer(conn, printer_id, max_printer)?;
     if waiting + n > max_printer {
         return Err(HubError::Quota {
             code: "printer_queue_full",
             message: format!(
-                "printer `{printer}` has {waiting} labels waiting and takes at most {max_printer} \
-                 (PRINTER_HUB_MAX_QUEUED_PER_PRINTER); {n} more do not fit, retry when it has printed some"
+                "printer `{printer}` has {} labels waiting and takes at most {max_printer} \
+                 (PRINTER_HUB_MAX_QUEUED_PER_PRINTER); {n} more do not fit, retry when it has printed some",
+                shown(waiting, max_printer)
             ),
             retry_after_s: 30,
         });
     }
     if let Some(key) = api_key_id {
-        let waiting = jobs::waiting_of_key(conn, key)?.max(0) as u64;
+        let waiting = jobs::waiting_of_key(conn, key, max_key)?;
         if waiting + n > max_key {
             return Err(HubError::Quota {
                 code: "key_queue_full",
                 message: format!(
-                    "this API key has {waiting} labels waiting and may have at most {max_key} \
-                     (PRINTER_HUB_MAX_QUEUED_PER_KEY); {n} more do not fit, retry when some have printed"
+                    "this API key has {} labels waiting and may have at most {max_key} \
+                     (PRINTER_HUB_MAX_QUEUED_PER_KEY); {n} more do not fit, retry when some have printed",
+                    shown(waiting, max_key)
                 ),
                 retry_after_s: 30,
             });
