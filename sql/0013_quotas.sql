@@ -52,3 +52,5 @@ CREATE INDEX jobs_printer_waiting ON jobs(printer_id, seq)
     WHERE state IN ('queued', 'paused', 'printing');
 CREATE INDEX jobs_key_waiting ON jobs(api_key_id)
     WHERE state IN ('queued', 'paused', 'printing');
+-- GET /api/jobs?printer_id=: newest first without sorting the printer's jobs.
+CREATE INDEX jobs_printer_seq ON jobs(printer_id, seq);

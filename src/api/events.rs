@@ -13,11 +13,11 @@ use crate::hub::rfc3339;
 
 pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let wait = wait_param(req)?;
-    // Bounded like every list (`api::paging`): at most 1000 events and
+    // Bounded like every list (`api::paging`): at most 500 events and
     // MAX_PAGE_BYTES of JSON; `next` continues where a page stopped.
     let limit = int_param(req, "limit")?.unwrap_or(500);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("validation_error", "limit: 1 to 1000"));
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("validation_error", "limit: 1 to 500"));
     }
     let filter = Filter {
         printer_id: text_param(req, "printer_id"),
@@ -66,7 +66,7 @@ pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         },
     );
     let cut = page.next.is_some();
-    let items = page.items;
+    let items = page.values();
     let next = match page.next {
         Some(at) => at,
         None => list.last().map(|e| e.id).unwrap_or(since.max(0)),

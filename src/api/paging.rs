@@ -81,11 +81,36 @@ fn parse_cursor(list: &str, c: &str, legacy_int: bool) -> Option<i64> {
     (name == list).then(|| at.parse().ok())?
 }
 
-/// Items of one page, cut at `limit` items or [`MAX_PAGE_BYTES`], and the
-/// position of the last one included when more follow.
+/// Items of one page, cut at `limit` items or [`MAX_PAGE_BYTES`], each
+/// serialised once, and the position of the last one included when more
+/// follow.
 pub struct Page {
-    pub items: Vec<Value>,
+    pub items: Vec<Vec<u8>>,
     pub next: Option<i64>,
+}
+
+impl Page {
+    /// The items as one JSON array.
+    pub fn array(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
+        out.push(b'[');
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(item);
+        }
+        out.push(b']');
+        out
+    }
+
+    /// The items as values (for answers that wrap them in an object).
+    pub fn values(&self) -> Vec<Value> {
+        self.items
+            .iter()
+            .filter_map(|i| serde_json::from_slice(i).ok())
+            .collect()
+    }
 }
 
 /// Cuts `rows` (read with `limit + 1`) into a page: `shape` makes each
@@ -104,13 +129,12 @@ pub fn page<T>(
             next = rows.get(i - 1).map(&position);
             break;
         }
-        let item = shape(row);
-        let size = serde_json::to_vec(&item).map_or(0, |v| v.len()) + 1;
-        if !items.is_empty() && bytes + size > MAX_PAGE_BYTES {
+        let item = serde_json::to_vec(&shape(row)).unwrap_or_else(|_| b"null".to_vec());
+        if !items.is_empty() && bytes + item.len() + 1 > MAX_PAGE_BYTES {
             next = rows.get(i - 1).map(&position);
             break;
         }
-        bytes += size;
+        bytes += item.len() + 1;
         items.push(item);
     }
     Page { items, next }
@@ -119,7 +143,7 @@ pub fn page<T>(
 /// The answer for a page whose body is the bare array of items, with
 /// `X-Next-Cursor` and `Link` when more follow.
 pub fn respond(req: &Request, list: &str, page: Page) -> Result<Reply, ApiError> {
-    let mut resp = Response::json(200, &Value::Array(page.items));
+    let mut resp = Response::new(200, "application/json", page.array());
     if let Some(at) = page.next {
         resp = with_next(resp, req, &cursor(list, at));
     }
@@ -162,6 +186,8 @@ mod tests {
         let p = page(&rows, 3, |r| *r, |r| json!(r));
         assert_eq!(p.items.len(), 3);
         assert_eq!(p.next, Some(3));
+        assert_eq!(p.array(), b"[1,2,3]");
+        assert_eq!(p.values(), vec![json!(1), json!(2), json!(3)]);
         let p = page(&rows[..3], 3, |r| *r, |r| json!(r));
         assert_eq!((p.items.len(), p.next), (3, None));
         // Items of 200 KB: two fit in the byte budget, the third starts

@@ -84,9 +84,9 @@ pub fn status(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 
 /// `GET /api/printers/{printer_id}/queue?limit&cursor`: printing, queued
 /// and paused jobs in queue order, one page at a time (`api::paging`;
-/// default 100, at most 500 jobs).
+/// default 100, at most 200 jobs, as `GET /api/jobs`).
 pub fn queue(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let paging = super::paging::params(req, "queue", 100, 500, false)?;
+    let paging = super::paging::params(req, "queue", 100, 200, false)?;
     let conn = api.hub.db.read();
     let p = printers::get(&conn, req.param("printer_id"))?;
     let list = jobs::queue_page(&conn, &p.id, paging.after, paging.limit)?;

@@ -205,7 +205,13 @@ pub fn waiting_of_printer(conn: &Connection, printer_id: &str, cap: u64) -> Resu
             "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE printer_id = ?1
                AND state IN ('queued', 'paused', 'printing') LIMIT ?2)",
         )?
-        .query_row(params![printer_id, cap.saturating_add(1).min(i64::MAX as u64) as i64], |r| r.get(0))?;
+        .query_row(
+            params![
+                printer_id,
+                cap.saturating_add(1).min(i64::MAX as u64) as i64
+            ],
+            |r| r.get(0),
+        )?;
     Ok(n.max(0) as u64)
 }
 
@@ -217,7 +223,13 @@ pub fn waiting_of_key(conn: &Connection, api_key_id: &str, cap: u64) -> Result<u
             "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE api_key_id = ?1
                AND state IN ('queued', 'paused', 'printing') LIMIT ?2)",
         )?
-        .query_row(params![api_key_id, cap.saturating_add(1).min(i64::MAX as u64) as i64], |r| r.get(0))?;
+        .query_row(
+            params![
+                api_key_id,
+                cap.saturating_add(1).min(i64::MAX as u64) as i64
+            ],
+            |r| r.get(0),
+        )?;
     Ok(n.max(0) as u64)
 }
 

@@ -235,7 +235,10 @@ fn worst_batch(chars: usize, seed: u64) -> Value {
 fn worst() {
     println!("## 1. Peak RSS of the worst request (500 items x 10 copies, QL-1100 102 mm)");
     println!("baseline (issue, main): 961 MiB for one request, 2.9 GB for three at once");
-    for (max_mm, label) in [(500.0, "default max_length_mm 500"), (3000.0, "max_length_mm raised to the model's 3 m")] {
+    for (max_mm, label) in [
+        (500.0, "default max_length_mm 500"),
+        (3000.0, "max_length_mm raised to the model's 3 m"),
+    ] {
         let (chars, mm) = longest_text_chars(max_mm);
         for parallel in [1usize, 3] {
             let dir = temp_dir("worst");
@@ -247,9 +250,17 @@ fn worst() {
                     ("PRINTER_HUB_MAX_QUEUED_PER_PRINTER", "1000000"),
                 ],
             );
-            hub.add_printer("wide", "QL-1100", "102", &dir, json!({"max_length_mm": max_mm as i64}));
+            hub.add_printer(
+                "wide",
+                "QL-1100",
+                "102",
+                &dir,
+                json!({"max_length_mm": max_mm as i64}),
+            );
             let idle = hub.peak_mib();
-            let bodies: Vec<Value> = (0..parallel).map(|i| worst_batch(chars, 11 + i as u64)).collect();
+            let bodies: Vec<Value> = (0..parallel)
+                .map(|i| worst_batch(chars, 11 + i as u64))
+                .collect();
             let body_mib = bodies[0].to_string().len() as f64 / (1 << 20) as f64;
             let t = Instant::now();
             std::thread::scope(|s| {
@@ -286,7 +297,10 @@ fn db_bytes(dir: &Path) -> i64 {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap();
-    let q = |p: &str| -> i64 { conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0)).unwrap() };
+    let q = |p: &str| -> i64 {
+        conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))
+            .unwrap()
+    };
     (q("page_count") - q("freelist_count")) * q("page_size")
 }
 
@@ -310,10 +324,18 @@ fn db_growth() {
     let hub = Hub::start(&dir, &[("PRINTER_HUB_DEMO_PRINTER", "false")]);
     hub.add_printer("ql62", "QL-820NWB", "62x100", &dir, json!({}));
     let s0 = db_bytes(&dir);
-    let (status, v, _) = hub.call("POST", "/api/print/ql62/batch", Some(&asset_batch(500, 1, 3)));
+    let (status, v, _) = hub.call(
+        "POST",
+        "/api/print/ql62/batch",
+        Some(&asset_batch(500, 1, 3)),
+    );
     assert_eq!(status, 202, "{v}");
     let s1 = db_bytes(&dir);
-    let (status, v, _) = hub.call("POST", "/api/print/ql62/batch", Some(&asset_batch(50, 10, 5)));
+    let (status, v, _) = hub.call(
+        "POST",
+        "/api/print/ql62/batch",
+        Some(&asset_batch(50, 10, 5)),
+    );
     assert_eq!(status, 202, "{v}");
     let s2 = db_bytes(&dir);
     let conn = rusqlite::Connection::open_with_flags(
@@ -322,9 +344,11 @@ fn db_growth() {
     )
     .unwrap();
     let (rows, avg): (i64, f64) = conn
-        .query_row("SELECT count(*), avg(length(black)) FROM bitmaps", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT count(*), avg(length(black)) FROM bitmaps",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     // The packed 1109 x 696 bitmap before compression.
     let raw: i64 = 1109_u64.div_ceil(8) as i64 * 696;
@@ -358,8 +382,10 @@ fn seed_queue(dir: &Path, n: usize) {
     let (status, v, _) = hub.call(
         "POST",
         "/print",
-        Some(&json!({"content_type": "qr_one_line", "data": {"primary_id": "A-00001",
-                      "qr_payload": "https://inv.example/a/1"}})),
+        Some(
+            &json!({"content_type": "qr_one_line", "data": {"primary_id": "A-00001",
+                      "qr_payload": "https://inv.example/a/1"}}),
+        ),
     );
     assert_eq!(status, 202, "{v}");
     hub.stop();
@@ -398,8 +424,8 @@ fn lists() {
     let mid_jobs = labelhub::api::paging::cursor("jobs", N as i64 / 2);
     let routes = [
         "/api/printers/demo/queue".to_string(),
-        "/api/printers/demo/queue?limit=500".to_string(),
-        format!("/api/printers/demo/queue?limit=500&cursor={mid_queue}"),
+        "/api/printers/demo/queue?limit=200".to_string(),
+        format!("/api/printers/demo/queue?limit=200&cursor={mid_queue}"),
         "/api/jobs".to_string(),
         "/api/jobs?limit=200".to_string(),
         format!("/api/jobs?limit=200&cursor={mid_jobs}"),
@@ -407,14 +433,17 @@ fn lists() {
         "/api/jobs?state=done&limit=200".to_string(),
         format!("/api/jobs?printer_id={pid}&limit=200"),
         "/api/jobs?since=2000-01-01T00:00:00Z&limit=200".to_string(),
-        "/api/events?since=0&limit=1000".to_string(),
-        format!("/api/events?since={}&limit=1000", N / 2),
+        "/api/events?since=0&limit=500".to_string(),
+        format!("/api/events?since={}&limit=500", N / 2),
         "/api/admin/audit?limit=500".to_string(),
         "/api/printers".to_string(),
         "/api/v1/admin/printers?include_disabled=true".to_string(),
         "/api/admin/api-keys".to_string(),
     ];
-    println!("{:<62} {:>9} {:>9} {:>10}", "request", "median ms", "max ms", "bytes");
+    println!(
+        "{:<62} {:>9} {:>9} {:>10}",
+        "request", "median ms", "max ms", "bytes"
+    );
     let mut worst_ms: f64 = 0.0;
     let mut worst_bytes = 0;
     for path in &routes {
@@ -451,9 +480,7 @@ fn lists() {
     samples.sort_by(f64::total_cmp);
     println!(
         "{:<62} {:>9.1} {:>9.1}",
-        "POST /print (429 printer_queue_full)",
-        samples[10],
-        samples[20]
+        "POST /print (429 printer_queue_full)", samples[10], samples[20]
     );
     // Eight concurrent largest queue pages (main: 13.3 GB RSS).
     let before = hub.peak_mib();
@@ -462,7 +489,8 @@ fn lists() {
         for _ in 0..8 {
             s.spawn(move || {
                 for _ in 0..5 {
-                    let (status, _, _) = hub.call("GET", "/api/printers/demo/queue?limit=500", None);
+                    let (status, _, _) =
+                        hub.call("GET", "/api/printers/demo/queue?limit=200", None);
                     assert_eq!(status, 200);
                 }
             });
