@@ -89,9 +89,12 @@ pub fn queue(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let paging = super::paging::params(req, "queue", 100, 200, false)?;
     let conn = api.hub.db.read();
     let p = printers::get(&conn, req.param("printer_id"))?;
-    let list = jobs::queue_page(&conn, &p.id, paging.after, paging.limit)?;
+    let (list, next) = jobs::queue_page(&conn, &p.id, paging.after, paging.limit)?;
     drop(conn);
-    let page = super::paging::page(&list, paging.limit, |j| j.seq, shapes::job);
+    let mut page = super::paging::page(&list, paging.limit, |j| j.seq, shapes::job);
+    if page.next.is_none() {
+        page.next = next;
+    }
     super::paging::respond(req, "queue", page)
 }
 

@@ -234,25 +234,27 @@ pub fn waiting_of_key(conn: &Connection, api_key_id: &str, cap: u64) -> Result<u
 }
 
 /// One page of a printer's queue (printing, queued, paused) in queue
-/// order, after the job with `seq = after`; `limit + 1` rows are read so
-/// the caller knows whether there is more.
+/// order, after the job with `seq = after`: at most `limit` jobs and
+/// [`LIST_READ_BYTES`] of stored JSON. The second value is the cursor of
+/// the next page.
 pub fn queue_page(
     conn: &Connection,
     printer_id: &str,
     after: Option<i64>,
     limit: usize,
-) -> Result<Vec<Job>, HubError> {
+) -> Result<(Vec<Job>, Option<i64>), HubError> {
     let sql = format!(
-        "SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_printer_waiting
+        "SELECT {JOB_COLUMNS}, length(label_data) + length(options) FROM jobs INDEXED BY jobs_printer_waiting
           WHERE printer_id = ?1 AND state IN ('queued', 'paused', 'printing') AND seq > ?2
           ORDER BY seq LIMIT ?3"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
+    let limit = limit.max(1);
+    collect_bounded(
+        &mut stmt,
         params![printer_id, after.unwrap_or(0), limit as i64 + 1],
-        job_from_row,
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        limit,
+    )
 }
 
 /// What a successful transition changed.
@@ -347,6 +349,34 @@ pub(crate) fn bump_batch(
     Ok(())
 }
 
+/// The most stored JSON (label data + options) one list read keeps: rows
+/// stop there (at least one is read), so a page of jobs carrying big
+/// uploaded images never holds more than this plus one row.
+pub const LIST_READ_BYTES: i64 = 1 << 20;
+
+/// Reads jobs (each row: [`JOB_COLUMNS`], then the byte size of its JSON)
+/// until `limit` rows, or [`LIST_READ_BYTES`], or the end. The second value
+/// is the `seq` of the last row kept when more rows follow.
+fn collect_bounded(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    args: impl rusqlite::Params,
+    limit: usize,
+) -> Result<(Vec<Job>, Option<i64>), HubError> {
+    let mut rows = stmt.query(args)?;
+    let mut jobs = Vec::new();
+    let mut bytes = 0i64;
+    while let Some(row) = rows.next()? {
+        let size: i64 = row.get(24)?;
+        if jobs.len() == limit || (!jobs.is_empty() && bytes + size > LIST_READ_BYTES) {
+            let next = jobs.last().map(|j: &Job| j.seq);
+            return Ok((jobs, next));
+        }
+        bytes += size;
+        jobs.push(job_from_row(row)?);
+    }
+    Ok((jobs, None))
+}
+
 /// Filters and paging of `GET /api/jobs`.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -395,17 +425,12 @@ pub fn list(conn: &Connection, q: &ListQuery) -> Result<(Vec<Job>, Option<i64>),
     } else {
         format!("WHERE {}", clauses.join(" AND "))
     };
-    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs {filter} ORDER BY seq DESC LIMIT ?");
+    let sql = format!(
+        "SELECT {JOB_COLUMNS}, length(label_data) + length(options) FROM jobs {filter}
+         ORDER BY seq DESC LIMIT ?"
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(args), job_from_row)?;
-    let mut jobs: Vec<Job> = rows.collect::<Result<_, _>>()?;
-    let next = if jobs.len() > limit {
-        jobs.truncate(limit);
-        jobs.last().map(|j| j.seq)
-    } else {
-        None
-    };
-    Ok((jobs, next))
+    collect_bounded(&mut stmt, rusqlite::params_from_iter(args), limit)
 }
 
 /// Jobs of a printer in the given states, in queue order.

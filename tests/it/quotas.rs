@@ -263,6 +263,39 @@ fn lists_are_paged_and_cursors_continue_without_gaps() {
     assert_eq!(hub.get("/api/admin/audit?limit=100000").status, 422);
 }
 
+/// A noisy grey PNG of about `kib` KiB, base64 (an upload that does not
+/// compress).
+fn noisy_png_b64(side: u32) -> String {
+    let mut x: u32 = 12345;
+    let img = image::GrayImage::from_fn(side, side, |_, _| {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        image::Luma([(x >> 16) as u8])
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    labelhub::base64::encode(&png.into_inner())
+}
+
+/// Jobs carrying big uploads: a page stops before 512 KiB of JSON (one
+/// item always fits), so no answer (and no read) grows with `limit`.
+#[test]
+fn pages_of_jobs_with_big_uploads_stay_bounded_in_bytes() {
+    let hub = Hub::start();
+    assert_eq!(hub.post_empty("/api/printers/demo/pause").status, 204);
+    let image = noisy_png_b64(560);
+    assert!(image.len() > 300 * 1024, "{}", image.len());
+    let items: Vec<Value> = (0..4)
+        .map(|_| json!({"content_type": "image", "data": {"image": image}}))
+        .collect();
+    let r = hub.post("/api/print/demo/batch", &json!({"items": items}));
+    assert_eq!(r.status, 202, "{}", body(&r));
+    for first in ["/api/jobs?limit=200", "/api/printers/demo/queue?limit=200"] {
+        let (items, pages) = walk(&hub, first);
+        assert_eq!(items.len(), 4, "{first}");
+        assert!(pages >= 2, "{first}: cut by bytes, not by limit");
+    }
+}
+
 fn big_preview() -> Value {
     // The longest label the widest QL medium takes: a 3 m text preview.
     json!({"model": "QL-1100", "media": "102", "content_type": "text_one_line",
