@@ -1,7 +1,7 @@
 //! Job and batch routes, including the long-polls of
 //! `GET /api/jobs/{id}` and `GET /api/batches/{id}`.
 
-use super::{int_param, json, origin, shapes, should_park, text_param, wait_param, Api, ApiError};
+use super::{int_param, json, origin, shapes, should_park, wait_param, Api, ApiError};
 use crate::http::{Reply, Request};
 use crate::hub::jobs::{self as hub_jobs, JobState, ListQuery};
 use crate::hub::{control, events, parse_rfc3339};
@@ -30,8 +30,8 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let paging = super::paging::params(req, "jobs", 50, 200, true)?;
     let q = ListQuery {
         state,
-        printer_id: text_param(req, "printer_id"),
-        batch_id: text_param(req, "batch_id"),
+        printer_id: req.resolved("printer_id").map(str::to_string),
+        batch_id: req.resolved("batch_id").map(str::to_string),
         since,
         before: paging.after,
         limit: paging.limit,

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::brother::transport::{Network, Reach};
+
 /// Every variable, its default and what it means: the README's configuration
 /// table is generated from the same words.
 pub const VARIABLES: &[(&str, &str, &str)] = &[
@@ -25,6 +27,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PRINTER_HUB_MAX_QUEUED_PER_KEY", "10000", "most labels waiting from one API key over all printers; a submission past it answers 429 key_queue_full"),
     ("PRINTER_HUB_PREVIEW_CONCURRENCY", "2", "previews rendered at once; more answer 429 preview_busy with Retry-After"),
     ("PRINTER_HUB_PREVIEW_PER_KEY", "1", "previews rendered at once for one API key (or client); more answer 429 preview_busy"),
+    ("PRINTER_HUB_DIR_ROOTS", "", "directories (`:`-separated) where `dir://` printers may write besides the data directory"),
+    ("PRINTER_HUB_PRINTER_NETWORKS", "", "CIDR networks (`,`-separated) that `tcp://` printers must be in; empty = any host"),
 ];
 
 /// The hub's configuration.
@@ -50,6 +54,11 @@ pub struct Config {
     /// Preview pool: renders at once, in total and per key.
     pub preview_concurrency: usize,
     pub preview_per_key: usize,
+    /// `dir://` roots besides the data directory (`PRINTER_HUB_DIR_ROOTS`).
+    pub dir_roots: Vec<PathBuf>,
+    /// `tcp://` printers must be in one of these; empty = any
+    /// (`PRINTER_HUB_PRINTER_NETWORKS`).
+    pub printer_networks: Vec<Network>,
 }
 
 impl Default for Config {
@@ -71,6 +80,8 @@ impl Default for Config {
             max_queued_per_key: 10_000,
             preview_concurrency: 2,
             preview_per_key: 1,
+            dir_roots: Vec::new(),
+            printer_networks: Vec::new(),
         }
     }
 }
@@ -149,6 +160,25 @@ impl Config {
         if let Some(n) = r.num("PRINTER_HUB_PREVIEW_PER_KEY", 1, 256) {
             cfg.preview_per_key = n as usize;
         }
+        if let Some(v) = r.get("PRINTER_HUB_DIR_ROOTS") {
+            for root in v.split(':').map(str::trim).filter(|s| !s.is_empty()) {
+                if root.starts_with('/') {
+                    cfg.dir_roots.push(PathBuf::from(root));
+                } else {
+                    r.error(format!(
+                        "PRINTER_HUB_DIR_ROOTS: `{root}` is not an absolute path"
+                    ));
+                }
+            }
+        }
+        if let Some(v) = r.get("PRINTER_HUB_PRINTER_NETWORKS") {
+            for net in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                match Network::parse(net) {
+                    Ok(n) => cfg.printer_networks.push(n),
+                    Err(e) => r.error(format!("PRINTER_HUB_PRINTER_NETWORKS: {e}")),
+                }
+            }
+        }
         for name in vars.keys() {
             let auth_var = crate::auth::config::VARIABLES
                 .iter()
@@ -163,6 +193,18 @@ impl Config {
     /// The database file.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("labelhub.db")
+    }
+
+    /// Where printer connections may point: `dir://` under the data
+    /// directory or a `PRINTER_HUB_DIR_ROOTS` root, `tcp://` inside
+    /// `PRINTER_HUB_PRINTER_NETWORKS` (when set).
+    pub fn reach(&self) -> Reach {
+        let mut dir_roots = vec![self.data_dir.clone()];
+        dir_roots.extend(self.dir_roots.iter().cloned());
+        Reach {
+            dir_roots,
+            networks: self.printer_networks.clone(),
+        }
     }
 }
 
@@ -255,6 +297,28 @@ pub(crate) mod tests {
             ("PRINTER_HUB_JOB_RETENTION_DAYS", "-1"),
             ("PRINTER_HUB_HTTP_THREADS", "many"),
             ("PRINTER_HUB_LOG_LEVEL", "loud"),
+        ]))
+        .unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+    }
+
+    #[test]
+    fn dir_roots_and_printer_networks() {
+        let cfg = Config::from_vars(&vars(&[
+            ("PRINTER_HUB_DATA_DIR", "/var/lib/labelhub"),
+            ("PRINTER_HUB_DIR_ROOTS", "/srv/labels:/mnt/out"),
+            ("PRINTER_HUB_PRINTER_NETWORKS", "192.168.1.0/24, fd00::/8"),
+        ]))
+        .unwrap();
+        let reach = cfg.reach();
+        assert_eq!(
+            reach.dir_roots,
+            ["/var/lib/labelhub", "/srv/labels", "/mnt/out"].map(PathBuf::from)
+        );
+        assert_eq!(reach.networks.len(), 2);
+        let errs = Config::from_vars(&vars(&[
+            ("PRINTER_HUB_DIR_ROOTS", "relative/dir"),
+            ("PRINTER_HUB_PRINTER_NETWORKS", "10.0.0.0/33,nonsense"),
         ]))
         .unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");

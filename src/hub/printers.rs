@@ -28,7 +28,11 @@ pub struct Printer {
     pub slug: String,
     pub name: String,
     pub model: String,
+    /// The connection URI, without the SNMP community.
     pub uri: String,
+    /// The SNMP community of a `tcp://` printer (a secret; `None` = the
+    /// default). Never logged, shown only to admin routes.
+    pub snmp_community: Option<String>,
     /// Configured loaded medium (used when the printer cannot report one).
     pub media: Option<String>,
     /// Medium last reported by the printer.
@@ -57,11 +61,30 @@ impl Printer {
         self.seen_media.as_deref().or(self.media.as_deref())
     }
 
-    /// The audit snapshot (no secrets live in a printer row).
+    /// The URI the transport opens: [`Printer::uri`] plus the community.
+    /// A secret: for the device only, never for logs or answers.
+    pub fn connection_uri(&self) -> String {
+        match &self.snmp_community {
+            Some(c) if self.uri.starts_with("tcp://") => {
+                let sep = if self.uri.contains('?') { '&' } else { '?' };
+                format!("{}{sep}community={c}", self.uri)
+            }
+            _ => self.uri.clone(),
+        }
+    }
+
+    /// The URI for logs and non-admin answers (`community=***`).
+    pub fn shown_uri(&self) -> String {
+        crate::brother::transport::redact_uri(&self.uri)
+    }
+
+    /// The audit snapshot (the community as `***`).
     pub fn audit_json(&self) -> Value {
         json!({
             "id": self.id, "slug": self.slug, "name": self.name, "model": self.model,
-            "uri": self.uri, "media": self.media, "half_cut": self.half_cut,
+            "uri": self.shown_uri(),
+            "snmp_community": self.snmp_community.as_ref().map(|_| "***"),
+            "media": self.media, "half_cut": self.half_cut,
             "auto_cut": self.auto_cut, "auto_resume": self.auto_resume,
             "queue_timeout_s": self.queue_timeout_s, "max_length_mm": self.max_length_mm,
             "enabled": self.enabled,
@@ -70,7 +93,8 @@ impl Printer {
 }
 
 const COLUMNS: &str = "id, slug, name, model, uri, media, seen_media, half_cut, auto_cut, auto_resume, \
-    queue_timeout_s, enabled, paused, paused_reason, paused_detail, status, status_at, created_at, updated_at, max_length_mm";
+    queue_timeout_s, enabled, paused, paused_reason, paused_detail, status, status_at, created_at, updated_at, \
+    snmp_community, max_length_mm";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Printer> {
     let status: Option<String> = r.get(15)?;
@@ -86,7 +110,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Printer> {
         auto_cut: r.get(8)?,
         auto_resume: r.get(9)?,
         queue_timeout_s: r.get(10)?,
-        max_length_mm: r.get(19)?,
+        max_length_mm: r.get(20)?,
         enabled: r.get(11)?,
         paused: r.get(12)?,
         paused_reason: r.get(13)?,
@@ -95,6 +119,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Printer> {
         status_at: r.get(16)?,
         created_at: r.get(17)?,
         updated_at: r.get(18)?,
+        snmp_community: r.get(19)?,
     })
 }
 
@@ -133,6 +158,8 @@ pub struct NewPrinter {
     pub name: String,
     pub model: String,
     pub uri: String,
+    /// Kept out of `uri` (see [`Printer::snmp_community`]).
+    pub snmp_community: Option<String>,
     pub media: Option<String>,
     pub half_cut: bool,
     pub auto_cut: bool,
@@ -147,6 +174,8 @@ pub struct NewPrinter {
 pub struct PrinterUpdate {
     pub name: Option<String>,
     pub uri: Option<String>,
+    /// Set with `uri` (a new connection replaces the community too).
+    pub snmp_community: Option<Option<String>>,
     pub media: Option<Option<String>>,
     pub half_cut: Option<bool>,
     pub auto_cut: Option<bool>,
@@ -232,7 +261,7 @@ pub fn create(w: &mut Writer<'_, '_>, new: &NewPrinter, by: &str) -> Result<Prin
     let now = now_ms();
     w.tx.prepare_cached(
         "INSERT INTO printers (id, slug, name, model, uri, media, half_cut, auto_cut, auto_resume,
-             queue_timeout_s, enabled, created_at, updated_at, max_length_mm)
+             queue_timeout_s, enabled, created_at, updated_at, snmp_community, max_length_mm)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
     )?
     .execute(params![
@@ -248,6 +277,7 @@ pub fn create(w: &mut Writer<'_, '_>, new: &NewPrinter, by: &str) -> Result<Prin
         new.queue_timeout_s,
         new.enabled,
         now,
+        new.snmp_community,
         new.max_length_mm
     ])
     .map_err(|e| conflict_on_unique(e, &new.slug, &new.name))?;
@@ -271,6 +301,9 @@ pub fn update(
     if let Some(v) = &upd.uri {
         p.uri = v.clone();
     }
+    if let Some(v) = &upd.snmp_community {
+        p.snmp_community = v.clone();
+    }
     if let Some(v) = &upd.media {
         p.media = v.clone();
     }
@@ -292,11 +325,12 @@ pub fn update(
     if let Some(v) = upd.enabled {
         p.enabled = v;
     }
-    let uri_changed = p.uri != before.uri;
+    let uri_changed = p.uri != before.uri || p.snmp_community != before.snmp_community;
     w.tx.prepare_cached(
         "UPDATE printers SET name = ?2, uri = ?3, media = ?4, half_cut = ?5, auto_cut = ?6,
              auto_resume = ?7, queue_timeout_s = ?8, enabled = ?9, updated_at = ?10,
-             seen_media = CASE WHEN ?11 THEN NULL ELSE seen_media END, max_length_mm = ?12
+             seen_media = CASE WHEN ?11 THEN NULL ELSE seen_media END,
+             snmp_community = ?12, max_length_mm = ?13
          WHERE id = ?1",
     )?
     .execute(params![
@@ -311,6 +345,7 @@ pub fn update(
         p.enabled,
         now_ms(),
         uri_changed,
+        p.snmp_community,
         p.max_length_mm
     ])
     .map_err(|e| conflict_on_unique(e, &p.slug, &p.name))?;
