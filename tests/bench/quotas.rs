@@ -147,6 +147,29 @@ impl Hub {
             .unwrap_or(0)
     }
 
+    /// CPU time used so far (clock ticks).
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    }
+
+    /// Waits (bounded) until the process uses under 5% of a core.
+    fn wait_idle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut last = self.cpu_ticks();
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            let now = self.cpu_ticks();
+            if now - last <= 2 {
+                return;
+            }
+            last = now;
+        }
+    }
+
     /// Peak resident set size so far.
     fn peak_mib(&self) -> f64 {
         self.status_kib("VmHWM:") as f64 / 1024.0
@@ -178,14 +201,17 @@ struct Lcg(u64);
 
 impl Lcg {
     fn text(&mut self, n: usize) -> String {
-        const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        self.text_of(n, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+    }
+
+    fn text_of(&mut self, n: usize, chars: &[u8]) -> String {
         (0..n)
             .map(|_| {
                 self.0 = self
                     .0
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                CHARS[(self.0 >> 33) as usize % CHARS.len()] as char
+                chars[(self.0 >> 33) as usize % chars.len()] as char
             })
             .collect()
     }
@@ -198,8 +224,10 @@ fn longest_text_chars(max_mm: f64) -> (usize, f64) {
     let target = Target::lookup("QL-1100", "102").unwrap();
     let dpi = f64::from(target.geometry.dpi_feed);
     let len = |n: usize| {
+        // All `W` (the widest glyph): every mix of W and M of this many
+        // characters is at most as long.
         let data = LabelData {
-            primary_id: Some(Lcg(7).text(n)),
+            primary_id: Some("W".repeat(n)),
             ..LabelData::default()
         };
         render::render(ContentType::TextOneLine, &data, &target)
@@ -225,7 +253,7 @@ fn worst_batch(chars: usize, seed: u64) -> Value {
     let mut g = Lcg(seed);
     let items: Vec<Value> = (0..500)
         .map(|_| {
-            json!({"content_type": "text_one_line", "data": {"primary_id": g.text(chars)},
+            json!({"content_type": "text_one_line", "data": {"primary_id": g.text_of(chars, b"WM")},
                    "options": {"copies": 10}})
         })
         .collect();
@@ -418,6 +446,9 @@ fn lists() {
     seed_queue(&dir, N);
     println!("(seeded in {:.1} s)", t.elapsed().as_secs_f64());
     let hub = Hub::start(&dir, &[]);
+    // The printer thread loads its 400,000 queued ids at start: measure
+    // once the process is idle again.
+    hub.wait_idle();
     let (_, p, _) = hub.call("GET", "/api/printers/demo", None);
     let pid = p["id"].as_str().unwrap().to_string();
     let mid_queue = labelhub::api::paging::cursor("queue", N as i64 / 2);
