@@ -262,7 +262,7 @@ pub fn create(w: &mut Writer<'_, '_>, new: &NewPrinter, by: &str) -> Result<Prin
     w.tx.prepare_cached(
         "INSERT INTO printers (id, slug, name, model, uri, media, half_cut, auto_cut, auto_resume,
              queue_timeout_s, enabled, created_at, updated_at, snmp_community, max_length_mm)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)",
     )?
     .execute(params![
         id,
