@@ -54,3 +54,7 @@ CREATE INDEX jobs_key_waiting ON jobs(api_key_id)
     WHERE state IN ('queued', 'paused', 'printing');
 -- GET /api/jobs?printer_id=: newest first without sorting the printer's jobs.
 CREATE INDEX jobs_printer_seq ON jobs(printer_id, seq);
+-- GET /api/events?batch_id= / ?printer_id=: a page without scanning every
+-- newer event.
+CREATE INDEX events_batch ON events(batch_id, id) WHERE batch_id IS NOT NULL;
+CREATE INDEX events_printer ON events(printer_id, id) WHERE printer_id IS NOT NULL;

@@ -6,8 +6,8 @@
 
 use serde_json::json;
 
-use super::{int_param, json, should_park, wait_param, Api, ApiError};
-use crate::http::{Reply, Request};
+use super::{int_param, should_park, wait_param, Api, ApiError};
+use crate::http::{Reply, Request, Response};
 use crate::hub::events::{self, Filter};
 use crate::hub::rfc3339;
 
@@ -66,14 +66,16 @@ pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         },
     );
     let cut = page.next.is_some();
-    let items = page.values();
     let next = match page.next {
         Some(at) => at,
         None => list.last().map(|e| e.id).unwrap_or(since.max(0)),
     };
-    json(
-        200,
-        &json!({"events": items, "next": next, "last_id": last,
-                "more": cut || (items.len() as i64) == limit}),
-    )
+    let more = cut || (page.items.len() as i64) == limit;
+    // The items are serialised once (by `paging::page`) and spliced in.
+    let mut out = b"{\"events\":".to_vec();
+    out.extend_from_slice(&page.array());
+    out.extend_from_slice(
+        format!(",\"next\":{next},\"last_id\":{last},\"more\":{more}}}").as_bytes(),
+    );
+    Ok(Reply::Respond(Response::new(200, "application/json", out)))
 }
