@@ -527,6 +527,8 @@ struct LengthLimit<'a> {
     /// Dots along the feed per inch on this medium.
     dpi_feed: u32,
     max_mm: i64,
+    /// The model's limit in mm (`printers::model_max_length_mm`).
+    model_max_mm: i64,
     printer: &'a str,
 }
 
@@ -536,7 +538,9 @@ impl LengthLimit<'_> {
     fn check(&self, page: &labels::RenderedPage) -> Result<(), labels::LabelError> {
         let dots = u64::from(page.black.width());
         let max_dots = (self.max_mm.max(0) as u64) * u64::from(self.dpi_feed) * 10 / 254;
-        if dots <= max_dots {
+        // At (or above) the model's own limit the renderer's check is the
+        // one that counts (3000 mm rounds the QL-1100's 35,434 dots down).
+        if dots <= max_dots || self.max_mm >= self.model_max_mm {
             return Ok(());
         }
         let mm = (dots * 254).div_ceil(u64::from(self.dpi_feed.max(1)) * 10);
@@ -720,6 +724,7 @@ pub fn submit(
     let limit = LengthLimit {
         dpi_feed: geometry.dpi_feed,
         max_mm: printer.max_length_mm,
+        model_max_mm: super::printers::model_max_length_mm(model),
         printer: &printer.slug,
     };
 
