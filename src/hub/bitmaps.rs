@@ -46,6 +46,9 @@ impl Packed {
     }
 }
 
+/// A stored row: encoding (or id), width, height, black, red.
+type Row<K> = (K, u32, u32, Vec<u8>, Option<Vec<u8>>);
+
 /// Compresses a rendered page.
 pub fn compress(page: &RenderedPage) -> Packed {
     Packed {
@@ -84,7 +87,7 @@ pub fn insert(conn: &Connection, p: &Packed) -> Result<i64, HubError> {
 
 /// Loads and decompresses the bitmap of job `job_id`.
 pub fn of_job(conn: &Connection, job_id: &str) -> Result<StoredPage, HubError> {
-    let row: Option<(String, u32, u32, Vec<u8>, Option<Vec<u8>>)> = conn
+    let row: Option<Row<String>> = conn
         .prepare_cached(
             "SELECT b.encoding, b.width, b.height, b.black, b.red
                FROM jobs j JOIN bitmaps b ON b.id = j.bitmap_id WHERE j.id = ?1",
@@ -123,7 +126,7 @@ pub fn compress_legacy(db: &super::Db) -> Result<usize, HubError> {
     let mut done = 0;
     loop {
         let n = db.write(|tx| {
-            let rows: Vec<(i64, u32, u32, Vec<u8>, Option<Vec<u8>>)> = tx
+            let rows: Vec<Row<i64>> = tx
                 .prepare_cached(
                     "SELECT id, width, height, black, red FROM bitmaps WHERE encoding = 'raw'
                      ORDER BY id LIMIT ?1",
