@@ -27,6 +27,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PRINTER_HUB_MAX_QUEUED_PER_KEY", "10000", "most labels waiting from one API key over all printers; a submission past it answers 429 key_queue_full"),
     ("PRINTER_HUB_PREVIEW_CONCURRENCY", "2", "previews rendered at once; more answer 429 preview_busy with Retry-After"),
     ("PRINTER_HUB_PREVIEW_PER_KEY", "1", "previews rendered at once for one API key (or client); more answer 429 preview_busy"),
+    ("PRINTER_HUB_ACCESS_LOG", "true", "one info line per request (method, route, status, ms, key prefix, client); false turns it off"),
     ("PRINTER_HUB_DIR_ROOTS", "", "directories (`:`-separated) where `dir://` printers may write besides the data directory"),
     ("PRINTER_HUB_PRINTER_NETWORKS", "", "CIDR networks (`,`-separated) that `tcp://` printers must be in; empty = any host"),
 ];
@@ -54,6 +55,8 @@ pub struct Config {
     /// Preview pool: renders at once, in total and per key.
     pub preview_concurrency: usize,
     pub preview_per_key: usize,
+    /// The per-request access log line (`labelhub::access` target).
+    pub access_log: bool,
     /// `dir://` roots besides the data directory (`PRINTER_HUB_DIR_ROOTS`).
     pub dir_roots: Vec<PathBuf>,
     /// `tcp://` printers must be in one of these; empty = any
@@ -80,6 +83,7 @@ impl Default for Config {
             max_queued_per_key: 10_000,
             preview_concurrency: 2,
             preview_per_key: 1,
+            access_log: true,
             dir_roots: Vec::new(),
             printer_networks: Vec::new(),
         }
@@ -137,6 +141,15 @@ impl Config {
                 "0" | "false" | "no" | "off" => cfg.demo_printer = false,
                 _ => r.error(format!(
                     "PRINTER_HUB_DEMO_PRINTER={v}: expected true or false"
+                )),
+            }
+        }
+        if let Some(v) = r.get("PRINTER_HUB_ACCESS_LOG") {
+            match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => cfg.access_log = true,
+                "0" | "false" | "no" | "off" => cfg.access_log = false,
+                _ => r.error(format!(
+                    "PRINTER_HUB_ACCESS_LOG={v}: expected true or false"
                 )),
             }
         }
