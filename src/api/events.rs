@@ -12,6 +12,10 @@ use crate::hub::events::{self, Filter};
 use crate::hub::rfc3339;
 
 pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    // console (issue 11): `Accept: text/event-stream` gets a stream.
+    if req.method == "GET" && crate::console::sse::wants_stream(req) {
+        return crate::console::sse::open(api, req);
+    }
     let wait = wait_param(req)?;
     // Bounded like every list (`api::paging`): at most 500 events and
     // MAX_PAGE_BYTES of JSON; `next` continues where a page stopped.

@@ -29,6 +29,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/0010_auth.sql"),
     // policy (issue 9): printers.snmp_community.
     include_str!("../../sql/0011_printer_secrets.sql"),
+    // console (issue 11): browser sessions.
+    include_str!("../../sql/0014_sessions.sql"),
     // quotas (issue 10, part 3): bitmaps table, max_length_mm, waiting indexes.
     include_str!("../../sql/0013_quotas.sql"),
 ];

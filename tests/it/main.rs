@@ -4,6 +4,7 @@
 
 mod auth;
 mod auth_fuzz;
+mod console;
 mod hub;
 mod hub_crash;
 mod observe;
@@ -13,3 +14,4 @@ mod quotas;
 mod raster;
 mod render;
 mod support;
+mod webdriver;
