@@ -92,6 +92,9 @@ pub struct CreatePrinter {
     pub cut_defaults: Option<CutDefaults>,
     #[serde(default)]
     pub auto_resume: Option<bool>,
+    /// Longest label accepted, mm (issue 10); default 500.
+    #[serde(default)]
+    pub max_length_mm: Option<i64>,
     #[serde(default = "yes")]
     pub enabled: bool,
 }
@@ -117,6 +120,8 @@ pub struct UpdatePrinter {
     pub cut_defaults: Option<CutDefaults>,
     #[serde(default)]
     pub auto_resume: Option<bool>,
+    #[serde(default)]
+    pub max_length_mm: Option<i64>,
     #[serde(default)]
     pub enabled: Option<bool>,
 }
@@ -260,6 +265,22 @@ fn uri_media(uri: &str) -> Option<String> {
         .find_map(|kv| kv.strip_prefix("media=").map(str::to_string))
 }
 
+/// `max_length_mm`: 1 mm up to what the model can print.
+fn check_max_length(
+    m: Option<&'static model::Model>,
+    v: Option<i64>,
+) -> Result<Option<i64>, ApiError> {
+    let Some(v) = v else { return Ok(None) };
+    let top = m.map_or(i64::MAX, printers::model_max_length_mm);
+    if !(1..=top).contains(&v) {
+        return Err(invalid(
+            "max_length_mm",
+            format!("1 to {top} (the longest label the model prints), got {v}"),
+        ));
+    }
+    Ok(Some(v))
+}
+
 fn check_timeout(q: &Option<QueueSettings>) -> Result<Option<i64>, ApiError> {
     match q {
         Some(q) if !(1..=600).contains(&q.timeout_s) => Err(invalid("queue.timeout_s", "1 to 600")),
@@ -333,6 +354,8 @@ pub fn create(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         auto_cut: cut.and_then(|c| c.auto_cut).unwrap_or(true),
         auto_resume: r.auto_resume.unwrap_or(true),
         queue_timeout_s: check_timeout(&r.queue)?.unwrap_or(30),
+        max_length_mm: check_max_length(Some(m), r.max_length_mm)?
+            .unwrap_or(printers::DEFAULT_MAX_LENGTH_MM.min(printers::model_max_length_mm(m))),
         enabled: r.enabled,
     };
     let who = by(req);
@@ -376,6 +399,7 @@ pub fn update(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         auto_cut: r.cut_defaults.as_ref().and_then(|c| c.auto_cut),
         auto_resume: r.auto_resume,
         queue_timeout_s: check_timeout(&r.queue)?,
+        max_length_mm: check_max_length(m, r.max_length_mm)?,
         enabled: r.enabled,
     };
     let who = by(req);

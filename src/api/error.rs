@@ -43,6 +43,13 @@ pub enum ApiError {
         message: String,
         retry_after: Option<u64>,
     },
+    /// A bounded pool of the api layer is full (issue 10: previews): 429
+    /// with `Retry-After`.
+    Busy {
+        code: &'static str,
+        message: String,
+        retry_after_s: u64,
+    },
 }
 
 impl ApiError {
@@ -63,6 +70,7 @@ impl ApiError {
             ApiError::Invalid { code, .. }
             | ApiError::NotFound { code, .. }
             | ApiError::Conflict { code, .. }
+            | ApiError::Busy { code, .. }
             | ApiError::Auth { code, .. } => code,
         }
     }
@@ -84,6 +92,7 @@ impl ApiError {
             ApiError::NotFound { .. } => 404,
             ApiError::Conflict { .. } => 409,
             ApiError::Auth { status, .. } => *status,
+            ApiError::Busy { .. } => 429,
         }
     }
 
@@ -95,6 +104,7 @@ impl ApiError {
             ApiError::Invalid { message, .. }
             | ApiError::NotFound { message, .. }
             | ApiError::Conflict { message, .. }
+            | ApiError::Busy { message, .. }
             | ApiError::Auth { message, .. } => message.clone(),
         }
     }
@@ -155,6 +165,7 @@ fn hub_status(e: &HubError) -> u16 {
             LabelError::Render { status, .. } => *status,
         },
         HubError::Handoff { .. } | HubError::ShuttingDown => 503,
+        HubError::Quota { .. } => 429,
     }
 }
 
@@ -358,6 +369,10 @@ pub fn problem(req: Option<&Request>, err: &ApiError) -> Response {
         }
         ApiError::Hub(HubError::Storage { fault, .. }) => {
             resp = resp.with_header("Retry-After", &storage_retry_after(*fault).to_string());
+        }
+        ApiError::Hub(HubError::Quota { retry_after_s, .. })
+        | ApiError::Busy { retry_after_s, .. } => {
+            resp = resp.with_header("Retry-After", &retry_after_s.to_string());
         }
         _ => {}
     }

@@ -4,10 +4,10 @@
 //! nothing newer than `C`, the request is held until an event arrives or
 //! `S` seconds pass.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{int_param, json, should_park, wait_param, Api, ApiError};
-use crate::http::{Reply, Request};
+use super::{int_param, should_park, wait_param, Api, ApiError};
+use crate::http::{Reply, Request, Response};
 use crate::hub::events::{self, Filter};
 use crate::hub::rfc3339;
 
@@ -17,9 +17,11 @@ pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         return crate::console::sse::open(api, req);
     }
     let wait = wait_param(req)?;
+    // Bounded like every list (`api::paging`): at most 500 events and
+    // MAX_PAGE_BYTES of JSON; `next` continues where a page stopped.
     let limit = int_param(req, "limit")?.unwrap_or(500);
-    if !(1..=5000).contains(&limit) {
-        return Err(ApiError::invalid("validation_error", "limit: 1 to 5000"));
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("validation_error", "limit: 1 to 500"));
     }
     let filter = Filter {
         printer_id: req.resolved("printer_id").map(str::to_string),
@@ -51,10 +53,11 @@ pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             deadline,
         });
     }
-    let next = list.last().map(|e| e.id).unwrap_or(since.max(0));
-    let items: Vec<Value> = list
-        .iter()
-        .map(|e| {
+    let page = super::paging::page(
+        &list,
+        limit as usize,
+        |e| e.id,
+        |e| {
             json!({
                 "id": e.id,
                 "at": rfc3339(e.at),
@@ -64,10 +67,19 @@ pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
                 "batch_id": e.batch_id,
                 "data": e.data,
             })
-        })
-        .collect();
-    json(
-        200,
-        &json!({"events": items, "next": next, "last_id": last, "more": (items.len() as i64) == limit}),
-    )
+        },
+    );
+    let cut = page.next.is_some();
+    let next = match page.next {
+        Some(at) => at,
+        None => list.last().map(|e| e.id).unwrap_or(since.max(0)),
+    };
+    let more = cut || (page.items.len() as i64) == limit;
+    // The items are serialised once (by `paging::page`) and spliced in.
+    let mut out = b"{\"events\":".to_vec();
+    out.extend_from_slice(&page.array());
+    out.extend_from_slice(
+        format!(",\"next\":{next},\"last_id\":{last},\"more\":{more}}}").as_bytes(),
+    );
+    Ok(Reply::Respond(Response::new(200, "application/json", out)))
 }

@@ -1,10 +1,8 @@
 //! Job and batch routes, including the long-polls of
 //! `GET /api/jobs/{id}` and `GET /api/batches/{id}`.
 
-use serde_json::Value;
-
 use super::{int_param, json, origin, shapes, should_park, wait_param, Api, ApiError};
-use crate::http::{Reply, Request, Response};
+use crate::http::{Reply, Request};
 use crate::hub::jobs::{self as hub_jobs, JobState, ListQuery};
 use crate::hub::{control, events, parse_rfc3339};
 
@@ -31,17 +29,14 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             )
         })?),
     };
-    let limit = int_param(req, "limit")?.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid("validation_error", "limit: 1 to 200"));
-    }
+    let paging = super::paging::params(req, "jobs", 50, 200, true)?;
     let q = ListQuery {
         state,
         printer_id: req.resolved("printer_id").map(str::to_string),
         batch_id: req.resolved("batch_id").map(str::to_string),
         since,
-        before: int_param(req, "cursor")?,
-        limit: limit as usize,
+        before: paging.after,
+        limit: paging.limit,
     };
     // apps (issue 13): `since=<RFC 3339>` without a cursor has upstream's
     // meaning: jobs created at or after it, oldest first, so the upstream
@@ -49,26 +44,17 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     // reaches newer jobs instead of repeating the newest page.
     if q.since.is_some() && q.before.is_none() {
         let (jobs, _) = hub_jobs::list_since_oldest_first(&api.hub.db.read(), &q, None)?;
-        return json(200, &Value::Array(jobs.iter().map(shapes::job).collect()));
-    }
-    let (jobs, next) = hub_jobs::list(&api.hub.db.read(), &q)?;
-    let body = Value::Array(jobs.iter().map(shapes::job).collect());
-    let mut resp = Response::json(200, &body);
-    if let Some(cursor) = next {
-        resp = resp.with_header("X-Next-Cursor", &cursor.to_string());
-        let mut query: Vec<String> = req
-            .query
-            .iter()
-            .filter(|(k, _)| k != "cursor")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        query.push(format!("cursor={cursor}"));
-        resp = resp.with_header(
-            "Link",
-            &format!("<{}?{}>; rel=\"next\"", req.path, query.join("&")),
+        return json(
+            200,
+            &serde_json::Value::Array(jobs.iter().map(shapes::job).collect()),
         );
     }
-    Ok(Reply::Respond(resp))
+    let (jobs, next) = hub_jobs::list(&api.hub.db.read(), &q)?;
+    let mut page = super::paging::page(&jobs, paging.limit, |j| j.seq, shapes::job);
+    if page.next.is_none() {
+        page.next = next;
+    }
+    super::paging::respond(req, "jobs", page)
 }
 
 /// The `since` of a long-poll: the query value, or (first time, absent)

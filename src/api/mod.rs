@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod meta;
 pub mod metrics;
 pub mod openapi;
+pub mod paging;
 pub mod print;
 pub mod printers;
 pub mod shapes;
@@ -51,6 +52,8 @@ pub struct Api {
     parking: OnceLock<Arc<Parking>>,
     /// Access control (issue 5); until installed, only public routes answer.
     auth: OnceLock<Arc<crate::auth::api::AuthState>>,
+    /// The bounded preview pool (issue 10).
+    pub previews: print::PreviewPool,
     /// console (issue 11): open Server-Sent Events streams, started with
     /// the first stream; `me` lets that thread reach the api.
     streams: OnceLock<Option<crate::console::sse::Streams>>,
@@ -63,6 +66,10 @@ pub struct Api {
 impl Api {
     pub fn new(hub: Arc<Hub>) -> Arc<Api> {
         let api = Arc::new_cyclic(|me| Api {
+            previews: print::PreviewPool::new(
+                hub.config.preview_concurrency,
+                hub.config.preview_per_key,
+            ),
             hub: hub.clone(),
             parking: OnceLock::new(),
             auth: OnceLock::new(),

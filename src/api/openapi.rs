@@ -20,8 +20,16 @@ fn query_params(method: &str, path: &str) -> &'static [(&'static str, &'static s
             ("limit", "integer", "page size, 1 to 200 (default 50)"),
             (
                 "cursor",
-                "integer",
-                "the X-Next-Cursor of the previous page",
+                "string",
+                "opaque: the X-Next-Cursor of the previous page",
+            ),
+        ],
+        ("GET", "/api/printers/{printer_id}/queue") => &[
+            ("limit", "integer", "page size, 1 to 200 (default 100)"),
+            (
+                "cursor",
+                "string",
+                "opaque: the X-Next-Cursor of the previous page",
             ),
         ],
         ("GET", "/api/jobs/{job_id}")
@@ -51,7 +59,7 @@ fn query_params(method: &str, path: &str) -> &'static [(&'static str, &'static s
             ),
             ("printer_id", "string", "only events of this printer"),
             ("batch_id", "string", "only events of this batch"),
-            ("limit", "integer", "1 to 5000 (default 500)"),
+            ("limit", "integer", "1 to 500 (default 500)"),
         ],
         ("GET", "/api/printers") => &[("slug", "string", "only the printer with this slug")],
         ("GET", "/api/admin/webhooks/{subscription_id}/deliveries") => &[
@@ -367,14 +375,17 @@ fn schemas() -> Value {
             "connection": schema_ref("PrinterConnection"), "media": {"type": "string"},
             "queue": {"type": "object", "properties": {"timeout_s": {"type": "integer"}}},
             "cut_defaults": {"type": "object", "properties": {"half_cut": {"type": "boolean"}, "auto_cut": {"type": "boolean"}}},
-            "auto_resume": {"type": "boolean"}, "enabled": {"type": "boolean"}}},
+            "auto_resume": {"type": "boolean"}, "enabled": {"type": "boolean"},
+            "max_length_mm": {"type": "integer", "minimum": 1, "description": "longest label accepted (default 500, at most the model's limit)"}}},
         "PrinterUpdatePayload": {"type": "object", "additionalProperties": false, "properties": {
             "name": {"type": "string"}, "connection": schema_ref("PrinterConnection"), "media": {"type": ["string", "null"]},
-            "queue": {"type": "object"}, "cut_defaults": {"type": "object"}, "auto_resume": {"type": "boolean"}, "enabled": {"type": "boolean"}}},
+            "queue": {"type": "object"}, "cut_defaults": {"type": "object"}, "auto_resume": {"type": "boolean"}, "enabled": {"type": "boolean"},
+            "max_length_mm": {"type": "integer", "minimum": 1}}},
         "AdminPrinterRead": {"type": "object", "properties": {
             "id": {"type": "string"}, "name": {"type": "string"}, "slug": {"type": "string"}, "model": {"type": "string"},
             "backend": {"type": "string"}, "connection": {"type": "object"}, "media": {"type": ["string", "null"]},
             "queue": {"type": "object"}, "cut_defaults": {"type": "object"}, "auto_resume": {"type": "boolean"},
+            "max_length_mm": {"type": "integer"},
             "enabled": {"type": "boolean"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
         "AdminPrinterList": {"type": "array", "items": schema_ref("AdminPrinterRead")}
     });

@@ -270,6 +270,16 @@ pub struct PreviewRequest {
 
 /// `POST /api/render/preview`: a PNG, no printer, no queue, no database.
 pub fn preview(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    // The bounded pool first (issue 10): a preview never waits for a slot,
+    // so it cannot hold a handler thread either.
+    let who = {
+        let o = origin(req);
+        o.api_key_id
+            .or(o.created_by)
+            .or(o.source_ip)
+            .unwrap_or_default()
+    };
+    let _slot = api.previews.try_acquire(&who)?;
     let r: PreviewRequest = body(req)?;
     let model = labels::model_by_name(r.model.as_deref().unwrap_or("PT-P750W"))
         .map_err(crate::hub::HubError::from)?;
@@ -316,4 +326,95 @@ pub fn preview(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         })?;
     let png = api.hub.renderer.to_png(&page);
     Ok(Reply::Respond(Response::new(200, "image/png", png)))
+}
+
+/// The preview pool (issue 10): at most `total` previews render at once,
+/// and at most `per_key` for one API key (or principal, or client address).
+/// A preview past either answers 429 `preview_busy` with `Retry-After: 1`
+/// at once, so previews cannot take the CPU (or the handler threads) that
+/// printing needs.
+pub struct PreviewPool {
+    total: usize,
+    per_key: usize,
+    busy: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// A slot of the [`PreviewPool`], given back on drop (also on a panic).
+pub struct PreviewSlot<'a> {
+    pool: &'a PreviewPool,
+    key: String,
+}
+
+impl PreviewPool {
+    pub fn new(total: usize, per_key: usize) -> PreviewPool {
+        PreviewPool {
+            total: total.max(1),
+            per_key: per_key.max(1),
+            busy: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>> {
+        self.busy.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a slot for `key`, or refuses at once.
+    pub fn try_acquire(&self, key: &str) -> Result<PreviewSlot<'_>, ApiError> {
+        let mut busy = self.lock();
+        let total: usize = busy.values().sum();
+        let mine = busy.get(key).copied().unwrap_or(0);
+        let refuse = |message: String| ApiError::Busy {
+            code: "preview_busy",
+            message,
+            retry_after_s: 1,
+        };
+        if total >= self.total {
+            return Err(refuse(format!(
+                "{total} previews are rendering, the most at once \
+                 (PRINTER_HUB_PREVIEW_CONCURRENCY); retry in a moment"
+            )));
+        }
+        if mine >= self.per_key {
+            return Err(refuse(format!(
+                "this key already has {mine} previews rendering, the most at once for one key \
+                 (PRINTER_HUB_PREVIEW_PER_KEY); retry in a moment"
+            )));
+        }
+        *busy.entry(key.to_string()).or_insert(0) += 1;
+        Ok(PreviewSlot {
+            pool: self,
+            key: key.to_string(),
+        })
+    }
+}
+
+impl Drop for PreviewSlot<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.pool.lock();
+        if let Some(n) = busy.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                busy.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    #[test]
+    fn preview_pool_bounds_total_and_per_key_and_frees_on_drop() {
+        let pool = PreviewPool::new(2, 1);
+        let a = pool.try_acquire("a").unwrap();
+        assert_eq!(pool.try_acquire("a").err().unwrap().code(), "preview_busy");
+        let b = pool.try_acquire("b").unwrap();
+        let err = pool.try_acquire("c").err().unwrap();
+        assert_eq!((err.code(), err.status()), ("preview_busy", 429));
+        drop(a);
+        let _a2 = pool.try_acquire("a").unwrap();
+        drop(b);
+        let _c = pool.try_acquire("c").unwrap();
+    }
 }

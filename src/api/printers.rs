@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::{json, shapes, Api, ApiError};
 use crate::http::{Reply, Request, Response};
-use crate::hub::jobs::{self, JobState};
+use crate::hub::jobs;
 use crate::hub::{control, now_ms, printers, rfc3339};
 
 /// `GET /api/printers?slug=`
@@ -88,18 +88,20 @@ pub fn status(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     )
 }
 
-/// `GET /api/printers/{printer_id}/queue`: printing, queued and paused
-/// jobs in queue order.
+/// `GET /api/printers/{printer_id}/queue?limit&cursor`: printing, queued
+/// and paused jobs in queue order, one page at a time (`api::paging`;
+/// default 100, at most 200 jobs, as `GET /api/jobs`).
 pub fn queue(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let paging = super::paging::params(req, "queue", 100, 200, false)?;
     let conn = api.hub.db.read();
     let p = printers::get(&conn, req.param("printer_id"))?;
-    let list = jobs::of_printer(
-        &conn,
-        &p.id,
-        &[JobState::Printing, JobState::Queued, JobState::Paused],
-    )?;
+    let (list, next) = jobs::queue_page(&conn, &p.id, paging.after, paging.limit)?;
     drop(conn);
-    json(200, &Value::Array(list.iter().map(shapes::job).collect()))
+    let mut page = super::paging::page(&list, paging.limit, |j| j.seq, shapes::job);
+    if page.next.is_none() {
+        page.next = next;
+    }
+    super::paging::respond(req, "queue", page)
 }
 
 /// `POST /api/printers/{printer_id}/pause` -> 204

@@ -187,6 +187,7 @@ pub fn admin_printer(p: &Printer) -> Value {
         "connection": connection(p, true),
         "media": p.media,
         "queue": {"timeout_s": p.queue_timeout_s},
+        "max_length_mm": p.max_length_mm,
         "cut_defaults": {"half_cut": p.half_cut, "auto_cut": p.auto_cut},
         "auto_resume": p.auto_resume,
         "enabled": p.enabled,

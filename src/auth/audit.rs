@@ -376,6 +376,7 @@ mod printer_audit_tests {
             auto_cut: true,
             auto_resume: true,
             queue_timeout_s: 30,
+            max_length_mm: crate::hub::printers::DEFAULT_MAX_LENGTH_MM,
             enabled: true,
         };
         let printer = db

@@ -23,6 +23,10 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PRINTER_HUB_SHUTDOWN_TIMEOUT_S", "30", "bound on graceful shutdown (printer threads finish the label in flight)"),
     ("PRINTER_HUB_DEMO_PRINTER", "true", "create the demo PT-P750W emulator printer on a first start with no printer"),
     ("PRINTER_HUB_LOG_LEVEL", "info", "error, warn, info, debug or trace"),
+    ("PRINTER_HUB_MAX_QUEUED_PER_PRINTER", "20000", "most labels waiting (queued, paused, printing) on one printer; a submission past it answers 429 printer_queue_full"),
+    ("PRINTER_HUB_MAX_QUEUED_PER_KEY", "10000", "most labels waiting from one API key over all printers; a submission past it answers 429 key_queue_full"),
+    ("PRINTER_HUB_PREVIEW_CONCURRENCY", "2", "previews rendered at once; more answer 429 preview_busy with Retry-After"),
+    ("PRINTER_HUB_PREVIEW_PER_KEY", "1", "previews rendered at once for one API key (or client); more answer 429 preview_busy"),
     ("PRINTER_HUB_ACCESS_LOG", "true", "one info line per request (method, route, status, ms, key prefix, client); false turns it off"),
     ("PRINTER_HUB_DIR_ROOTS", "", "directories (`:`-separated) where `dir://` printers may write besides the data directory"),
     ("PRINTER_HUB_PRINTER_NETWORKS", "", "CIDR networks (`,`-separated) that `tcp://` printers and outbound webhook subscribers must be in; empty = any host"),
@@ -45,6 +49,12 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub demo_printer: bool,
     pub log_level: log::LevelFilter,
+    /// Quotas (issue 10): most waiting labels per printer and per key.
+    pub max_queued_per_printer: u64,
+    pub max_queued_per_key: u64,
+    /// Preview pool: renders at once, in total and per key.
+    pub preview_concurrency: usize,
+    pub preview_per_key: usize,
     /// The per-request access log line (`labelhub::access` target).
     pub access_log: bool,
     /// `dir://` roots besides the data directory (`PRINTER_HUB_DIR_ROOTS`).
@@ -69,6 +79,10 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(30),
             demo_printer: true,
             log_level: log::LevelFilter::Info,
+            max_queued_per_printer: 20_000,
+            max_queued_per_key: 10_000,
+            preview_concurrency: 2,
+            preview_per_key: 1,
             access_log: true,
             dir_roots: Vec::new(),
             printer_networks: Vec::new(),
@@ -146,6 +160,18 @@ impl Config {
                     "PRINTER_HUB_LOG_LEVEL={v}: expected error, warn, info, debug or trace"
                 )),
             }
+        }
+        if let Some(n) = r.num("PRINTER_HUB_MAX_QUEUED_PER_PRINTER", 1, 10_000_000) {
+            cfg.max_queued_per_printer = n;
+        }
+        if let Some(n) = r.num("PRINTER_HUB_MAX_QUEUED_PER_KEY", 1, 10_000_000) {
+            cfg.max_queued_per_key = n;
+        }
+        if let Some(n) = r.num("PRINTER_HUB_PREVIEW_CONCURRENCY", 1, 256) {
+            cfg.preview_concurrency = n as usize;
+        }
+        if let Some(n) = r.num("PRINTER_HUB_PREVIEW_PER_KEY", 1, 256) {
+            cfg.preview_per_key = n as usize;
         }
         if let Some(v) = r.get("PRINTER_HUB_DIR_ROOTS") {
             for root in v.split(':').map(str::trim).filter(|s| !s.is_empty()) {

@@ -65,7 +65,8 @@ pub fn resume_job(hub: &Hub, id: &str) -> Result<Job, HubError> {
 }
 
 /// Prints a finished job again: a new job (and a one-label batch) with the
-/// same render inputs and bitmap.
+/// same render inputs and the same stored bitmap row (`hub::bitmaps`).
+/// The queue quotas apply as to a submission.
 pub fn retry_job(hub: &Hub, id: &str, origin: &Origin) -> Result<Job, HubError> {
     let new_id = uuid::Uuid::new_v4().to_string();
     let batch_id = uuid::Uuid::new_v4().to_string();
@@ -74,7 +75,7 @@ pub fn retry_job(hub: &Hub, id: &str, origin: &Origin) -> Result<Job, HubError> 
         if !old.state.is_terminal() {
             return Err(refuse(id, old.state, "retry"));
         }
-        // faults (issue 10): as `/print` answers for a disabled printer.
+        // As `/print` answers for a disabled printer.
         let printer = printers::get(w.tx, &old.printer_id)?;
         if !printer.enabled {
             return Err(HubError::Conflict {
@@ -82,6 +83,13 @@ pub fn retry_job(hub: &Hub, id: &str, origin: &Origin) -> Result<Job, HubError> 
                 message: format!("printer `{}` is disabled", printer.slug),
             });
         }
+        super::submit::check_quotas(
+            w.tx,
+            &hub.config,
+            &old.printer_id,
+            origin.api_key_id.as_deref(),
+            1,
+        )?;
         let now = now_ms();
         w.tx.prepare_cached(
             "INSERT INTO batches (id, printer_id, created_by, api_key_id, source_ip, n_jobs, half_cut, created_at)
@@ -100,10 +108,10 @@ pub fn retry_job(hub: &Hub, id: &str, origin: &Origin) -> Result<Job, HubError> 
         )?;
         w.tx.prepare_cached(
             "INSERT INTO jobs (id, printer_id, batch_id, position, copy_index, copy_total, state, content_type,
-                 label_data, options, model, media, width, height, bitmap, bitmap_red, api_key_id, source_ip,
+                 label_data, options, model, media, bitmap_id, api_key_id, source_ip,
                  retry_of, created_at, updated_at, version)
              SELECT ?1, printer_id, ?2, 0, 0, 1, 'queued', content_type, label_data, options, model, media,
-                 width, height, bitmap, bitmap_red, ?3, ?4, id, ?5, ?5, ?6
+                 bitmap_id, ?3, ?4, id, ?5, ?5, ?6
              FROM jobs WHERE id = ?7",
         )?
         .execute(params![new_id, batch_id, origin.api_key_id, origin.source_ip, now, event, id])?;

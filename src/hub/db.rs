@@ -89,6 +89,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/0011_printer_secrets.sql"),
     // faults (issue 10): one `printing` per printer, the storage probe row.
     include_str!("../../sql/0012_faults.sql"),
+    // quotas (issue 10, part 3): bitmaps table, max_length_mm, waiting indexes.
+    include_str!("../../sql/0013_quotas.sql"),
     // console (issue 11): browser sessions.
     include_str!("../../sql/0014_sessions.sql"),
     // apps (issue 13): webhook subscriptions and outbox.

@@ -132,11 +132,28 @@ pub fn since(
     limit: usize,
     filter: &Filter,
 ) -> Result<Vec<Event>, HubError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, at, kind, printer_id, job_id, batch_id, data FROM events
-         WHERE id > ?1 AND (?2 IS NULL OR printer_id = ?2) AND (?3 IS NULL OR batch_id = ?3)
-         ORDER BY id LIMIT ?4",
-    )?;
+    // Only the filters given are named, so SQLite walks `events_batch` /
+    // `events_printer` (sql/0013_quotas.sql) instead of scanning every
+    // newer event for a rare batch.
+    let sql = match (&filter.printer_id, &filter.batch_id) {
+        (None, None) => {
+            "SELECT id, at, kind, printer_id, job_id, batch_id, data FROM events
+             WHERE id > ?1 AND ?2 IS NULL AND ?3 IS NULL ORDER BY id LIMIT ?4"
+        }
+        (Some(_), None) => {
+            "SELECT id, at, kind, printer_id, job_id, batch_id, data FROM events
+             WHERE id > ?1 AND printer_id = ?2 AND ?3 IS NULL ORDER BY id LIMIT ?4"
+        }
+        (None, Some(_)) => {
+            "SELECT id, at, kind, printer_id, job_id, batch_id, data FROM events
+             WHERE id > ?1 AND ?2 IS NULL AND batch_id = ?3 ORDER BY id LIMIT ?4"
+        }
+        (Some(_), Some(_)) => {
+            "SELECT id, at, kind, printer_id, job_id, batch_id, data FROM events
+             WHERE id > ?1 AND printer_id = ?2 AND batch_id = ?3 ORDER BY id LIMIT ?4"
+        }
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(
         params![since, filter.printer_id, filter.batch_id, limit as i64],
         |r| {

@@ -189,19 +189,72 @@ pub struct StoredPage {
     pub red: Option<Vec<u8>>,
 }
 
-/// Loads a job's bitmap.
+/// Loads a job's bitmap (decompressed; a damaged row reads with an empty
+/// layer, which `labels::unpack` refuses). See `hub::bitmaps`.
 pub fn page(conn: &Connection, id: &str) -> Result<StoredPage, HubError> {
-    conn.prepare_cached("SELECT width, height, bitmap, bitmap_red FROM jobs WHERE id = ?1")?
-        .query_row([id], |r| {
-            Ok(StoredPage {
-                width: r.get(0)?,
-                height: r.get(1)?,
-                black: r.get(2)?,
-                red: r.get(3)?,
-            })
-        })
-        .optional()?
-        .ok_or_else(|| HubError::not_found("job", id))
+    super::bitmaps::of_job(conn, id)
+}
+
+/// Jobs that still wait for the printer (`queued`, `paused`, `printing`) of
+/// one printer, counted up to `cap + 1`: what the per-printer quota needs.
+/// Walks the partial index `jobs_printer_waiting` and stops past the cap,
+/// so the count costs at most the quota even when a queue is longer.
+pub fn waiting_of_printer(conn: &Connection, printer_id: &str, cap: u64) -> Result<u64, HubError> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE printer_id = ?1
+               AND state IN ('queued', 'paused', 'printing') LIMIT ?2)",
+        )?
+        .query_row(
+            params![
+                printer_id,
+                cap.saturating_add(1).min(i64::MAX as u64) as i64
+            ],
+            |r| r.get(0),
+        )?;
+    Ok(n.max(0) as u64)
+}
+
+/// Waiting jobs submitted with one API key (the per-key quota), counted up
+/// to `cap + 1` on the partial index `jobs_key_waiting`.
+pub fn waiting_of_key(conn: &Connection, api_key_id: &str, cap: u64) -> Result<u64, HubError> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE api_key_id = ?1
+               AND state IN ('queued', 'paused', 'printing') LIMIT ?2)",
+        )?
+        .query_row(
+            params![
+                api_key_id,
+                cap.saturating_add(1).min(i64::MAX as u64) as i64
+            ],
+            |r| r.get(0),
+        )?;
+    Ok(n.max(0) as u64)
+}
+
+/// One page of a printer's queue (printing, queued, paused) in queue
+/// order, after the job with `seq = after`: at most `limit` jobs and
+/// [`LIST_READ_BYTES`] of stored JSON. The second value is the cursor of
+/// the next page.
+pub fn queue_page(
+    conn: &Connection,
+    printer_id: &str,
+    after: Option<i64>,
+    limit: usize,
+) -> Result<(Vec<Job>, Option<i64>), HubError> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS}, length(label_data) + length(options) FROM jobs INDEXED BY jobs_printer_waiting
+          WHERE printer_id = ?1 AND state IN ('queued', 'paused', 'printing') AND seq > ?2
+          ORDER BY seq LIMIT ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let limit = limit.max(1);
+    collect_bounded(
+        &mut stmt,
+        params![printer_id, after.unwrap_or(0), limit as i64 + 1],
+        limit,
+    )
 }
 
 /// What a successful transition changed.
@@ -296,6 +349,34 @@ pub(crate) fn bump_batch(
     Ok(())
 }
 
+/// The most stored JSON (label data + options) one list read keeps: rows
+/// stop there (at least one is read), so a page of jobs carrying big
+/// uploaded images never holds more than this plus one row.
+pub const LIST_READ_BYTES: i64 = 1 << 20;
+
+/// Reads jobs (each row: [`JOB_COLUMNS`], then the byte size of its JSON)
+/// until `limit` rows, or [`LIST_READ_BYTES`], or the end. The second value
+/// is the `seq` of the last row kept when more rows follow.
+fn collect_bounded(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    args: impl rusqlite::Params,
+    limit: usize,
+) -> Result<(Vec<Job>, Option<i64>), HubError> {
+    let mut rows = stmt.query(args)?;
+    let mut jobs = Vec::new();
+    let mut bytes = 0i64;
+    while let Some(row) = rows.next()? {
+        let size: i64 = row.get(24)?;
+        if jobs.len() == limit || (!jobs.is_empty() && bytes + size > LIST_READ_BYTES) {
+            let next = jobs.last().map(|j: &Job| j.seq);
+            return Ok((jobs, next));
+        }
+        bytes += size;
+        jobs.push(job_from_row(row)?);
+    }
+    Ok((jobs, None))
+}
+
 /// Filters and paging of `GET /api/jobs`.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -310,35 +391,46 @@ pub struct ListQuery {
 }
 
 /// Jobs newest first. The second value is the cursor of the next page.
+///
+/// The WHERE clause names only the filters given, so SQLite can walk the
+/// matching index (`jobs_state`, `jobs_printer_state`, `jobs_batch`)
+/// instead of scanning every row backwards for a rare match.
 pub fn list(conn: &Connection, q: &ListQuery) -> Result<(Vec<Job>, Option<i64>), HubError> {
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(st) = q.state {
+        clauses.push("state = ?");
+        args.push(st.as_str().to_string().into());
+    }
+    if let Some(p) = &q.printer_id {
+        clauses.push("printer_id = ?");
+        args.push(p.clone().into());
+    }
+    if let Some(b) = &q.batch_id {
+        clauses.push("batch_id = ?");
+        args.push(b.clone().into());
+    }
+    if let Some(t) = q.since {
+        clauses.push("created_at >= ?");
+        args.push(t.into());
+    }
+    if let Some(c) = q.before {
+        clauses.push("seq < ?");
+        args.push(c.into());
+    }
+    let limit = q.limit.max(1);
+    args.push((limit as i64 + 1).into());
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
     let sql = format!(
-        "SELECT {JOB_COLUMNS} FROM jobs
-         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR printer_id = ?2)
-           AND (?3 IS NULL OR batch_id = ?3) AND (?4 IS NULL OR created_at >= ?4)
-           AND (?5 IS NULL OR seq < ?5)
-         ORDER BY seq DESC LIMIT ?6"
+        "SELECT {JOB_COLUMNS}, length(label_data) + length(options) FROM jobs {filter}
+         ORDER BY seq DESC LIMIT ?"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let limit = q.limit.max(1);
-    let rows = stmt.query_map(
-        params![
-            q.state.map(JobState::as_str),
-            q.printer_id,
-            q.batch_id,
-            q.since,
-            q.before,
-            limit as i64 + 1
-        ],
-        job_from_row,
-    )?;
-    let mut jobs: Vec<Job> = rows.collect::<Result<_, _>>()?;
-    let next = if jobs.len() > limit {
-        jobs.truncate(limit);
-        jobs.last().map(|j| j.seq)
-    } else {
-        None
-    };
-    Ok((jobs, next))
+    collect_bounded(&mut stmt, rusqlite::params_from_iter(args), limit)
 }
 
 /// Jobs of a printer in the given states, in queue order.

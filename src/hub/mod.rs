@@ -12,6 +12,7 @@
 //! * After every commit that wrote events, [`Hub::write`] tells the change
 //!   listener (the long-poll registry), so waiting requests wake up.
 
+pub mod bitmaps;
 pub mod clock;
 pub mod config;
 pub mod control;
@@ -79,6 +80,13 @@ pub enum HubError {
         fault: db::StorageFault,
         message: String,
     },
+    /// A quota is full (waiting labels per printer or per key); retrying
+    /// later may succeed.
+    Quota {
+        code: &'static str,
+        message: String,
+        retry_after_s: u64,
+    },
 }
 
 impl HubError {
@@ -102,6 +110,7 @@ impl HubError {
             HubError::ShuttingDown => "shutting_down",
             HubError::Commit(_) => "database_error",
             HubError::Storage { fault, .. } => fault.code(),
+            HubError::Quota { code, .. } => code,
         }
     }
 
@@ -168,6 +177,7 @@ impl fmt::Display for HubError {
                 ),
                 db::StorageFault::Replaced => f.write_str(message),
             },
+            HubError::Quota { message, .. } => f.write_str(message),
         }
     }
 }
@@ -233,6 +243,8 @@ impl Hub {
             error,
         })?;
         let db = Db::open(&config.db_path())?;
+        // Rows a migration stored uncompressed (issue 10): before any thread.
+        bitmaps::compress_legacy(&db)?;
         let hub = Arc::new(Hub {
             config,
             db,
@@ -294,6 +306,7 @@ impl Hub {
             auto_cut: true,
             auto_resume: true,
             queue_timeout_s: 30,
+            max_length_mm: crate::hub::printers::DEFAULT_MAX_LENGTH_MM,
             enabled: true,
         };
         let printer = self.write(|w| printers::create(w, &new, "system:first-start"))?;

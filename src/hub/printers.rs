@@ -11,6 +11,16 @@ use serde_json::{json, Value};
 use super::events::{self, Subject, Writer};
 use super::{now_ms, HubError};
 
+/// The default of `printers.max_length_mm` (sql/0013_quotas.sql).
+pub const DEFAULT_MAX_LENGTH_MM: i64 = 500;
+
+/// The longest label `model` can print, in mm (its length limit, to the
+/// nearest mm: 7086 dots at 180 dpi is the 1 m of the manuals).
+pub fn model_max_length_mm(model: &crate::brother::model::Model) -> i64 {
+    let dpi10 = i64::from(model.dpi) * 10;
+    (i64::from(model.max_length_dots) * 254 + dpi10 / 2) / dpi10
+}
+
 /// A printer row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Printer {
@@ -31,6 +41,9 @@ pub struct Printer {
     pub auto_cut: bool,
     pub auto_resume: bool,
     pub queue_timeout_s: i64,
+    /// Longest label accepted, in mm (issue 10; the medium's own limit
+    /// still applies). Longer labels are refused with `label_too_long`.
+    pub max_length_mm: i64,
     pub enabled: bool,
     pub paused: bool,
     pub paused_reason: Option<String>,
@@ -73,14 +86,15 @@ impl Printer {
             "snmp_community": self.snmp_community.as_ref().map(|_| "***"),
             "media": self.media, "half_cut": self.half_cut,
             "auto_cut": self.auto_cut, "auto_resume": self.auto_resume,
-            "queue_timeout_s": self.queue_timeout_s, "enabled": self.enabled,
+            "queue_timeout_s": self.queue_timeout_s, "max_length_mm": self.max_length_mm,
+            "enabled": self.enabled,
         })
     }
 }
 
 const COLUMNS: &str = "id, slug, name, model, uri, media, seen_media, half_cut, auto_cut, auto_resume, \
     queue_timeout_s, enabled, paused, paused_reason, paused_detail, status, status_at, created_at, updated_at, \
-    snmp_community";
+    snmp_community, max_length_mm";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Printer> {
     let status: Option<String> = r.get(15)?;
@@ -96,6 +110,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Printer> {
         auto_cut: r.get(8)?,
         auto_resume: r.get(9)?,
         queue_timeout_s: r.get(10)?,
+        max_length_mm: r.get(20)?,
         enabled: r.get(11)?,
         paused: r.get(12)?,
         paused_reason: r.get(13)?,
@@ -150,6 +165,7 @@ pub struct NewPrinter {
     pub auto_cut: bool,
     pub auto_resume: bool,
     pub queue_timeout_s: i64,
+    pub max_length_mm: i64,
     pub enabled: bool,
 }
 
@@ -165,6 +181,7 @@ pub struct PrinterUpdate {
     pub auto_cut: Option<bool>,
     pub auto_resume: Option<bool>,
     pub queue_timeout_s: Option<i64>,
+    pub max_length_mm: Option<i64>,
     pub enabled: Option<bool>,
 }
 
@@ -244,8 +261,8 @@ pub fn create(w: &mut Writer<'_, '_>, new: &NewPrinter, by: &str) -> Result<Prin
     let now = now_ms();
     w.tx.prepare_cached(
         "INSERT INTO printers (id, slug, name, model, uri, media, half_cut, auto_cut, auto_resume,
-             queue_timeout_s, enabled, created_at, updated_at, snmp_community)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
+             queue_timeout_s, enabled, created_at, updated_at, snmp_community, max_length_mm)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)",
     )?
     .execute(params![
         id,
@@ -260,7 +277,8 @@ pub fn create(w: &mut Writer<'_, '_>, new: &NewPrinter, by: &str) -> Result<Prin
         new.queue_timeout_s,
         new.enabled,
         now,
-        new.snmp_community
+        new.snmp_community,
+        new.max_length_mm
     ])
     .map_err(|e| conflict_on_unique(e, &new.slug, &new.name))?;
     let printer = get(w.tx, &id)?;
@@ -301,6 +319,9 @@ pub fn update(
     if let Some(v) = upd.queue_timeout_s {
         p.queue_timeout_s = v;
     }
+    if let Some(v) = upd.max_length_mm {
+        p.max_length_mm = v;
+    }
     if let Some(v) = upd.enabled {
         p.enabled = v;
     }
@@ -309,7 +330,7 @@ pub fn update(
         "UPDATE printers SET name = ?2, uri = ?3, media = ?4, half_cut = ?5, auto_cut = ?6,
              auto_resume = ?7, queue_timeout_s = ?8, enabled = ?9, updated_at = ?10,
              seen_media = CASE WHEN ?11 THEN NULL ELSE seen_media END,
-             snmp_community = ?12
+             snmp_community = ?12, max_length_mm = ?13
          WHERE id = ?1",
     )?
     .execute(params![
@@ -324,7 +345,8 @@ pub fn update(
         p.enabled,
         now_ms(),
         uri_changed,
-        p.snmp_community
+        p.snmp_community,
+        p.max_length_mm
     ])
     .map_err(|e| conflict_on_unique(e, &p.slug, &p.name))?;
     let after = get(w.tx, &p.id)?;

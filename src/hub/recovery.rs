@@ -72,11 +72,13 @@ pub fn recover_printer(hub: &Hub, printer: &Printer) -> Result<Report, HubError>
         let interrupted =
             ids("SELECT id FROM jobs WHERE printer_id = ?1 AND state = 'printing' ORDER BY seq")?;
         // The blob size is in the record header: no bitmap is read here.
+        // Compressed rows (hub::bitmaps) are checked when they are read.
         let unprintable = ids(
             "SELECT id FROM jobs WHERE printer_id = ?1 AND state IN ('queued','paused')
-               AND (bitmap IS NULL OR width <= 0 OR height <= 0
-                    OR length(bitmap) != ((width + 7) / 8) * height
-                    OR (bitmap_red IS NOT NULL AND length(bitmap_red) != ((width + 7) / 8) * height))
+               AND NOT EXISTS (SELECT 1 FROM bitmaps b WHERE b.id = jobs.bitmap_id
+                    AND b.width > 0 AND b.height > 0
+                    AND (b.encoding != 'raw' OR (length(b.black) = ((b.width + 7) / 8) * b.height
+                         AND (b.red IS NULL OR length(b.red) = ((b.width + 7) / 8) * b.height))))
              ORDER BY seq",
         )?;
         let queued: i64 = conn.query_row(

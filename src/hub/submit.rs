@@ -1,15 +1,29 @@
 //! Submitting labels: validate and render first (errors are synchronous),
-//! then one transaction writes the batch, every job row (one per physical
-//! label) and the idempotency record, then the ids go on the printer's
-//! channel. If that hand-off fails the rows are marked failed with the cause
-//! and the cause is returned.
+//! then one transaction writes the batch, one stored bitmap per item
+//! (`hub::bitmaps`), every job row (one per physical label, copies pointing
+//! at their item's bitmap) and the idempotency record, then the ids go on
+//! the printer's channel. If that hand-off fails the rows are marked failed
+//! with the cause and the cause is returned.
+//!
+//! **Bounded memory (issue 10).** Each item is rendered, checked against
+//! the printer's `max_length_mm`, compressed at once and put in a
+//! [`Spool`]: in memory up to [`SPOOL_MEMORY`], then in an unlinked file in
+//! the data directory. The transaction reads the items back one at a time.
+//! So a 500-item batch never holds more than one uncompressed label per
+//! render thread, and at most [`SPOOL_MEMORY`] of compressed ones.
+//!
+//! **Quotas (issue 10).** Labels waiting (`queued`, `paused`, `printing`)
+//! are capped per printer and per API key ([`check_quotas`]): checked on the
+//! read connection before rendering (cheap refusal) and again inside the
+//! transaction (exact under the write mutex).
 
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 
+use super::bitmaps::{self, Packed};
 use super::events::{self, Changes, Subject, Writer};
 use super::jobs::{self, JobError, JobState};
-use super::labels::{self, LabelRequest, RenderedPage};
+use super::labels::{self, LabelRequest};
 use super::printers::Printer;
 use super::{now_ms, Hub, HubError, Origin};
 
@@ -135,10 +149,8 @@ struct PreparedItem {
     options: String,
     /// One id per copy.
     job_ids: Vec<String>,
-    width: u32,
-    height: u32,
-    black: Vec<u8>,
-    red: Option<Vec<u8>>,
+    /// The compressed page, in the submission's spool.
+    bitmap: Spooled,
 }
 
 /// A submission ready to insert: owned, so another thread can write it.
@@ -149,8 +161,204 @@ struct Prepared {
     model: &'static str,
     media: String,
     items: Vec<PreparedItem>,
+    /// The compressed pages of `items`.
+    spool: Spool,
+    /// Quotas, from the configuration.
+    max_per_printer: u64,
+    max_per_key: u64,
+    /// For messages.
+    printer_slug: String,
     /// The key and the response to store for retries.
     idempotency: Option<(Idempotency, u16, String)>,
+}
+
+/// Compressed pages kept in memory before the spool goes to a file.
+pub const SPOOL_MEMORY: usize = 4 << 20;
+
+/// Where one compressed layer is in a [`Spool`].
+#[derive(Debug, Clone, Copy)]
+enum Loc {
+    Mem { at: usize, len: usize },
+    File { at: u64, len: usize },
+}
+
+/// A compressed page in a [`Spool`].
+#[derive(Debug, Clone, Copy)]
+struct Spooled {
+    width: u32,
+    height: u32,
+    black: Loc,
+    red: Option<Loc>,
+}
+
+/// The compressed pages of one submission: in memory up to
+/// [`SPOOL_MEMORY`], then appended to a file that is unlinked as soon as it
+/// is created (so nothing is left behind, even after kill -9).
+struct Spool {
+    mem: Vec<u8>,
+    file: Option<std::fs::File>,
+    file_len: u64,
+    dir: std::path::PathBuf,
+}
+
+impl Spool {
+    fn new(dir: std::path::PathBuf) -> Spool {
+        Spool {
+            mem: Vec::new(),
+            file: None,
+            file_len: 0,
+            dir,
+        }
+    }
+
+    fn put_layer(&mut self, bytes: &[u8]) -> Result<Loc, HubError> {
+        use std::os::unix::fs::FileExt;
+        if self.mem.len() + bytes.len() <= SPOOL_MEMORY {
+            let at = self.mem.len();
+            self.mem.extend_from_slice(bytes);
+            return Ok(Loc::Mem {
+                at,
+                len: bytes.len(),
+            });
+        }
+        let io = |error| HubError::Io {
+            context: format!("spooling rendered labels in {}", self.dir.display()),
+            error,
+        };
+        if self.file.is_none() {
+            let path = self
+                .dir
+                .join(format!(".spool-{}", uuid::Uuid::new_v4().simple()));
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(io)?;
+            std::fs::remove_file(&path).map_err(io)?;
+            self.file = Some(file);
+        }
+        let at = self.file_len;
+        if let Some(f) = &self.file {
+            f.write_all_at(bytes, at).map_err(io)?;
+        }
+        self.file_len += bytes.len() as u64;
+        Ok(Loc::File {
+            at,
+            len: bytes.len(),
+        })
+    }
+
+    fn put(&mut self, p: &Packed) -> Result<Spooled, HubError> {
+        Ok(Spooled {
+            width: p.width,
+            height: p.height,
+            black: self.put_layer(&p.black)?,
+            red: match &p.red {
+                Some(r) => Some(self.put_layer(r)?),
+                None => None,
+            },
+        })
+    }
+
+    fn layer(&self, loc: Loc) -> Result<Vec<u8>, HubError> {
+        use std::os::unix::fs::FileExt;
+        match loc {
+            Loc::Mem { at, len } => Ok(self.mem.get(at..at + len).unwrap_or_default().to_vec()),
+            Loc::File { at, len } => {
+                let mut buf = vec![0; len];
+                let res = match &self.file {
+                    Some(f) => f.read_exact_at(&mut buf, at),
+                    None => Err(std::io::ErrorKind::NotFound.into()),
+                };
+                res.map_err(|error| HubError::Io {
+                    context: "reading spooled labels back".into(),
+                    error,
+                })?;
+                Ok(buf)
+            }
+        }
+    }
+
+    fn get(&self, s: &Spooled) -> Result<Packed, HubError> {
+        Ok(Packed {
+            width: s.width,
+            height: s.height,
+            black: self.layer(s.black)?,
+            red: match s.red {
+                Some(r) => Some(self.layer(r)?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// Refuses `n` more waiting labels on `printer_id` (named `printer` in
+/// messages) or from `api_key_id` past the configured quotas: 429
+/// `printer_queue_full` / `key_queue_full` with `Retry-After`.
+pub fn check_quotas(
+    conn: &rusqlite::Connection,
+    cfg: &super::Config,
+    printer_id: &str,
+    api_key_id: Option<&str>,
+    n: u64,
+) -> Result<(), HubError> {
+    quotas(
+        conn,
+        cfg.max_queued_per_printer,
+        cfg.max_queued_per_key,
+        printer_id,
+        printer_id,
+        api_key_id,
+        n,
+    )
+}
+
+/// A count made with `LIMIT cap + 1`, for messages.
+fn shown(waiting: u64, cap: u64) -> String {
+    if waiting > cap {
+        format!("more than {cap}")
+    } else {
+        waiting.to_string()
+    }
+}
+
+fn quotas(
+    conn: &rusqlite::Connection,
+    max_printer: u64,
+    max_key: u64,
+    printer_id: &str,
+    printer: &str,
+    api_key_id: Option<&str>,
+    n: u64,
+) -> Result<(), HubError> {
+    let waiting = jobs::waiting_of_printer(conn, printer_id, max_printer)?;
+    if waiting + n > max_printer {
+        return Err(HubError::Quota {
+            code: "printer_queue_full",
+            message: format!(
+                "printer `{printer}` has {} labels waiting and takes at most {max_printer} \
+                 (PRINTER_HUB_MAX_QUEUED_PER_PRINTER); {n} more do not fit, retry when it has printed some",
+                shown(waiting, max_printer)
+            ),
+            retry_after_s: 30,
+        });
+    }
+    if let Some(key) = api_key_id {
+        let waiting = jobs::waiting_of_key(conn, key, max_key)?;
+        if waiting + n > max_key {
+            return Err(HubError::Quota {
+                code: "key_queue_full",
+                message: format!(
+                    "this API key has {} labels waiting and may have at most {max_key} \
+                     (PRINTER_HUB_MAX_QUEUED_PER_KEY); {n} more do not fit, retry when some have printed",
+                    shown(waiting, max_key)
+                ),
+                retry_after_s: 30,
+            });
+        }
+    }
+    Ok(())
 }
 
 type Waiting = (
@@ -246,6 +454,15 @@ fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
         }
     }
     let a = &p.accepted;
+    quotas(
+        w.tx,
+        p.max_per_printer,
+        p.max_per_key,
+        &a.printer_id,
+        &p.printer_slug,
+        p.origin.api_key_id.as_deref(),
+        a.job_ids.len() as u64,
+    )?;
     let now = a.queued_at;
     w.tx.prepare_cached(
         "INSERT INTO batches (id, printer_id, created_by, api_key_id, source_ip, n_jobs, half_cut, created_at)
@@ -263,6 +480,9 @@ fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
     ])?;
     let mut last_event = 0;
     for (pos, item) in p.items.iter().enumerate() {
+        // One stored bitmap per item, read back from the spool one at a
+        // time; every copy points at it.
+        let bitmap_id = bitmaps::insert(w.tx, &p.spool.get(&item.bitmap)?)?;
         for (copy, job_id) in item.job_ids.iter().enumerate() {
             last_event = w.event(
                 events::JOB_CREATED,
@@ -276,10 +496,10 @@ fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
             )?;
             w.tx.prepare_cached(
                 "INSERT INTO jobs (id, printer_id, batch_id, position, copy_index, copy_total, state,
-                     content_type, label_data, options, model, media, width, height, bitmap, bitmap_red,
+                     content_type, label_data, options, model, media, bitmap_id,
                      api_key_id, source_ip, created_at, updated_at, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                     ?16, ?17, ?18, ?18, ?19)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11, ?12,
+                     ?13, ?14, ?15, ?15, ?16)",
             )?
             .execute(params![
                 job_id,
@@ -293,10 +513,7 @@ fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
                 item.options,
                 p.model,
                 p.media,
-                item.width,
-                item.height,
-                item.black,
-                item.red,
+                bitmap_id,
                 p.origin.api_key_id,
                 p.origin.source_ip,
                 now,
@@ -315,15 +532,54 @@ fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
     Ok(Outcome::Accepted(a.clone()))
 }
 
+/// What limits a rendered label beyond the renderer's own checks.
+struct LengthLimit<'a> {
+    /// Dots along the feed per inch on this medium.
+    dpi_feed: u32,
+    max_mm: i64,
+    /// The model's limit in mm (`printers::model_max_length_mm`).
+    model_max_mm: i64,
+    printer: &'a str,
+}
+
+impl LengthLimit<'_> {
+    /// 422 `label_too_long`, naming the length, when the page is longer
+    /// than the printer's `max_length_mm`.
+    fn check(&self, page: &labels::RenderedPage) -> Result<(), labels::LabelError> {
+        let dots = u64::from(page.black.width());
+        let max_dots = (self.max_mm.max(0) as u64) * u64::from(self.dpi_feed) * 10 / 254;
+        // At (or above) the model's own limit the renderer's check is the
+        // one that counts (3000 mm rounds the QL-1100's 35,434 dots down).
+        if dots <= max_dots || self.max_mm >= self.model_max_mm {
+            return Ok(());
+        }
+        let mm = (dots * 254).div_ceil(u64::from(self.dpi_feed.max(1)) * 10);
+        Err(labels::LabelError::Render {
+            code: "label_too_long",
+            message: format!(
+                "the label would be {mm} mm long; printer `{}` takes labels up to {} mm \
+                 (max_length_mm): shorten the text or raise the printer's max_length_mm",
+                self.printer, self.max_mm
+            ),
+            status: 422,
+            detail: Some(json!({"length_mm": mm, "max_length_mm": self.max_mm})),
+        })
+    }
+}
+
 /// Renders every item (copies share their item's page), on up to one
-/// thread per core for large batches. The first error in item order wins.
+/// thread per core for large batches, compressing each page as soon as it
+/// is drawn and putting it in `spool`. The first error in item order wins.
 fn render_all(
     hub: &Hub,
     model: &'static crate::brother::model::Model,
     media: &str,
+    limit: &LengthLimit<'_>,
     items: &[Item],
-) -> Result<Vec<RenderedPage>, HubError> {
-    let render_one = |idx: usize, item: &Item| -> Result<RenderedPage, labels::LabelError> {
+    spool: &mut Spool,
+) -> Result<Vec<Spooled>, HubError> {
+    let shared = std::sync::Mutex::new(std::mem::replace(spool, Spool::new(spool.dir.clone())));
+    let render_one = |idx: usize, item: &Item| -> Result<Spooled, HubError> {
         let req = LabelRequest {
             model,
             media,
@@ -331,20 +587,30 @@ fn render_all(
             data: &item.data,
             high_res: item.options.high_resolution,
         };
-        hub.renderer.render(&req).map_err(|e| match e {
-            labels::LabelError::Render {
-                code,
-                message,
-                status,
-                detail,
-            } if items.len() > 1 => labels::LabelError::Render {
-                code,
-                message: format!("items[{idx}]: {message}"),
-                status,
-                detail: Some(json!({"item": idx, "detail": detail})),
-            },
-            e => e,
-        })
+        let page = hub
+            .renderer
+            .render(&req)
+            .and_then(|page| limit.check(&page).map(|()| page))
+            .map_err(|e| match e {
+                labels::LabelError::Render {
+                    code,
+                    message,
+                    status,
+                    detail,
+                } if items.len() > 1 => labels::LabelError::Render {
+                    code,
+                    message: format!("items[{idx}]: {message}"),
+                    status,
+                    detail: Some(json!({"item": idx, "detail": detail})),
+                },
+                e => e,
+            })?;
+        let packed = bitmaps::compress(&page);
+        drop(page);
+        shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put(&packed)
     };
     // Only batches of 32 or more labels split; asking the OS (which reads
     // cgroup files) is skipped for the single labels of /print.
@@ -353,46 +619,58 @@ fn render_all(
     } else {
         cores().min(items.len() / 16).max(1)
     };
-    if threads == 1 {
-        return items
-            .iter()
-            .enumerate()
-            .map(|(idx, item)| render_one(idx, item).map_err(HubError::from))
-            .collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let results: Vec<Result<RenderedPage, labels::LabelError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .enumerate()
-            .map(|(n, part)| {
-                let render_one = &render_one;
-                s.spawn(move || {
-                    part.iter()
-                        .enumerate()
-                        .map(|(i, item)| render_one(n * chunk + i, item))
-                        .collect::<Vec<_>>()
+    let results: Vec<Result<Spooled, HubError>> = if threads == 1 {
+        let mut out = Vec::with_capacity(items.len());
+        for (idx, item) in items.iter().enumerate() {
+            let r = render_one(idx, item);
+            let failed = r.is_err();
+            out.push(r);
+            if failed {
+                break;
+            }
+        }
+        out
+    } else {
+        let chunk = items.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = items
+                .chunks(chunk)
+                .enumerate()
+                .map(|(n, part)| {
+                    let render_one = &render_one;
+                    s.spawn(move || {
+                        // A chunk stops at its first error: the errors of
+                        // later items cannot be the first in item order.
+                        let mut out = Vec::with_capacity(part.len());
+                        for (i, item) in part.iter().enumerate() {
+                            let r = render_one(n * chunk + i, item);
+                            let failed = r.is_err();
+                            out.push(r);
+                            if failed {
+                                break;
+                            }
+                        }
+                        out
+                    })
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![Err(labels::LabelError::Render {
-                        code: "internal_render_error",
-                        message: "the renderer panicked".into(),
-                        status: 500,
-                        detail: None,
-                    })]
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        vec![Err(HubError::Label(labels::LabelError::Render {
+                            code: "internal_render_error",
+                            message: "the renderer panicked".into(),
+                            status: 500,
+                            detail: None,
+                        }))]
+                    })
                 })
-            })
-            .collect()
-    });
-    results
-        .into_iter()
-        .map(|r| r.map_err(HubError::from))
-        .collect()
+                .collect()
+        })
+    };
+    *spool = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.into_iter().collect()
 }
 
 /// Validates, renders, stores and hands off a submission. `respond` makes
@@ -440,9 +718,30 @@ pub fn submit(
         });
     };
 
-    // Render everything before touching the database.
+    // Quotas first: a full queue is refused before any rendering.
+    let n_labels: u64 = sub.items.iter().map(|i| u64::from(i.options.copies)).sum();
+    quotas(
+        &hub.db.read(),
+        hub.config.max_queued_per_printer,
+        hub.config.max_queued_per_key,
+        &printer.id,
+        &printer.slug,
+        sub.origin.api_key_id.as_deref(),
+        n_labels,
+    )?;
+    let geometry = crate::brother::media::geometry(model, &media)
+        .map_err(|e| HubError::Label(labels::LabelError::Media(e)))?;
+    let limit = LengthLimit {
+        dpi_feed: geometry.dpi_feed,
+        max_mm: printer.max_length_mm,
+        model_max_mm: super::printers::model_max_length_mm(model),
+        printer: &printer.slug,
+    };
+
+    // Render (and compress) everything before touching the database.
     let t_render = std::time::Instant::now();
-    let pages = render_all(hub, model, &media, &sub.items)?;
+    let mut spool = Spool::new(hub.config.data_dir.clone());
+    let pages = render_all(hub, model, &media, &limit, &sub.items, &mut spool)?;
     let render_ms = t_render.elapsed().as_secs_f64() * 1000.0;
     let t_store = std::time::Instant::now();
 
@@ -452,27 +751,21 @@ pub fn submit(
             None => printer.half_cut || sub.items.iter().any(|i| i.options.half_cut),
         };
     // Everything the transaction writes is prepared outside it: ids, times,
-    // JSON, packed bitmaps and the response stored for idempotent retries.
+    // JSON, compressed bitmaps and the response stored for idempotent retries.
     let now = now_ms();
     let batch_id = uuid::Uuid::new_v4().to_string();
     let prepared_items: Vec<PreparedItem> = sub
         .items
         .iter()
-        .zip(&pages)
-        .map(|(item, page)| {
-            let (width, height, black, red) = labels::pack(page);
-            PreparedItem {
-                content_type: item.content_type.clone(),
-                data: item.data.to_string(),
-                options: serde_json::to_string(&item.options).unwrap_or_default(),
-                job_ids: (0..item.options.copies)
-                    .map(|_| uuid::Uuid::new_v4().to_string())
-                    .collect(),
-                width,
-                height,
-                black,
-                red,
-            }
+        .zip(pages)
+        .map(|(item, bitmap)| PreparedItem {
+            content_type: item.content_type.clone(),
+            data: item.data.to_string(),
+            options: serde_json::to_string(&item.options).unwrap_or_default(),
+            job_ids: (0..item.options.copies)
+                .map(|_| uuid::Uuid::new_v4().to_string())
+                .collect(),
+            bitmap,
         })
         .collect();
     let accepted = Accepted {
@@ -495,6 +788,10 @@ pub fn submit(
         model: model.name,
         media: media.clone(),
         items: prepared_items,
+        spool,
+        max_per_printer: hub.config.max_queued_per_printer,
+        max_per_key: hub.config.max_queued_per_key,
+        printer_slug: printer.slug.clone(),
         idempotency,
     };
     let accepted = commit_grouped(hub, prepared)?;

@@ -446,7 +446,7 @@ fn recovery_fails_interrupted_keeps_queued_order_and_flags_damaged_rows() {
             "UPDATE jobs SET state='done' WHERE id='{}';
              UPDATE jobs SET state='printing', error_code=NULL WHERE id='{}';
              UPDATE jobs SET state='queued', error_code=NULL WHERE id IN ('{}','{}');
-             UPDATE jobs SET bitmap = x'00' WHERE id='{}';",
+             UPDATE jobs SET bitmap_id = NULL WHERE id='{}';",
             ids[0], ids[1], ids[2], ids[3], ids[3]
         ))
         .unwrap();
@@ -604,6 +604,7 @@ fn printer_added_while_running_gets_a_thread_and_disable_stops_it() {
         auto_cut: true,
         auto_resume: true,
         queue_timeout_s: 30,
+        max_length_mm: crate::hub::printers::DEFAULT_MAX_LENGTH_MM,
         enabled: true,
     };
     let p = env

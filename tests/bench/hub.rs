@@ -631,10 +631,10 @@ fn seed_queued(dir: &Path, n: usize) {
     conn.execute_batch(&format!(
         "BEGIN;
          INSERT INTO jobs (id, printer_id, batch_id, position, copy_index, copy_total, state, content_type,
-             label_data, options, model, media, width, height, bitmap, bitmap_red, created_at, updated_at, version)
+             label_data, options, model, media, bitmap_id, created_at, updated_at, version)
          WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {})
          SELECT lower(hex(randomblob(16))), printer_id, batch_id, position, copy_index, copy_total, 'queued',
-             content_type, label_data, options, model, media, width, height, bitmap, bitmap_red, created_at,
+             content_type, label_data, options, model, media, bitmap_id, created_at,
              updated_at, version
          FROM jobs, k WHERE jobs.seq = (SELECT min(seq) FROM jobs);
          COMMIT;",

@@ -12,6 +12,7 @@ mod hub_crash;
 mod observe;
 mod policy;
 mod printer_io;
+mod quotas;
 mod raster;
 mod render;
 mod support;
