@@ -99,7 +99,7 @@ fn sign_in(hub: &Hub, key: &str) -> (String, String) {
 fn new_key(hub: &Hub, name: &str, scope: &str, printers: &[&str]) -> (String, String) {
     let r = hub.post(
         "/api/admin/api-keys",
-        &json!({"name": name, "scopes": [scope], "allowed_printer_ids": printers}),
+        &json!({"name": name, "scopes": [scope], "allowed_printer_ids": if printers.is_empty() { Value::Null } else { json!(printers) }}),
     );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
     let v = r.json();

@@ -637,7 +637,9 @@
     const form = h("form", { class: "stack card", id: "create-key", onsubmit: (e) => {
       e.preventDefault();
       act(create, async () => {
-        const r = await api("POST", "/api/admin/api-keys", { name: name.value, scopes: [scope.value], allowed_printer_ids: boxes.filter((b) => b.checked).map((b) => b.value) });
+        // null = every printer; an empty list is refused by the API.
+        const picked = boxes.filter((b) => b.checked).map((b) => b.value);
+        const r = await api("POST", "/api/admin/api-keys", { name: name.value, scopes: [scope.value], allowed_printer_ids: picked.length ? picked : null });
         const secret = h("p", { class: "secret", id: "plaintext" }, r.plaintext);
         const copy = h("button", { type: "button", class: "secondary" }, "Copy");
         copy.addEventListener("click", () => act(copy, async () => {
