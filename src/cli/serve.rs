@@ -105,13 +105,18 @@ fn init_logging(level: log::LevelFilter) {
     let _ = simplelog::WriteLogger::init(level, cfg, std::io::stderr());
 }
 
-/// Where tiny_http's Unix socket goes: `<data dir>/run/http.sock` (the
-/// directory 0700, the socket 0600), or a private directory under the
-/// system's temporary directory when that path is too long for a socket
-/// address (108 bytes on Linux).
+/// Where tiny_http's Unix socket goes: `<data dir>/run/http-<pid>.sock`
+/// (the directory 0700, the socket 0600; one name per process, so a hub
+/// still stopping never removes its successor's socket), or a private
+/// directory under the system's temporary directory when that path is too
+/// long for a socket address (108 bytes on Linux). Sockets of processes
+/// that are gone (killed) are removed first.
 fn socket_path(data_dir: &std::path::Path) -> std::path::PathBuf {
     let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
-    let path = dir.join("run").join("http.sock");
+    let run = dir.join("run");
+    remove_stale_sockets(&run);
+    let name = format!("http-{}.sock", std::process::id());
+    let path = run.join(&name);
     if path.as_os_str().len() <= 100 {
         return path;
     }
@@ -121,7 +126,30 @@ fn socket_path(data_dir: &std::path::Path) -> std::path::PathBuf {
         .unwrap_or(0);
     std::env::temp_dir()
         .join(format!("labelhub-{}-{nanos}", std::process::id()))
-        .join("http.sock")
+        .join(name)
+}
+
+/// Removes `http-*.sock` files in `run` that nobody listens on any more.
+fn remove_stale_sockets(run: &std::path::Path) {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(entries) = std::fs::read_dir(run) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_socket = entry.file_type().is_ok_and(|t| t.is_socket());
+        if !(is_socket && name.starts_with("http-") && name.ends_with(".sock")) {
+            continue;
+        }
+        let refused = matches!(
+            std::os::unix::net::UnixStream::connect(entry.path()),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+        );
+        if refused {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Runs the hub until SIGTERM or SIGINT.

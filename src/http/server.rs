@@ -164,6 +164,10 @@ impl Server {
                     // Ends when the server is unblocked; dropping `incoming_tx`
                     // then tells the handler threads.
                     while let Ok(raw) = tiny.recv() {
+                        if is_handshake(&raw) {
+                            respond(raw, Response::empty(204));
+                            continue;
+                        }
                         match incoming_tx.try_send(raw) {
                             Ok(()) => {}
                             Err(TrySendError::Full(raw)) | Err(TrySendError::Disconnected(raw)) => {
@@ -240,6 +244,13 @@ impl Server {
         self.drained.store(true, Ordering::Release);
         let _ = self.accept.join();
     }
+}
+
+/// `OPTIONS *`: the front's handshake on a new connection (see
+/// `http::front::forward::Pool::open`), answered by the accept thread at
+/// once with an empty 204 (also for a client that sends it).
+fn is_handshake(raw: &tiny_http::Request) -> bool {
+    *raw.method() == tiny_http::Method::Options && raw.url() == "*"
 }
 
 fn handler_loop<A: App>(

@@ -4,6 +4,7 @@
 
 mod auth;
 mod auth_fuzz;
+mod front;
 mod hub;
 mod hub_crash;
 mod printer_io;

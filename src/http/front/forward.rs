@@ -36,6 +36,8 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 pub(super) struct Pool {
     path: PathBuf,
     idle: Mutex<Vec<UnixStream>>,
+    /// Held while a connection is opened (see [`Pool::open`]).
+    opening: Mutex<()>,
     max_idle: usize,
     response_timeout: Duration,
 }
@@ -45,6 +47,7 @@ impl Pool {
         Pool {
             path,
             idle: Mutex::new(Vec::new()),
+            opening: Mutex::new(()),
             max_idle,
             response_timeout,
         }
@@ -62,10 +65,45 @@ impl Pool {
         self.open().map(|s| (s, false))
     }
 
+    /// Opens a connection, one at a time, and returns it only once the
+    /// server has answered a handshake (`OPTIONS *`, answered by
+    /// `http::server`'s accept thread) on it.
+    ///
+    /// Why: tiny_http 0.12 hands each accepted connection to its task pool,
+    /// which loses a wake-up when two connections arrive before a woken
+    /// thread takes the first: the second then waits until some connection
+    /// closes. With kept-alive connections that can be never. Once the
+    /// handshake is answered a pool thread is serving this connection, so
+    /// the next connection (opened after it) finds an accurate count of
+    /// waiting threads.
     fn open(&self) -> io::Result<UnixStream> {
-        let s = UnixStream::connect(&self.path)?;
-        s.set_read_timeout(Some(self.response_timeout))?;
+        let _one_at_a_time = self.opening.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = UnixStream::connect(&self.path)?;
         s.set_write_timeout(Some(Duration::from_secs(30)))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        s.write_all(b"OPTIONS * HTTP/1.1\r\nContent-Length: 0\r\n\r\n")?;
+        let mut answer = Vec::with_capacity(256);
+        let mut byte = [0u8; 256];
+        loop {
+            let n = s.read(&mut byte)?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            answer.extend_from_slice(&byte[..n]);
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(&answer) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let body = content_length(resp.headers).unwrap_or(0);
+                    if answer.len() >= len + body {
+                        break;
+                    }
+                }
+                Ok(httparse::Status::Partial) if answer.len() < 4096 => {}
+                _ => return Err(io::ErrorKind::InvalidData.into()),
+            }
+        }
+        s.set_read_timeout(Some(self.response_timeout))?;
         Ok(s)
     }
 
@@ -86,6 +124,14 @@ impl Pool {
     pub(super) fn clear(&self) {
         self.lock().clear();
     }
+}
+
+/// The `Content-Length` among `headers`, if there is a valid one.
+fn content_length(headers: &[httparse::Header<'_>]) -> Option<usize> {
+    let h = headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))?;
+    std::str::from_utf8(h.value).ok()?.trim().parse().ok()
 }
 
 /// How the client connection goes on after an answer.
@@ -158,9 +204,7 @@ pub(super) fn exchange(
                 let mut close = false;
                 for h in resp.headers.iter() {
                     if h.name.eq_ignore_ascii_case("content-length") {
-                        length = std::str::from_utf8(h.value)
-                            .ok()
-                            .and_then(|v| v.trim().parse::<usize>().ok());
+                        length = content_length(std::slice::from_ref(h));
                     } else if h.name.eq_ignore_ascii_case("connection") {
                         close = h.value.eq_ignore_ascii_case(b"close");
                     } else if h.name.eq_ignore_ascii_case("transfer-encoding") {

@@ -26,7 +26,8 @@
 //! 5. keeps the connection for the next request (HTTP/1.1 without
 //!    `Connection: close`), one request at a time; an idle connection is
 //!    closed after `idle_timeout`, or after a second while more than half
-//!    of `max_conns` are taken, or when the server stops.
+//!    of `max_conns` are taken (idle connections are shed until no more
+//!    than half are), or when the server stops.
 //!
 //! **Invariants:**
 //! - A handler thread never waits on a client: it gets complete requests and
