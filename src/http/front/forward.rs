@@ -143,6 +143,11 @@ pub(super) enum Next {
 /// Sends one request (head + whole body) to the backend and relays the
 /// answer to `client`. `keep_alive`: whether the client connection may stay
 /// open (the answer then says so; otherwise it carries `Connection: close`).
+///
+/// A long-poll gets a connection of its own, sent with `Connection: close`:
+/// tiny_http then frees its connection thread once the request is read, so
+/// a parked long-poll holds no thread but the front's (a pooled connection
+/// would hold a tiny_http thread for as long as the poll waits).
 pub(super) fn exchange(
     client: &mut TcpStream,
     head: &Head,
@@ -151,7 +156,8 @@ pub(super) fn exchange(
     keep_alive: bool,
     shared: &Shared,
 ) -> Result<Next, Failure> {
-    let mut request = head.forwarded(body.len(), peer);
+    let long_poll = head.is_long_poll();
+    let mut request = head.forwarded(body.len(), peer, long_poll);
     let big_body = body.len() > 64 * 1024;
     if !big_body {
         request.extend_from_slice(body);
@@ -163,10 +169,12 @@ pub(super) fn exchange(
         }
         Ok(())
     };
-    let (mut backend, reused) = shared
-        .pool
-        .take()
-        .map_err(|_| FrontError::BackendUnavailable)?;
+    let taken = if long_poll {
+        shared.pool.open().map(|s| (s, false))
+    } else {
+        shared.pool.take()
+    };
+    let (mut backend, reused) = taken.map_err(|_| FrontError::BackendUnavailable)?;
     if let Err(e) = send(&mut backend) {
         // A pooled connection the backend closed meanwhile (it was
         // stopping): one more try on a new connection.
@@ -227,7 +235,7 @@ pub(super) fn exchange(
     let keep_alive = keep_alive && !shared.stopping();
     let mut out = rewrite_head(&buf[..head_len], keep_alive);
     let have = buf.len() - head_len;
-    let reusable = !backend_close && have <= body_len;
+    let reusable = !long_poll && !backend_close && have <= body_len;
     if have >= body_len {
         // The whole answer is here: free the backend connection first, then
         // write (the usual case, and every long-poll).

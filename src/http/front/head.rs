@@ -59,10 +59,11 @@ impl Head {
         self.method == "HEAD"
     }
 
-    /// The head sent to the backend over a kept-alive connection: the same
-    /// request line (as HTTP/1.1) and end-to-end headers, the client address
-    /// in [`CLIENT_HEADER`], and a `Content-Length` for the buffered body.
-    pub fn forwarded(&self, body_len: usize, client: std::net::SocketAddr) -> Vec<u8> {
+    /// The head sent to the backend: the same request line (as HTTP/1.1)
+    /// and end-to-end headers, the client address in [`CLIENT_HEADER`], a
+    /// `Content-Length` for the buffered body, and `Connection: close` when
+    /// `last` (the backend connection ends with this answer).
+    pub fn forwarded(&self, body_len: usize, client: std::net::SocketAddr, last: bool) -> Vec<u8> {
         let mut out = String::with_capacity(256);
         out.push_str(&self.method);
         out.push(' ');
@@ -79,6 +80,9 @@ impl Head {
         out.push_str(&client.to_string());
         out.push_str("\r\nContent-Length: ");
         out.push_str(&body_len.to_string());
+        if last {
+            out.push_str("\r\nConnection: close");
+        }
         out.push_str("\r\n\r\n");
         out.into_bytes()
     }
@@ -356,11 +360,13 @@ mod tests {
             ]
         );
         let client: std::net::SocketAddr = "127.0.0.9:4321".parse().unwrap();
-        let out = String::from_utf8(head.forwarded(5, client)).unwrap();
+        let out = String::from_utf8(head.forwarded(5, client, false)).unwrap();
         assert_eq!(
             out,
             "POST /api/x?y=1 HTTP/1.1\r\nHost: h\r\nX-Label-Hub-Key: k\r\nX-Labelhub-Client: 127.0.0.9:4321\r\nContent-Length: 5\r\n\r\n"
         );
+        let out = String::from_utf8(head.forwarded(0, client, true)).unwrap();
+        assert!(out.ends_with("Content-Length: 0\r\nConnection: close\r\n\r\n"));
     }
 
     #[test]
