@@ -409,7 +409,10 @@ fn front_figures(hub: &Hub, raw: f64) {
     let hello = hello_world(2);
     let get = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
     let healthz = b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n";
-    println!("\nthe way in (16 kept-alive connections, {} s each; load average before each):", run.as_secs());
+    println!(
+        "\nthe way in (16 kept-alive connections, {} s each; load average before each):",
+        run.as_secs()
+    );
     let l0 = loadavg();
     let (base, b50, b99) = keepalive_load(hello, get, 200, 16, run);
     let l1 = loadavg();
@@ -427,7 +430,10 @@ fn front_figures(hub: &Hub, raw: f64) {
     );
     let pid = hub.printer_id("demo");
     hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
-    for (name, make) in [("text_one_line", text_label as MakeLabel), ("qr_one_line", label)] {
+    for (name, make) in [
+        ("text_one_line", text_label as MakeLabel),
+        ("qr_one_line", label),
+    ] {
         let body = make(7).to_string();
         let request = format!(
             "POST /print HTTP/1.1\r\nHost: bench\r\nX-Label-Hub-Key: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -495,11 +501,18 @@ fn main() {
     if std::env::args().any(|a| a == "front") {
         // Only the way-in figures (issue 9), with their baselines.
         let raw = raw_commit_rate();
-        println!("raw SQLite commit rate: {raw:.0} commits/s (load {})", loadavg());
+        println!(
+            "raw SQLite commit rate: {raw:.0} commits/s (load {})",
+            loadavg()
+        );
         let dir = temp_dir("front");
         let hub = Hub::start(&dir, &[]);
         hub.get("/healthz");
-        println!("idle: RSS {:.1} MiB, {} threads", hub.rss_kib() as f64 / 1024.0, hub.threads());
+        println!(
+            "idle: RSS {:.1} MiB, {} threads",
+            hub.rss_kib() as f64 / 1024.0,
+            hub.threads()
+        );
         front_figures(&hub, raw);
         hub.stop();
         std::fs::remove_dir_all(&dir).unwrap();

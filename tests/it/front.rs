@@ -43,12 +43,12 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Reads one answer (framed by its Content-Length) from a connection that
-/// may stay open; `None` if the server closed first.
-fn read_answer(s: &mut TcpStream) -> Option<Resp> {
-    let mut buf = Vec::new();
+/// may stay open; `None` if the server closed first. Bytes of a following
+/// answer stay in `buf`.
+fn read_answer_buf(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Resp> {
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        if let Some(end) = find(&buf, b"\r\n\r\n") {
+        if let Some(end) = find(buf, b"\r\n\r\n") {
             let head = std::str::from_utf8(&buf[..end]).unwrap().to_string();
             let mut lines = head.split("\r\n");
             let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
@@ -67,11 +67,12 @@ fn read_answer(s: &mut TcpStream) -> Option<Resp> {
                     Ok(n) => buf.extend_from_slice(&chunk[..n]),
                 }
             }
-            assert_eq!(buf.len(), end + 4 + len, "nothing after the answer");
+            let bytes = buf[end + 4..end + 4 + len].to_vec();
+            buf.drain(..end + 4 + len);
             return Some(Resp {
                 status,
                 headers,
-                bytes: buf[end + 4..].to_vec(),
+                bytes,
             });
         }
         match s.read(&mut chunk) {
@@ -79,6 +80,14 @@ fn read_answer(s: &mut TcpStream) -> Option<Resp> {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
+}
+
+/// [`read_answer_buf`] where nothing but this answer is expected.
+fn read_answer(s: &mut TcpStream) -> Option<Resp> {
+    let mut buf = Vec::new();
+    let r = read_answer_buf(s, &mut buf);
+    assert!(buf.is_empty(), "nothing after the answer");
+    r
 }
 
 /// Whether the server closed the connection (EOF) within `within`.
@@ -127,8 +136,10 @@ fn one_connection_serves_many_requests_until_the_client_asks_to_close() {
     let mut two = request("GET", "/api/jobs?limit=1", &key, None, "");
     two.extend(request("GET", "/nope", &key, None, ""));
     s.write_all(&two).unwrap();
-    assert_eq!(read_answer(&mut s).unwrap().status, 200);
-    assert_eq!(read_answer(&mut s).unwrap().status, 404);
+    let mut buf = Vec::new();
+    assert_eq!(read_answer_buf(&mut s, &mut buf).unwrap().status, 200);
+    assert_eq!(read_answer_buf(&mut s, &mut buf).unwrap().status, 404);
+    assert!(buf.is_empty());
     // `Connection: close`: the answer says so and the connection ends.
     s.write_all(&request(
         "GET",

@@ -150,6 +150,7 @@ pub(super) enum Next {
 /// would hold a tiny_http thread for as long as the poll waits).
 pub(super) fn exchange(
     client: &mut TcpStream,
+    chunk: &mut [u8],
     head: &Head,
     body: &[u8],
     peer: SocketAddr,
@@ -191,10 +192,9 @@ pub(super) fn exchange(
     drop(request);
 
     // The answer's head.
-    let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
-    let mut chunk = vec![0u8; 64 * 1024];
+    let mut buf: Vec<u8> = Vec::with_capacity(4 * 1024);
     let (head_len, status, content_length, backend_close) = loop {
-        match backend.read(&mut chunk) {
+        match backend.read(chunk) {
             Ok(0) => return Err(FrontError::BackendUnavailable.into()),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -248,7 +248,7 @@ pub(super) fn exchange(
     } else {
         out.extend_from_slice(&buf[head_len..]);
         drop(buf);
-        let (pending, sent) = stream_rest(client, &mut backend, out, body_len - have, &mut chunk)?;
+        let (pending, sent) = stream_rest(client, &mut backend, out, body_len - have, chunk)?;
         if reusable {
             shared.pool.give_back(backend);
         }

@@ -432,6 +432,8 @@ struct Inbound {
     pos: usize,
     /// The read timeout set on the socket now (set only when it changes).
     timeout: Option<Duration>,
+    /// Scratch space for reading answers from the backend.
+    scratch: Vec<u8>,
 }
 
 impl Inbound {
@@ -480,6 +482,7 @@ fn serve(stream: TcpStream, peer: SocketAddr, accepted: Instant, shared: &Shared
         buf: Vec::new(),
         pos: 0,
         timeout: None,
+        scratch: vec![0u8; 16 * 1024],
     };
     let mut idle = Idle::First(accepted);
     loop {
@@ -527,6 +530,7 @@ fn one_request(
     let (body, _reservation) = conn.read_body(&head.framing, cfg, &shared.budget)?;
     forward::exchange(
         &mut conn.stream,
+        &mut conn.scratch,
         &head,
         &body,
         peer,
