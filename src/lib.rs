@@ -10,6 +10,8 @@ pub mod base64;
 pub mod bitmap;
 pub mod brother;
 pub mod cli;
+pub mod console;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod render;

@@ -156,7 +156,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 /// The URI (without the community) and the community of a connection,
 /// validated: its syntax by the devices, where it may point by the
 /// configuration's [`Reach`](crate::brother::transport::Reach).
-fn uri_of(api: &Api, conn: &Connection) -> Result<(String, Option<String>), ApiError> {
+pub(crate) fn uri_of(api: &Api, conn: &Connection) -> Result<(String, Option<String>), ApiError> {
     let (uri, mut community) = match (&conn.uri, &conn.host) {
         (Some(uri), None) => {
             let (uri, community) = split_community(uri.trim());

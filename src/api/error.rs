@@ -159,12 +159,14 @@ impl From<HubError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> ApiError {
         let (status, retry_after) = match &e {
-            AuthError::MissingCredentials | AuthError::InvalidKey | AuthError::InvalidSsoToken => {
-                (401, None)
-            }
+            AuthError::MissingCredentials
+            | AuthError::InvalidKey
+            | AuthError::InvalidSsoToken
+            | AuthError::SessionInvalid => (401, None),
             AuthError::JsonTooDeep { .. } => (400, None),
             AuthError::InsufficientScope { .. }
             | AuthError::PrinterNotAllowed
+            | AuthError::CsrfTokenInvalid
             | AuthError::DirectConnection => (403, None),
             AuthError::RateLimited { retry_after_s, .. }
             | AuthError::TooManyConnections { retry_after_s } => (429, Some(*retry_after_s)),

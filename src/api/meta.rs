@@ -18,7 +18,7 @@ pub fn healthz(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
             "revision": option_env!("LABELHUB_REVISION").unwrap_or("unknown"),
             "build_date": option_env!("LABELHUB_BUILD_DATE").unwrap_or("1970-01-01T00:00:00Z"),
             "repository": env!("CARGO_PKG_NAME"),
-            "sse_active_subscribers": 0,
+            "sse_active_subscribers": api.open_streams(),
             "waiting_requests": api.waiters(),
             "uptime_s": api.hub.started.elapsed().as_secs(),
         }),

@@ -21,6 +21,7 @@ pub mod error;
 pub mod events;
 pub mod jobs;
 pub mod meta;
+pub mod metrics;
 pub mod openapi;
 pub mod print;
 pub mod printers;
@@ -49,14 +50,20 @@ pub struct Api {
     parking: OnceLock<Arc<Parking>>,
     /// Access control (issue 5); until installed, only public routes answer.
     auth: OnceLock<Arc<crate::auth::api::AuthState>>,
+    /// console (issue 11): open Server-Sent Events streams, started with
+    /// the first stream; `me` lets that thread reach the api.
+    streams: OnceLock<Option<crate::console::sse::Streams>>,
+    me: std::sync::Weak<Api>,
 }
 
 impl Api {
     pub fn new(hub: Arc<Hub>) -> Arc<Api> {
-        let api = Arc::new(Api {
+        let api = Arc::new_cyclic(|me| Api {
             hub: hub.clone(),
             parking: OnceLock::new(),
             auth: OnceLock::new(),
+            streams: OnceLock::new(),
+            me: me.clone(),
         });
         hub.set_listener(Arc::new(Listener(Arc::downgrade(&api))));
         api
@@ -75,6 +82,30 @@ impl Api {
     /// The installed access control.
     pub fn auth(&self) -> Option<&crate::auth::api::AuthState> {
         self.auth.get().map(|a| a.as_ref())
+    }
+
+    /// The event stream registry (its thread starts with the first stream).
+    pub fn streams(&self) -> Result<&crate::console::sse::Streams, ApiError> {
+        self.streams
+            .get_or_init(
+                || match crate::console::sse::Streams::start(self.me.clone()) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        log::error!("could not start the event stream thread: {e}");
+                        None
+                    }
+                },
+            )
+            .as_ref()
+            .ok_or(ApiError::Http(HttpError::Busy))
+    }
+
+    /// Open event streams right now.
+    pub fn open_streams(&self) -> usize {
+        self.streams
+            .get()
+            .and_then(|s| s.as_ref())
+            .map_or(0, |s| s.len())
     }
 
     /// Parked long-poll requests right now.
@@ -99,6 +130,9 @@ impl ChangeListener for Listener {
         keys.extend(changes.printers.iter().map(|p| format!("printer:{p}")));
         keys.push("events".into());
         parking.notify(&keys, changes.max_event);
+        if let Some(Some(streams)) = api.streams.get() {
+            streams.changed();
+        }
     }
 }
 
@@ -508,6 +542,17 @@ pub fn routes() -> Router<Api> {
             "Enable a printer (its thread starts)",
             admin::enable
         ),
+        // Observe (issue 12, part 4): Prometheus metrics. A read key; the
+        // printer series follow the key's allow-list (see api::metrics).
+        route!(
+            "GET",
+            "/metrics",
+            Read,
+            "Prometheus metrics (text format 0.0.4), printers limited to the key's",
+            metrics::metrics,
+            // Lists across printers: the handler keeps only the caller's.
+            Policy::NONE.lists()
+        ),
         // API keys and the audit log (auth, issue 5).
         route!(
             "GET",
@@ -555,6 +600,65 @@ pub fn routes() -> Router<Api> {
             Admin,
             "Audit log of key and printer changes, newest first",
             crate::auth::api::audit,
+            UNRESTRICTED
+        ),
+        // console (issue 11): the page, its files, sessions, the print
+        // form's field table and "test connection".
+        route!(
+            "GET",
+            "/",
+            Public,
+            "The web console (HTML)",
+            crate::console::index
+        ),
+        route!(
+            "GET",
+            "/ui",
+            Public,
+            "The web console (HTML)",
+            crate::console::index
+        ),
+        route!(
+            "GET",
+            "/assets/{file}",
+            Public,
+            "A console file by its content-hashed name (cached for a year)",
+            crate::console::asset
+        ),
+        route!(
+            "POST",
+            "/api/session",
+            Public,
+            "Sign in: trade an API key for a session cookie and CSRF token",
+            crate::console::sign_in
+        ),
+        route!(
+            "GET",
+            "/api/session",
+            Read,
+            "The signed-in session (key, scope, printers, CSRF token)",
+            crate::console::show
+        ),
+        route!(
+            "DELETE",
+            "/api/session",
+            Read,
+            "Sign out: end the session and clear its cookie",
+            crate::console::sign_out
+        ),
+        route!(
+            "GET",
+            "/api/content-types",
+            Read,
+            "Content types with their required and optional label fields",
+            crate::console::content_types
+        ),
+        route!(
+            "POST",
+            "/api/v1/admin/connection-test",
+            Admin,
+            "Open a printer connection and read its status block (nothing stored)",
+            crate::console::connection_test,
             UNRESTRICTED
         ),
     ])

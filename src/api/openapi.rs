@@ -67,6 +67,8 @@ fn request_body(method: &str, path: &str) -> Option<&'static str> {
         ("POST", "/api/print/{printer_key}/batch") => Some("BatchRequest"),
         ("POST", "/api/render/preview") => Some("PreviewRequest"),
         ("POST", "/api/v1/admin/printers") => Some("PrinterCreatePayload"),
+        ("POST", "/api/session") => Some("SessionCreate"),
+        ("POST", "/api/v1/admin/connection-test") => Some("ConnectionTest"),
         ("PUT", "/api/v1/admin/printers/{slug}") => Some("PrinterUpdatePayload"),
         _ => None,
     }
@@ -97,6 +99,21 @@ fn success(method: &str, path: &str) -> (&'static str, Option<&'static str>, &'s
             ("200", Some("AdminPrinterRead"), "printer")
         }
         ("GET", "/healthz") => ("200", Some("Healthz"), "alive"),
+        ("POST", "/api/session") => (
+            "201",
+            Some("Session"),
+            "signed in; Set-Cookie lh_session (HttpOnly, SameSite=Strict, Secure behind TLS)",
+        ),
+        ("GET", "/api/session") => ("200", Some("Session"), "the session"),
+        ("DELETE", "/api/session") => ("204", None, "signed out; the cookie is cleared"),
+        ("GET", "/api/content-types") => ("200", Some("ContentTypeList"), "content types"),
+        ("POST", "/api/v1/admin/connection-test") => (
+            "200",
+            Some("ConnectionTestResult"),
+            "the status block or the error",
+        ),
+        ("GET", "/") | ("GET", "/ui") => ("200", None, "text/html"),
+        ("GET", "/assets/{file}") => ("200", None, "a console file"),
         ("GET", "/readiness") => (
             "200",
             Some("ReadinessResponse"),
@@ -324,6 +341,32 @@ fn schemas() -> Value {
             "checks": {"type": "object", "additionalProperties": {"type": "object", "properties": {
                 "status": {"type": "string", "enum": ["ok", "fail", "skipped", "stale"]}, "detail": {"type": "string"}, "metric": {"type": "object"}}}},
             "version": {"type": "string"}, "revision": {"type": "string"}}}
+    });
+    if let Value::Object(m) = part {
+        map.extend(m);
+    }
+    // console (issue 11).
+    let part = json!({
+        "SessionCreate": {"type": "object", "required": ["key"], "additionalProperties": false,
+            "properties": {"key": {"type": "string", "description": "an API key (lh_pat_...)"}}},
+        "Session": {"type": "object", "properties": {
+            "session": {"type": "boolean", "description": "false when the request used an API key header or SSO (then no csrf_token)"},
+            "csrf_token": {"type": "string", "description": "send as X-CSRF-Token with every cookie-authenticated request that changes state"},
+            "expires_at": {"type": "string", "format": "date-time"}, "key_id": {"type": "string"},
+            "key_name": {"type": "string"}, "scope": {"type": "string", "enum": ["read", "print", "admin"]},
+            "printers": {"type": "array", "items": {"type": "string"}, "description": "allowed printer ids; empty = all"}}},
+        "ContentTypeList": {"type": "object", "properties": {
+            "content_types": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "required": {"type": "array", "items": {"type": "string"}},
+                "optional": {"type": "array", "items": {"type": "string"}}}}},
+            "models": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "family": {"type": "string"}, "dpi": {"type": "integer"}}}}}},
+        "ConnectionTest": {"type": "object", "required": ["model", "connection"], "properties": {
+            "model": {"type": "string"}, "connection": schema_ref("PrinterConnection"), "slug": {"type": "string"}}},
+        "ConnectionTestResult": {"type": "object", "properties": {
+            "ok": {"type": "boolean"}, "uri": {"type": "string"}, "online": {"type": "boolean"},
+            "media": {"type": ["string", "null"]}, "problem": {"type": ["object", "null"]},
+            "details": {"type": "object"}, "error": {"type": "object"}, "took_ms": {"type": "integer"}}}
     });
     if let Value::Object(m) = part {
         map.extend(m);

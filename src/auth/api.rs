@@ -117,9 +117,16 @@ fn admit(
     let (principal, touch) = {
         let conn = api.hub.db.read();
         let ip = req.peer.map(|p| p.ip());
-        state
-            .gate
-            .authenticate_read(&conn, |name| req.header(name), ip, now_ms())?
+        // The one place credentials are read: an API key, else a console
+        // session cookie (+ CSRF token for state changes), else SSO.
+        super::session::credentials(
+            &state.gate,
+            &conn,
+            &req.method,
+            |name| req.header(name),
+            ip,
+            now_ms(),
+        )?
     };
     if let Some(touch) = touch {
         touch.write(&api.hub.db.lock());
@@ -133,6 +140,10 @@ fn admit(
         allowed_printers: match &principal.printers {
             PrinterAccess::All => Vec::new(),
             PrinterAccess::Only(ids) => ids.iter().map(|id| id.to_string()).collect(),
+        },
+        key_prefix: match &principal.source {
+            crate::auth::principal::Source::ApiKey { prefix, .. } => Some(prefix.clone()),
+            crate::auth::principal::Source::Sso { .. } => None,
         },
     });
     Ok(Some(principal))

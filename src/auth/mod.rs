@@ -11,6 +11,7 @@
 //! - [`bootstrap`]: the first admin key, written to a 0600 file.
 //! - [`admin`]: the `/api/admin/api-keys` and `/api/admin/audit` logic.
 //! - [`api`]: the HTTP face: the per-request gate and the admin handlers.
+//! - [`session`]: console sessions (cookie, CSRF token), read by the gate.
 //!
 //! **Architecture invariants:**
 //! - Every route but `/healthz` and `/openapi.json` needs a [`Principal`];
@@ -33,6 +34,7 @@ pub mod limits;
 pub mod principal;
 pub mod rate;
 pub mod scope;
+pub mod session;
 pub mod sso;
 pub mod store;
 

@@ -17,7 +17,7 @@
 //! per open connection (one per pooled front connection); ours are
 //! `http-accept`, `http-N` (the pool) and `http-park-timer`.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -383,6 +383,7 @@ fn run<A: App>(shared: &Shared<A>, raw: tiny_http::Request, mut req: Request) {
     let reply = catch_unwind(AssertUnwindSafe(|| (route.handler)(&shared.app, &mut req)));
     match reply {
         Ok(Reply::Respond(resp)) => finish(raw, &req, resp),
+        Ok(Reply::Stream { head, sink }) => stream(raw, &req, head, sink),
         Ok(Reply::Park {
             keys,
             seen,
@@ -423,14 +424,63 @@ fn run<A: App>(shared: &Shared<A>, raw: tiny_http::Request, mut req: Request) {
 }
 
 fn finish(raw: tiny_http::Request, req: &Request, resp: Response) {
-    log::debug!(
-        "{} {} -> {} in {:.1} ms",
-        req.method,
-        req.path,
-        resp.status,
-        req.received.elapsed().as_secs_f64() * 1000.0
-    );
+    let elapsed = req.received.elapsed();
+    crate::metrics::http_request(&req.method, req.template, resp.status, elapsed);
+    access_log(req, resp.status, elapsed);
     respond(raw, resp);
+}
+
+/// Writes a streamed response's head on the connection and hands the
+/// connection to the sink (the handler thread is free at once).
+fn stream(raw: tiny_http::Request, req: &Request, head: Response, sink: super::StreamSink) {
+    let elapsed = req.received.elapsed();
+    crate::metrics::http_request(&req.method, req.template, head.status, elapsed);
+    access_log(req, head.status, elapsed);
+    let mut out = format!("HTTP/1.1 {} OK\r\n", head.status);
+    for (name, value) in &head.headers {
+        if name.bytes().all(|b| b.is_ascii_graphic()) && !value.contains(['\r', '\n']) {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let mut writer = raw.into_writer();
+    if writer
+        .write_all(out.as_bytes())
+        .and_then(|()| writer.flush())
+        .is_ok()
+    {
+        (sink.0)(writer);
+    }
+}
+
+/// Log target of the access log (`PRINTER_HUB_ACCESS_LOG=0` filters it out
+/// in `cli::serve`, so a switched-off line is never formatted).
+pub const ACCESS_LOG_TARGET: &str = "labelhub::access";
+
+/// One info line per answered request: method, route pattern (never the
+/// raw path, which may carry ids or junk), status, milliseconds, the key's
+/// public prefix (never the key) and the client address.
+fn access_log(req: &Request, status: u16, elapsed: Duration) {
+    let who = req
+        .principal
+        .as_ref()
+        .and_then(|p| p.key_prefix.as_deref().or(Some(p.name.as_str())))
+        .unwrap_or("-");
+    let route = if req.template.is_empty() {
+        crate::metrics::UNMATCHED
+    } else {
+        req.template
+    };
+    log::info!(
+        target: ACCESS_LOG_TARGET,
+        "access {} {} {} {:.1}ms key={} client={}",
+        crate::metrics::method_label(&req.method),
+        route,
+        status,
+        elapsed.as_secs_f64() * 1000.0,
+        who,
+        req.peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
+    );
 }
 
 fn respond(raw: tiny_http::Request, resp: Response) {

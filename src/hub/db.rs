@@ -29,6 +29,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/0010_auth.sql"),
     // policy (issue 9): printers.snmp_community.
     include_str!("../../sql/0011_printer_secrets.sql"),
+    // console (issue 11): browser sessions.
+    include_str!("../../sql/0014_sessions.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -123,7 +125,9 @@ impl Db {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let res = f(&tx)?;
+        let t = std::time::Instant::now();
         tx.commit()?;
+        crate::metrics::commit(t.elapsed());
         Ok(res)
     }
 

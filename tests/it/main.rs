@@ -4,11 +4,14 @@
 
 mod auth;
 mod auth_fuzz;
+mod console;
 mod front;
 mod hub;
 mod hub_crash;
+mod observe;
 mod policy;
 mod printer_io;
 mod raster;
 mod render;
 mod support;
+mod webdriver;

@@ -769,6 +769,11 @@ fn body_for_schema(schema: &str, slug: &str) -> Value {
         "PrinterUpdatePayload" => json!({"name": "Renamed"}),
         "ApiKeyCreate" => json!({"name": "walk", "scopes": ["admin"]}),
         "ApiKeyPatch" => json!({"notes": "walk"}),
+        // console (issue 11).
+        "SessionCreate" => json!({"key": "lh_pat_not-a-real-key"}),
+        "ConnectionTest" => {
+            json!({"model": "PT-P750W", "connection": {"uri": "emulator:?media=12"}})
+        }
         other => panic!("the walk does not know a body for schema {other}: add it here"),
     }
 }
@@ -793,6 +798,8 @@ fn fill(template: &str, f: &Fill<'_>) -> String {
                 Some("job_id") => f.job.to_string(),
                 Some("batch_id") => f.batch.to_string(),
                 Some("key_id") => f.key_id.to_string(),
+                // console (issue 11): an asset name (not a resource).
+                Some("file") => "app.js".to_string(),
                 Some(other) => {
                     panic!("the walk does not know how to fill {{{other}}} in {template}")
                 }

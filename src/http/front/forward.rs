@@ -226,12 +226,33 @@ pub(super) fn exchange(
             _ => return Err(FrontError::BackendUnavailable.into()),
         }
     };
-    let body_len =
-        if head.is_head_method() || (100..200).contains(&status) || matches!(status, 204 | 304) {
-            0
-        } else {
-            content_length.ok_or(FrontError::BackendUnavailable)?
-        };
+    let no_body =
+        head.is_head_method() || (100..200).contains(&status) || matches!(status, 204 | 304);
+    if !no_body && content_length.is_none() {
+        // A stream (console's Server-Sent Events): no length, ends when the
+        // backend closes. Relayed as it comes, then the client connection
+        // closes too.
+        if !backend_close {
+            return Err(FrontError::BackendUnavailable.into());
+        }
+        let mut out = rewrite_head(&buf[..head_len], false);
+        out.extend_from_slice(&buf[head_len..]);
+        client.write_all(&out).map_err(|_| Failure::Silent)?;
+        loop {
+            match backend.read(chunk) {
+                Ok(0) => break,
+                Ok(n) => client.write_all(&chunk[..n]).map_err(|_| Failure::Silent)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        return Ok(Next::Close);
+    }
+    let body_len = if no_body {
+        0
+    } else {
+        content_length.ok_or(FrontError::BackendUnavailable)?
+    };
     let keep_alive = keep_alive && !shared.stopping();
     let mut out = rewrite_head(&buf[..head_len], keep_alive);
     let have = buf.len() - head_len;

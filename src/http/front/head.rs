@@ -45,6 +45,12 @@ impl Head {
     /// refuses them). Such requests count against the per-address
     /// long-poll cap.
     pub fn is_long_poll(&self) -> bool {
+        // console (issue 11): a Server-Sent Events stream is a long wait too.
+        if self.headers.iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case("accept") && value.contains("text/event-stream")
+        }) {
+            return true;
+        }
         let Some((_, query)) = self.target.split_once('?') else {
             return false;
         };

@@ -278,6 +278,12 @@ impl Front {
         self.shared.slots.held()
     }
 
+    /// A function that counts the connections open now (for `/metrics`).
+    pub fn open_connections_probe(&self) -> Box<dyn Fn() -> usize + Send + Sync> {
+        let shared = Arc::clone(&self.shared);
+        Box::new(move || shared.slots.held())
+    }
+
     /// Idle backend connections in the pool now.
     pub fn pooled_connections(&self) -> usize {
         self.shared.pool.idle()
