@@ -11,8 +11,8 @@
 
 use serde_json::{json, Value};
 
-use crate::auth::front::FrontError;
 use crate::auth::AuthError;
+use crate::http::front::FrontError;
 use crate::http::{HttpError, Request, Response};
 use crate::hub::labels::LabelError;
 use crate::hub::HubError;

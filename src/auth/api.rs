@@ -7,8 +7,9 @@
 //! `Request::policy`, `Request::params`, filled by `http::Router::resolve`):
 //! nothing here looks at the request's path. Per request, in this order
 //! (the first failure answers):
-//! 1. the real client address from the front's [`PeerMap`]; a request that
-//!    did not come through the front is refused (`direct_connection_refused`);
+//! 1. the real client address, which `http::server` took from the header
+//!    only `http::front` sets; a request without one did not come through
+//!    the front and is refused (`direct_connection_refused`);
 //! 2. public routes (`/healthz`, `/readiness/public`, `/openapi.json`) stop
 //!    here;
 //! 3. the credentials ([`Gate::authenticate`]: 401);
@@ -31,24 +32,21 @@
 //! - Requests the gate refuses cost no tokens; only submissions are rate
 //!   limited.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
 use serde_json::Value;
 
 use super::admin::{self, Actor};
-use super::front::PeerMap;
 use super::limits::{json_depth, MAX_JSON_DEPTH};
 use super::{AuthError, Gate, Principal, PrinterAccess, Scope};
 use crate::api::{body, json, Api, ApiError};
 use crate::http::{self, Reply, Request, Resource, Response};
 use crate::hub::{jobs, now_ms, printers};
 
-/// What `Api` holds for access control: the gate, and the front's peer map
-/// when the server runs behind the front (always, in `serve`).
+/// What `Api` holds for access control: the gate, and whether the server
+/// runs behind the front (always, in `serve`): then a request must carry
+/// the client address the front set.
 pub struct AuthState {
     pub gate: Gate,
-    pub peers: Option<Arc<PeerMap>>,
+    pub behind_front: bool,
 }
 
 fn to_http_scope(scope: Scope) -> http::Scope {
@@ -76,12 +74,8 @@ pub fn authenticate(
     req: &mut Request,
     scope: http::Scope,
 ) -> Result<(), ApiError> {
-    if let Some(peers) = &state.peers {
-        let client: Option<SocketAddr> = req.peer.and_then(|p| peers.client_of(p));
-        match client {
-            Some(c) => req.peer = Some(c),
-            None => return Err(AuthError::DirectConnection.into()),
-        }
+    if state.behind_front && req.peer.is_none() {
+        return Err(AuthError::DirectConnection.into());
     }
     let Some(principal) = admit(api, state, req, scope)? else {
         return Ok(());

@@ -1,6 +1,6 @@
-//! Access control (issue 5): API keys, scopes, single sign-on, rate limits,
-//! the audit log, and the front door that guards the HTTP server against
-//! hostile clients.
+//! Access control (issue 5): API keys, scopes, single sign-on, rate limits
+//! and the audit log. (The front door that guards the HTTP server against
+//! hostile clients is `http::front`; it uses [`rate`]'s per-address slots.)
 //!
 //! - [`key`]: key material (generation, parsing, digests, constant time).
 //! - [`scope`], [`principal`]: what a caller may do and on which printers.
@@ -12,7 +12,6 @@
 //! - [`admin`]: the `/api/admin/api-keys` and `/api/admin/audit` logic.
 //! - [`api`]: the HTTP face: the per-request gate and the admin handlers.
 //! - [`session`]: console sessions (cookie, CSRF token), read by the gate.
-//! - [`front`]: the front door before tiny_http (limits, timeouts, caps).
 //!
 //! **Architecture invariants:**
 //! - Every route but `/healthz` and `/openapi.json` needs a [`Principal`];
@@ -29,7 +28,6 @@ pub mod audit;
 pub mod bootstrap;
 pub mod config;
 mod error;
-pub mod front;
 pub mod gate;
 pub mod key;
 pub mod limits;

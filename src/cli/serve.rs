@@ -23,9 +23,9 @@ use signal_hook::iterator::Signals;
 use super::CliError;
 use crate::api::{self, Api};
 use crate::auth::api::AuthState;
-use crate::auth::front::{Front, FrontConfig};
 use crate::auth::AuthConfig;
-use crate::http::{Server, ServerConfig};
+use crate::http::front::{Front, FrontConfig};
+use crate::http::{Listen, Server, ServerConfig};
 use crate::hub::device::BrotherDevices;
 use crate::hub::labels::RenderLabels;
 use crate::hub::{events, recovery, retention, Config, Hub};
@@ -116,6 +116,53 @@ fn init_logging(level: log::LevelFilter, access_log: bool) {
     let _ = simplelog::WriteLogger::init(level, cfg, std::io::stderr());
 }
 
+/// Where tiny_http's Unix socket goes: `<data dir>/run/http-<pid>.sock`
+/// (the directory 0700, the socket 0600; one name per process, so a hub
+/// still stopping never removes its successor's socket), or a private
+/// directory under the system's temporary directory when that path is too
+/// long for a socket address (108 bytes on Linux). Sockets of processes
+/// that are gone (killed) are removed first.
+fn socket_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let run = dir.join("run");
+    remove_stale_sockets(&run);
+    let name = format!("http-{}.sock", std::process::id());
+    let path = run.join(&name);
+    if path.as_os_str().len() <= 100 {
+        return path;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir()
+        .join(format!("labelhub-{}-{nanos}", std::process::id()))
+        .join(name)
+}
+
+/// Removes `http-*.sock` files in `run` that nobody listens on any more.
+fn remove_stale_sockets(run: &std::path::Path) {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(entries) = std::fs::read_dir(run) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_socket = entry.file_type().is_ok_and(|t| t.is_socket());
+        if !(is_socket && name.starts_with("http-") && name.ends_with(".sock")) {
+            continue;
+        }
+        let refused = matches!(
+            std::os::unix::net::UnixStream::connect(entry.path()),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+        );
+        if refused {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Runs the hub until SIGTERM or SIGINT.
 pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Result<(), CliError> {
     let started = Instant::now();
@@ -179,8 +226,8 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     let _sender = outbox::spawn(hub.clone(), integrations, sender_rx)
         .map_err(|e| CliError::Failed(format!("cannot start the webhook sender: {e}")))?;
     let last_seq = events::last_id(&hub.db.lock()).unwrap_or(0);
-    // auth: the public address belongs to the front door; tiny_http
-    // listens on a loopback port that only the front talks to.
+    // The public address belongs to the front door (http::front); tiny_http
+    // listens on a private Unix socket that only the front talks to.
     let public = match std::net::TcpListener::bind(&hub.config.listen) {
         Ok(l) => l,
         Err(e) => {
@@ -192,7 +239,7 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
         }
     };
     let server_cfg = ServerConfig {
-        listen: "127.0.0.1:0".into(),
+        listen: Listen::Unix(socket_path(&hub.config.data_dir)),
         threads: hub.config.http_threads,
         queue: hub.config.http_threads * 64,
         max_body: hub.config.max_body_bytes,
@@ -210,9 +257,14 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
         }
     };
     api.set_parking(server.parking());
+    let Some(backend) = server.socket_path().map(|p| p.to_path_buf()) else {
+        server.shutdown(Duration::from_secs(5));
+        hub.shutdown(shutdown_timeout);
+        return Err(CliError::Failed("the internal server has no socket".into()));
+    };
     log::debug!(
-        "internal HTTP server on {} (answers only requests passed by the front door)",
-        server.addr()
+        "internal HTTP server on unix:{} (answers only requests passed by the front door)",
+        backend.display()
     );
     let front_cfg = FrontConfig {
         max_conns: auth.max_conns,
@@ -228,7 +280,7 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     let gate = crate::auth::Gate::new(auth);
     let mut front = match Front::start(
         public,
-        server.addr(),
+        backend,
         front_cfg,
         Arc::new(api::error::front_problem),
     ) {
@@ -244,7 +296,7 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     crate::metrics::set_open_connections(front.open_connections_probe());
     api.set_auth(Arc::new(AuthState {
         gate,
-        peers: Some(front.peers()),
+        behind_front: true,
     }));
     log::info!(
         "listening on {} (started in {:.1} ms)",

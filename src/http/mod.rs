@@ -14,6 +14,7 @@
 //! * Every error response is made by [`App::error`] (the api layer's one
 //!   mapping), never here.
 
+pub mod front;
 pub mod park;
 pub mod router;
 pub mod server;
@@ -23,7 +24,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 pub use router::{Policy, Resource, Route, Router, Scope};
-pub use server::{Server, ServerConfig};
+pub use server::{Listen, Server, ServerConfig};
 
 /// The authenticated caller, filled in by [`App::authenticate`] before the
 /// route's handler runs.

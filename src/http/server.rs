@@ -1,15 +1,26 @@
 //! The server: one accept thread reading tiny_http's request queue, a fixed
 //! pool of handler threads, and the long-poll timer thread.
 //!
+//! Intake: in `serve`, tiny_http listens on a Unix socket (mode 0600 in a
+//! 0700 directory) that only `http::front` talks to, over a pool of
+//! kept-alive connections. The client address comes from the
+//! [`CLIENT_HEADER`] the front sets (and strips from client input); a
+//! request without it has no `peer` and is refused by the gate. On a TCP
+//! listener (unit tests) the peer is the socket's and the header is
+//! ignored. Either way the header never reaches a handler.
+//!
+//! Answers always carry a `Content-Length` (tiny_http's chunked encoding is
+//! switched off): the front frames each answer on a kept-alive connection
+//! by it.
+//!
 //! Threads: tiny_http itself runs an accept thread and a connection thread
-//! per open connection while it reads requests from it (a request sent with
-//! `Connection: close` frees its thread once it is read, even while the
-//! request is parked); ours are `http-accept`, `http-N` (the pool) and
-//! `http-park-timer`.
+//! per open connection (one per pooled front connection); ours are
+//! `http-accept`, `http-N` (the pool) and `http-park-timer`.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -17,14 +28,26 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TrySendError};
 
+use super::front::CLIENT_HEADER;
 use super::park::{Parked, Parking, Refused, Resumed};
 use super::router::{parse_query, Policy, Router, Scope};
 use super::{App, HttpError, Reply, Request, Response, Wake};
 
+/// Where tiny_http listens.
+#[derive(Debug, Clone)]
+pub enum Listen {
+    /// A TCP address (tests of this module; the peer is the socket's).
+    Tcp(String),
+    /// A Unix socket path, for the front (the peer comes from
+    /// [`CLIENT_HEADER`]). The socket gets mode 0600 and its directory 0700;
+    /// a stale socket file left by a killed process is replaced.
+    Unix(PathBuf),
+}
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    pub listen: String,
+    pub listen: Listen,
     /// Handler threads.
     pub threads: usize,
     /// Requests waiting for a handler before new ones get 503.
@@ -39,7 +62,8 @@ pub struct ServerConfig {
 /// A running server.
 pub struct Server {
     tiny: Arc<tiny_http::Server>,
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
+    path: Option<PathBuf>,
     parking: Arc<Parking>,
     threads: Vec<JoinHandle<()>>,
     accept: JoinHandle<()>,
@@ -53,6 +77,34 @@ struct Shared<A> {
     router: Arc<Router<A>>,
     parking: Arc<Parking>,
     max_body: usize,
+    /// The peer comes from [`CLIENT_HEADER`] (Unix socket behind the front).
+    peer_from_header: bool,
+}
+
+/// Binds a Unix socket only this user can reach: the directory is created
+/// 0700 (and tightened if it exists), the socket set to 0600.
+fn bind_private_unix(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            return Err(std::io::Error::other(format!(
+                "{} exists and is not a socket",
+                path.display()
+            )))
+        }
+        Err(_) => {}
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
 }
 
 impl Server {
@@ -62,12 +114,15 @@ impl Server {
         app: Arc<A>,
         router: Arc<Router<A>>,
     ) -> std::io::Result<Server> {
-        let tiny = tiny_http::Server::http(&cfg.listen)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let addr = tiny
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| std::io::Error::other("not an IP listener"))?;
+        let (tiny, path) = match &cfg.listen {
+            Listen::Tcp(addr) => (tiny_http::Server::http(addr), None),
+            Listen::Unix(path) => (
+                tiny_http::Server::from_listener(bind_private_unix(path)?, None),
+                Some(path.clone()),
+            ),
+        };
+        let tiny = tiny.map_err(|e| std::io::Error::other(e.to_string()))?;
+        let addr = tiny.server_addr().to_ip();
         let tiny = Arc::new(tiny);
         let (incoming_tx, incoming_rx) =
             crossbeam_channel::bounded::<tiny_http::Request>(cfg.queue.max(1));
@@ -78,6 +133,7 @@ impl Server {
             router,
             parking: parking.clone(),
             max_body: cfg.max_body,
+            peer_from_header: path.is_some(),
         });
         let mut threads = Vec::new();
         for n in 0..cfg.threads.max(1) {
@@ -108,6 +164,10 @@ impl Server {
                     // Ends when the server is unblocked; dropping `incoming_tx`
                     // then tells the handler threads.
                     while let Ok(raw) = tiny.recv() {
+                        if is_handshake(&raw) {
+                            respond(raw, Response::empty(204));
+                            continue;
+                        }
                         match incoming_tx.try_send(raw) {
                             Ok(()) => {}
                             Err(TrySendError::Full(raw)) | Err(TrySendError::Disconnected(raw)) => {
@@ -143,6 +203,7 @@ impl Server {
         Ok(Server {
             tiny,
             addr,
+            path,
             parking,
             threads,
             accept,
@@ -150,9 +211,14 @@ impl Server {
         })
     }
 
-    /// The bound address (the real port when 0 was asked for).
-    pub fn addr(&self) -> SocketAddr {
+    /// The bound TCP address (the real port when 0 was asked for), if TCP.
+    pub fn addr(&self) -> Option<SocketAddr> {
         self.addr
+    }
+
+    /// The Unix socket path, if a Unix socket.
+    pub fn socket_path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// The long-poll registry (the hub notifies it of changes).
@@ -178,6 +244,13 @@ impl Server {
         self.drained.store(true, Ordering::Release);
         let _ = self.accept.join();
     }
+}
+
+/// `OPTIONS *`: the front's handshake on a new connection (see
+/// `http::front::forward::Pool::open`), answered by the accept thread at
+/// once with an empty 204 (also for a client that sends it).
+fn is_handshake(raw: &tiny_http::Request) -> bool {
+    *raw.method() == tiny_http::Method::Options && raw.url() == "*"
 }
 
 fn handler_loop<A: App>(
@@ -210,23 +283,31 @@ fn fresh<A: App>(shared: &Shared<A>, mut raw: tiny_http::Request) {
     let method = raw.method().as_str().to_ascii_uppercase();
     let url = raw.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let mut client: Option<SocketAddr> = None;
     let headers: Vec<(String, String)> = raw
         .headers()
         .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_ascii_lowercase(),
-                h.value.as_str().to_string(),
-            )
+        .filter_map(|h| {
+            let name = h.field.as_str().as_str();
+            if name.eq_ignore_ascii_case(CLIENT_HEADER) {
+                client = h.value.as_str().parse().ok();
+                return None;
+            }
+            Some((name.to_ascii_lowercase(), h.value.as_str().to_string()))
         })
         .collect();
+    let peer = if shared.peer_from_header {
+        client
+    } else {
+        raw.remote_addr().copied()
+    };
     let mut req = Request {
         method,
         path: path.to_string(),
         query: parse_query(query),
         headers,
         body: Vec::new(),
-        peer: raw.remote_addr().copied(),
+        peer,
         params: Default::default(),
         principal: None,
         wake: Wake::Fresh,
@@ -403,10 +484,8 @@ fn access_log(req: &Request, status: u16, elapsed: Duration) {
 }
 
 fn respond(raw: tiny_http::Request, resp: Response) {
-    // A body of known length always goes with Content-Length: tiny_http
-    // would switch to chunked encoding past 32 KiB (the OpenAPI document
-    // crossed that with the console's routes), which simple clients and
-    // the front's buffered forwarding do not need.
+    // Always `Content-Length`, never chunked: the front frames answers on
+    // its kept-alive connections by it.
     let mut out = tiny_http::Response::from_data(resp.body)
         .with_status_code(resp.status)
         .with_chunked_threshold(usize::MAX);
@@ -474,7 +553,7 @@ mod tests {
             Route::new("POST", "/admin", Scope::Admin, "", admin),
         ]);
         let cfg = ServerConfig {
-            listen: "127.0.0.1:0".into(),
+            listen: Listen::Tcp("127.0.0.1:0".into()),
             threads: 2,
             queue: 8,
             max_body: 16,
@@ -498,7 +577,7 @@ mod tests {
     #[test]
     fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
         let server = start();
-        let addr = server.addr();
+        let addr = server.addr().unwrap();
         for _ in 0..5 {
             let (status, body) = call(
                 addr,
@@ -517,7 +596,7 @@ mod tests {
     #[test]
     fn scopes_limits_and_unknown_routes() {
         let server = start();
-        let addr = server.addr();
+        let addr = server.addr().unwrap();
         let (status, _) = call(
             addr,
             "POST /admin HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",

@@ -306,6 +306,153 @@ fn print_load(
     )
 }
 
+/// A plain tiny_http hello-world server in this process (the baseline for
+/// the HTTP stack): `threads` threads answering every request with
+/// `hello`. Returns its address; it runs until the process ends.
+fn hello_world(threads: usize) -> std::net::SocketAddr {
+    let server = std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+    let addr = server.server_addr().to_ip().unwrap();
+    for _ in 0..threads {
+        let server = server.clone();
+        std::thread::spawn(move || {
+            for req in server.incoming_requests() {
+                let _ = req.respond(tiny_http::Response::from_string("hello"));
+            }
+        });
+    }
+    addr
+}
+
+/// `conns` kept-alive connections, each sending `request` and reading the
+/// answer (framed by its Content-Length), one at a time, for `run`.
+/// A minimal client, so the load generator takes as little of the shared
+/// two cores as possible. Returns (requests/s, p50, p99).
+fn keepalive_load(
+    addr: std::net::SocketAddr,
+    request: &[u8],
+    expect: u16,
+    conns: usize,
+    run: Duration,
+) -> (f64, Duration, Duration) {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    let mut lat: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..conns)
+            .map(|_| {
+                s.spawn(move || {
+                    let mut c = std::net::TcpStream::connect(addr).unwrap();
+                    c.set_nodelay(true).unwrap();
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut lat = Vec::new();
+                    while start.elapsed() < run {
+                        let t = Instant::now();
+                        c.write_all(request).unwrap();
+                        let mut have = 0;
+                        loop {
+                            let n = c.read(&mut buf[have..]).unwrap();
+                            assert!(n > 0, "closed");
+                            have += n;
+                            let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n")
+                            else {
+                                continue;
+                            };
+                            let head = std::str::from_utf8(&buf[..end]).unwrap();
+                            let status: u16 = head[9..12].parse().unwrap();
+                            assert_eq!(status, expect, "{head}");
+                            let len: usize = head
+                                .split("\r\n")
+                                .find_map(|l| {
+                                    let (k, v) = l.split_once(':')?;
+                                    k.eq_ignore_ascii_case("content-length")
+                                        .then(|| v.trim().parse().unwrap())
+                                })
+                                .unwrap_or(0);
+                            if have >= end + 4 + len {
+                                assert_eq!(have, end + 4 + len);
+                                break;
+                            }
+                        }
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let wall = start.elapsed();
+    lat.sort();
+    (
+        lat.len() as f64 / wall.as_secs_f64(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+    )
+}
+
+/// The load average now (1 minute), for the record beside each figure.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// The front-door figures (issue 9): the HTTP stack against a plain
+/// tiny_http hello-world, and `POST /print` over kept-alive connections
+/// against the raw commit rate, all in this run.
+fn front_figures(hub: &Hub, raw: f64) {
+    let addr: std::net::SocketAddr = hub.base.trim_start_matches("http://").parse().unwrap();
+    let run = Duration::from_secs(3);
+    let hello = hello_world(2);
+    let get = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
+    let healthz = b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n";
+    println!(
+        "\nthe way in (16 kept-alive connections, {} s each; load average before each):",
+        run.as_secs()
+    );
+    let l0 = loadavg();
+    let (base, b50, b99) = keepalive_load(hello, get, 200, 16, run);
+    let l1 = loadavg();
+    let (ours, h50, h99) = keepalive_load(addr, healthz, 200, 16, run);
+    println!(
+        "  tiny_http hello-world (2 threads):   {base:>7.0} req/s  p50 {:.2} ms  p99 {:.2} ms  (load {l0})",
+        ms(b50),
+        ms(b99)
+    );
+    println!(
+        "  GET /healthz through the whole hub:  {ours:>7.0} req/s  p50 {:.2} ms  p99 {:.2} ms  (load {l1})  = {:.2}x hello-world (target >= 0.5x)",
+        ms(h50),
+        ms(h99),
+        ours / base
+    );
+    let pid = hub.printer_id("demo");
+    hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
+    for (name, make) in [
+        ("text_one_line", text_label as MakeLabel),
+        ("qr_one_line", label),
+    ] {
+        let body = make(7).to_string();
+        let request = format!(
+            "POST /print HTTP/1.1\r\nHost: bench\r\nX-Label-Hub-Key: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            hub.key,
+            body.len()
+        );
+        let l = loadavg();
+        let (rate, p50, p99) = keepalive_load(addr, request.as_bytes(), 202, 16, run);
+        println!(
+            "  POST /print ({name}), 16 clients: {rate:>7.0} jobs/s  p50 {:.2} ms  p99 {:.2} ms  (load {l})  = {:.2}x the raw commit rate {raw:.0}/s (target >= 1.0x, p99 < 10 ms)",
+            ms(p50),
+            ms(p99),
+            rate / raw
+        );
+    }
+    hub.post(&format!("/api/printers/{pid}/queue/clear"), &json!({}));
+    hub.post(&format!("/api/printers/{pid}/resume"), &json!({}));
+}
+
 fn main() {
     if std::env::args().any(|a| a == "accept") {
         // Profiling aid: a steady /print load; the hub's pid goes to stderr.
@@ -349,6 +496,26 @@ fn main() {
             );
         }
         hub.stop();
+        return;
+    }
+    if std::env::args().any(|a| a == "front") {
+        // Only the way-in figures (issue 9), with their baselines.
+        let raw = raw_commit_rate();
+        println!(
+            "raw SQLite commit rate: {raw:.0} commits/s (load {})",
+            loadavg()
+        );
+        let dir = temp_dir("front");
+        let hub = Hub::start(&dir, &[]);
+        hub.get("/healthz");
+        println!(
+            "idle: RSS {:.1} MiB, {} threads",
+            hub.rss_kib() as f64 / 1024.0,
+            hub.threads()
+        );
+        front_figures(&hub, raw);
+        hub.stop();
+        std::fs::remove_dir_all(&dir).unwrap();
         return;
     }
     if std::env::args().any(|a| a == "metrics") {
@@ -426,6 +593,7 @@ fn main() {
         "idle: RSS {:.1} MiB, {idle_threads} threads",
         idle_rss as f64 / 1024.0
     );
+    front_figures(&hub, raw);
     let pid = hub.printer_id("demo");
 
     // 1. Accepting jobs (printer paused: only the durable accept path).

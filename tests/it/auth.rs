@@ -989,33 +989,35 @@ fn hard_limits_answer_with_clear_problems() {
 
 #[test]
 fn requests_that_bypass_the_front_door_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
     let hub = Hub::start();
     let line = hub
-        .wait_log("internal HTTP server on ", Duration::from_secs(5))
+        .wait_log("internal HTTP server on unix:", Duration::from_secs(5))
         .unwrap();
-    let internal: SocketAddr = line
-        .split("internal HTTP server on ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let path = std::path::PathBuf::from(
+        line.split("internal HTTP server on unix:")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap(),
+    );
+    // Only this user can reach the internal socket at all.
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    // And a request that reaches it without the front's client address is
+    // refused.
     let req = format!(
         "GET /api/jobs HTTP/1.1\r\nX-Label-Hub-Key: {}\r\nConnection: close\r\n\r\n",
         hub.key
     );
-    let r = parse_resp(
-        &raw(
-            internal,
-            Ipv4Addr::LOCALHOST,
-            req.as_bytes(),
-            Duration::from_secs(10),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let r = parse_resp(&out).unwrap();
     assert_eq!(
         (r.status, code(&r).as_str()),
         (403, "direct_connection_refused")

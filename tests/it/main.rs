@@ -7,6 +7,7 @@ mod auth;
 mod auth_fuzz;
 mod console;
 mod faults;
+mod front;
 mod hub;
 mod hub_crash;
 mod observe;

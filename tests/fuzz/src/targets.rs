@@ -6,9 +6,9 @@
 //! an abort, a hang or an out-of-memory is a finding. Beyond "does not
 //! crash", each states a property of its parser (round trips, bounds).
 
-use labelhub::auth::front::{parse_head, FrontConfig};
 use labelhub::auth::key::Presented;
 use labelhub::brother::status;
+use labelhub::http::front::{parse_head, FrontConfig};
 
 /// The hardened HTTP head parser of the front door. Property: an accepted
 /// head re-serialises to a head that parses to the same thing, and never
