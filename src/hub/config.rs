@@ -21,6 +21,9 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PRINTER_HUB_SHUTDOWN_TIMEOUT_S", "30", "bound on graceful shutdown (printer threads finish the label in flight)"),
     ("PRINTER_HUB_DEMO_PRINTER", "true", "create the demo PT-P750W emulator printer on a first start with no printer"),
     ("PRINTER_HUB_LOG_LEVEL", "info", "error, warn, info, debug or trace"),
+    // appliance (issue 12): USB discovery.
+    ("PRINTER_HUB_AUTO_ADD_USB", "false", "add a newly plugged, supported Brother USB printer as a printer by itself (checked every 5 s)"),
+    ("PRINTER_HUB_SYSFS_ROOT", "/", "root under which discovery reads sys/class/usbmisc, sys/bus/usb and dev/ (containers, tests)"),
 ];
 
 /// The hub's configuration.
@@ -40,6 +43,10 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub demo_printer: bool,
     pub log_level: log::LevelFilter,
+    /// appliance: add newly plugged USB printers by themselves.
+    pub auto_add_usb: bool,
+    /// appliance: where discovery finds `sys/` and `dev/`.
+    pub sysfs_root: PathBuf,
 }
 
 impl Default for Config {
@@ -57,6 +64,8 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(30),
             demo_printer: true,
             log_level: log::LevelFilter::Info,
+            auto_add_usb: false,
+            sysfs_root: PathBuf::from("/"),
         }
     }
 }
@@ -122,6 +131,18 @@ impl Config {
                     "PRINTER_HUB_LOG_LEVEL={v}: expected error, warn, info, debug or trace"
                 )),
             }
+        }
+        if let Some(v) = r.get("PRINTER_HUB_AUTO_ADD_USB") {
+            match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => cfg.auto_add_usb = true,
+                "0" | "false" | "no" | "off" => cfg.auto_add_usb = false,
+                _ => r.error(format!(
+                    "PRINTER_HUB_AUTO_ADD_USB={v}: expected true or false"
+                )),
+            }
+        }
+        if let Some(v) = r.get("PRINTER_HUB_SYSFS_ROOT") {
+            cfg.sysfs_root = PathBuf::from(v);
         }
         for name in vars.keys() {
             let auth_var = crate::auth::config::VARIABLES

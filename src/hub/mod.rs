@@ -12,6 +12,7 @@
 //! * After every commit that wrote events, [`Hub::write`] tells the change
 //!   listener (the long-poll registry), so waiting requests wake up.
 
+pub mod backup;
 pub mod config;
 pub mod control;
 pub mod db;
