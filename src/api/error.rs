@@ -34,6 +34,8 @@ pub enum ApiError {
     NotFound { code: &'static str, message: String },
     /// A state conflict decided in the api layer.
     Conflict { code: &'static str, message: String },
+    /// The body's media type is not one the route takes (415).
+    UnsupportedMediaType { code: &'static str, message: String },
     /// Authentication or authorisation failed (issue 5 fills these in).
     Auth {
         status: u16,
@@ -60,6 +62,7 @@ impl ApiError {
             ApiError::Invalid { code, .. }
             | ApiError::NotFound { code, .. }
             | ApiError::Conflict { code, .. }
+            | ApiError::UnsupportedMediaType { code, .. }
             | ApiError::Auth { code, .. } => code,
         }
     }
@@ -79,6 +82,7 @@ impl ApiError {
             ApiError::Invalid { .. } => 422,
             ApiError::NotFound { .. } => 404,
             ApiError::Conflict { .. } => 409,
+            ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::Auth { status, .. } => *status,
         }
     }
@@ -90,6 +94,7 @@ impl ApiError {
             ApiError::Invalid { message, .. }
             | ApiError::NotFound { message, .. }
             | ApiError::Conflict { message, .. }
+            | ApiError::UnsupportedMediaType { message, .. }
             | ApiError::Auth { message, .. } => message.clone(),
         }
     }

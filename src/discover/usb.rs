@@ -53,6 +53,9 @@ pub fn parse_ieee1284(id: &str) -> BTreeMap<String, String> {
             continue;
         };
         let key = k.trim().to_ascii_uppercase();
+        if key.is_empty() {
+            continue;
+        }
         let key = match key.as_str() {
             "MANUFACTURER" => "MFG".to_string(),
             "MODEL" => "MDL".to_string(),

@@ -461,7 +461,7 @@ mod tests {
         drop(lock);
         let report = restore(&data, &good, 1_795_929_252_000).unwrap();
         let aside = report.previous.unwrap();
-        assert!(aside.ends_with("labelhub.db.before-restore-20261202T063412Z"));
+        assert!(aside.ends_with("labelhub.db.before-restore-20261129T051412Z"));
         assert!(aside.exists());
         assert_eq!(report.restored.integrity, "ok");
         assert!(data.join("labelhub.db").exists());

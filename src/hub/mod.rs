@@ -23,6 +23,7 @@ pub mod labels;
 pub mod printers;
 pub mod recovery;
 pub mod registry;
+pub mod remove;
 pub mod retention;
 pub mod submit;
 pub mod worker;
