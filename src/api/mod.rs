@@ -158,12 +158,16 @@ pub fn body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
 /// appliance (issue 12): a multipart or form upload gets a 415 that says
 /// what to send instead (JSON, images as base64), before any parsing.
 pub fn refuse_form_uploads(req: &Request) -> Result<(), ApiError> {
-    let ct = req
-        .header("content-type")
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if ct.starts_with("multipart/") || ct.starts_with("application/x-www-form-urlencoded") {
+    // Every Content-Type header counts: a second one must not hide a form.
+    let form = req
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.trim().to_ascii_lowercase())
+        .find(|ct| {
+            ct.starts_with("multipart/") || ct.starts_with("application/x-www-form-urlencoded")
+        });
+    if let Some(ct) = form {
         let kind = ct.split(';').next().unwrap_or("").trim().to_string();
         return Err(ApiError::UnsupportedMediaType {
             code: "unsupported_media_type",

@@ -52,7 +52,12 @@ labelhub decode IN.bin -o DIR [--model M] [--media W]
 
 Strictly decodes a raster stream. Writes DIR/page-NNN.wire.png (x = raster line,
 y = head bit), DIR/page-NNN.png (label orientation, when the medium is known from
---media or the stream's print information) and DIR/commands.json.";
+--media or the stream's print information) and DIR/commands.json.
+
+OPTIONS:
+    -o, --output DIR    output directory (--out also works)
+    --model M           printer model (default: from the stream)
+    --media W           medium id (default: from the stream's print information)";
 
 /// `labelhub raster`.
 pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {

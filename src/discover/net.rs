@@ -333,7 +333,19 @@ fn record(addr: Ipv4Addr, opts: &ScanOptions, varbinds: &[(Oid, Value)]) -> Foun
         Some(m) => {
             f.model = Some(m.name.to_string());
             f.supported = true;
-            f.uri = Some(format!("tcp://{addr}:{}", opts.raw_port));
+            let mut query = Vec::new();
+            if opts.snmp_port != 161 {
+                query.push(format!("snmp_port={}", opts.snmp_port));
+            }
+            if opts.community != "public" {
+                query.push(format!("community={}", opts.community));
+            }
+            f.uri = Some(format!(
+                "tcp://{addr}:{}{}{}",
+                opts.raw_port,
+                if query.is_empty() { "" } else { "?" },
+                query.join("&")
+            ));
             f.media = block.as_ref().and_then(|s| s.loaded_media_id(m.family));
             if let Some(p) = block.as_ref().and_then(|s| s.problem()) {
                 f.problem = Some(format!("the printer reports: {p}"));

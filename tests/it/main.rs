@@ -2,6 +2,7 @@
 //! `labelhub` binary or the library's public API; shared helpers live in
 //! `support`.
 
+mod appliance;
 mod auth;
 mod auth_fuzz;
 mod hub;
