@@ -112,7 +112,7 @@ fn entries(dir: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    names.sort_by(|a, b| natural(a).cmp(&natural(b)));
+    names.sort_by_key(|a| natural(a));
     names
 }
 
@@ -245,7 +245,7 @@ fn other_brother_devices(root: &Path, printers: &[PathBuf]) -> Vec<Found> {
             continue;
         }
         let canonical = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
-        if printers.iter().any(|p| *p == canonical) {
+        if printers.contains(&canonical) {
             continue;
         }
         let prefix = format!("{name}:");
@@ -474,7 +474,7 @@ mod tests {
     #[test]
     fn lp_devices_sort_naturally() {
         let mut v = vec!["lp10".to_string(), "lp2".into(), "lp1".into()];
-        v.sort_by(|a, b| natural(a).cmp(&natural(b)));
+        v.sort_by_key(|a| natural(a));
         assert_eq!(v, ["lp1", "lp2", "lp10"]);
     }
 }
