@@ -262,6 +262,8 @@ pub fn serve(config: Config, auth: AuthConfig) -> Result<(), CliError> {
         started.elapsed().as_secs_f64() * 1000.0
     );
 
+    // appliance: systemd readiness and watchdog (no-ops outside systemd).
+    let watchdog = super::watchdog::ready(&hub, &front.local_addr().to_string());
     let signal = signals.forever().next();
     log::info!(
         "received {}; shutting down",
@@ -271,6 +273,7 @@ pub fn serve(config: Config, auth: AuthConfig) -> Result<(), CliError> {
         }
     );
     let stopping = Instant::now();
+    super::watchdog::stopping(watchdog);
     if let Some(a) = auto_add {
         a.stop();
     }

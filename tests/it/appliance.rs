@@ -294,6 +294,46 @@ fn serve_dash_o_writes_the_log_to_a_file() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn serve_notifies_systemd_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = temp_dir("notify");
+    let path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(T)).unwrap();
+    let hub = Hub::start_env(&[("NOTIFY_SOCKET", arg(&path)), ("WATCHDOG_USEC", "200000")]);
+    let mut buf = [0u8; 1024];
+    let mut recv = || {
+        let n = sock.recv(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = recv();
+    assert!(
+        first.starts_with("READY=1\nSTATUS=listening on 127.0.0.1:"),
+        "{first}"
+    );
+    // Pings at half the interval while the database answers.
+    let mut pings = 0;
+    while pings < 3 {
+        let msg = recv();
+        assert_eq!(msg, "WATCHDOG=1\n");
+        pings += 1;
+    }
+    assert!(hub
+        .log_text()
+        .contains("systemd watchdog on: pinging every 100 ms"));
+    let (status, _) = hub.sigterm(T);
+    assert!(status.success());
+    let mut rest = Vec::new();
+    sock.set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    while let Ok(n) = sock.recv(&mut buf) {
+        rest.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(rest.iter().any(|m| m == "STOPPING=1\n"), "{rest:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // ---------------------------------------------------------------------------
 // The API as users expect it
 // ---------------------------------------------------------------------------
@@ -876,6 +916,8 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
         "DeviceAllow=char-usb rw",
         "Restart=on-failure",
         "EnvironmentFile=-/etc/default/labelhub",
+        "Type=notify",
+        "WatchdogSec=",
     ] {
         assert!(unit.contains(needle), "{needle} missing from the unit");
     }
