@@ -22,7 +22,36 @@ pub struct Connection {
     #[serde(default)]
     pub port: Option<u32>,
     #[serde(default)]
-    pub snmp: Option<Value>,
+    pub snmp: Option<Snmp>,
+}
+
+/// Upstream `SNMPConfig`: `discover` = poll the printer's status over SNMP
+/// (`false` is our `snmp_port=off`), `community` (a secret, default
+/// `public`). Only for TCP printers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snmp {
+    #[serde(default)]
+    pub discover: bool,
+    #[serde(default)]
+    pub community: Option<String>,
+}
+
+/// Longest SNMP community (upstream's limit).
+const MAX_COMMUNITY: usize = 64;
+
+fn check_community(c: &str) -> Result<(), ApiError> {
+    let ok = (1..=MAX_COMMUNITY).contains(&c.len())
+        && c.bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'&' | b'?' | b'#' | b'=' | b'%'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "connection.snmp.community",
+            format!("1 to {MAX_COMMUNITY} printable characters without & ? # = %"),
+        ))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,9 +153,15 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn uri_of(api: &Api, conn: &Connection) -> Result<String, ApiError> {
-    let uri = match (&conn.uri, &conn.host) {
-        (Some(uri), None) => uri.trim().to_string(),
+/// The URI (without the community) and the community of a connection,
+/// validated: its syntax by the devices, where it may point by the
+/// configuration's [`Reach`](crate::brother::transport::Reach).
+fn uri_of(api: &Api, conn: &Connection) -> Result<(String, Option<String>), ApiError> {
+    let (uri, mut community) = match (&conn.uri, &conn.host) {
+        (Some(uri), None) => {
+            let (uri, community) = split_community(uri.trim());
+            (uri, community)
+        }
         (None, Some(host)) => {
             let port = conn.port.unwrap_or(9100);
             if host.is_empty() || host.len() > 253 || !(1..=65535).contains(&port) {
@@ -135,7 +170,18 @@ fn uri_of(api: &Api, conn: &Connection) -> Result<String, ApiError> {
                     "host 1..253 characters, port 1..65535",
                 ));
             }
-            format!("tcp://{host}:{port}")
+            let host = if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            };
+            let off = conn.snmp.as_ref().is_some_and(|s| !s.discover);
+            let uri = if off {
+                format!("tcp://{host}:{port}?snmp_port=off")
+            } else {
+                format!("tcp://{host}:{port}")
+            };
+            (uri, None)
         }
         _ => {
             return Err(invalid(
@@ -144,11 +190,57 @@ fn uri_of(api: &Api, conn: &Connection) -> Result<String, ApiError> {
             ))
         }
     };
+    if let Some(snmp) = &conn.snmp {
+        if conn.uri.is_some() {
+            return Err(invalid(
+                "connection.snmp",
+                "with `uri`, give the community as `community=` in the URI",
+            ));
+        }
+        community = snmp.community.clone();
+    }
+    if let Some(c) = &community {
+        check_community(c)?;
+        if !uri.starts_with("tcp://") {
+            return Err(invalid(
+                "connection.snmp",
+                "an SNMP community is only for tcp:// printers",
+            ));
+        }
+    }
+    let shown = crate::brother::transport::redact_uri(&uri);
     api.hub
         .devices
         .validate_uri(&uri)
-        .map_err(|e| invalid("connection.uri", format!("{uri}: {}", e.message)))?;
-    Ok(uri)
+        .map_err(|e| invalid("connection.uri", format!("{shown}: {}", e.message)))?;
+    if let Ok(endpoint) = crate::brother::transport::parse_uri(&uri) {
+        crate::brother::transport::check_reach(&uri, &endpoint, &api.hub.config.reach())
+            .map_err(|e| invalid("connection.uri", e.to_string()))?;
+    }
+    Ok((uri, community))
+}
+
+/// Takes `community=` out of a URI's query: (URI without it, community).
+fn split_community(uri: &str) -> (String, Option<String>) {
+    let Some((base, query)) = uri.split_once('?') else {
+        return (uri.to_string(), None);
+    };
+    let mut community = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|kv| match kv.strip_prefix("community=") {
+            Some(c) => {
+                community = Some(c.to_string());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    if rest.is_empty() {
+        (base.to_string(), community)
+    } else {
+        (format!("{base}?{}", rest.join("&")), community)
+    }
 }
 
 fn check_media(model: &'static model::Model, m: &str) -> Result<String, ApiError> {
@@ -218,7 +310,7 @@ pub fn create(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             ));
         }
     }
-    let uri = uri_of(api, &r.connection)?;
+    let (uri, snmp_community) = uri_of(api, &r.connection)?;
     let media = match r.media.clone().or_else(|| uri_media(&uri)) {
         Some(x) => Some(check_media(m, &x)?),
         None => None,
@@ -229,6 +321,7 @@ pub fn create(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         name: r.name.trim().to_string(),
         model: m.name.to_string(),
         uri,
+        snmp_community,
         media,
         half_cut: cut.and_then(|c| c.half_cut).unwrap_or(false),
         auto_cut: cut.and_then(|c| c.auto_cut).unwrap_or(true),
@@ -250,9 +343,12 @@ pub fn update(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     if let Some(name) = &r.name {
         check_name(name)?;
     }
-    let uri = match &r.connection {
-        Some(c) => Some(uri_of(api, c)?),
-        None => None,
+    let (uri, snmp_community) = match &r.connection {
+        Some(c) => {
+            let (uri, community) = uri_of(api, c)?;
+            (Some(uri), Some(community))
+        }
+        None => (None, None),
     };
     let media = match (&r.media, m) {
         (Some(Some(x)), Some(m)) => Some(Some(check_media(m, x)?)),
@@ -268,6 +364,7 @@ pub fn update(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let upd = PrinterUpdate {
         name: r.name.as_ref().map(|n| n.trim().to_string()),
         uri,
+        snmp_community,
         media,
         half_cut: r.cut_defaults.as_ref().and_then(|c| c.half_cut),
         auto_cut: r.cut_defaults.as_ref().and_then(|c| c.auto_cut),

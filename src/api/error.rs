@@ -75,7 +75,7 @@ impl ApiError {
                 HttpError::NotFound { .. } => 404,
                 HttpError::MethodNotAllowed { .. } => 405,
                 HttpError::BodyTooLarge { .. } => 413,
-                HttpError::BadBody { .. } => 400,
+                HttpError::BadBody { .. } | HttpError::BadParameter { .. } => 400,
                 HttpError::Busy | HttpError::ShuttingDown => 503,
                 HttpError::Panic => 500,
             },
@@ -111,6 +111,9 @@ impl ApiError {
             }
             ApiError::Http(HttpError::BodyTooLarge { limit }) => {
                 Some(json!({"limit_bytes": limit}))
+            }
+            ApiError::Http(HttpError::BadParameter { name, .. }) => {
+                Some(json!({"parameter": name}))
             }
             ApiError::Invalid { detail, .. } => detail.clone(),
             _ => None,

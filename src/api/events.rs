@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::{int_param, json, should_park, text_param, wait_param, Api, ApiError};
+use super::{int_param, json, should_park, wait_param, Api, ApiError};
 use crate::http::{Reply, Request};
 use crate::hub::events::{self, Filter};
 use crate::hub::rfc3339;
@@ -18,8 +18,8 @@ pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         return Err(ApiError::invalid("validation_error", "limit: 1 to 5000"));
     }
     let filter = Filter {
-        printer_id: text_param(req, "printer_id"),
-        batch_id: text_param(req, "batch_id"),
+        printer_id: req.resolved("printer_id").map(str::to_string),
+        batch_id: req.resolved("batch_id").map(str::to_string),
     };
     let (list, last) = {
         let conn = api.hub.db.read();

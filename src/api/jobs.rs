@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{int_param, json, origin, shapes, should_park, text_param, wait_param, Api, ApiError};
+use super::{int_param, json, origin, shapes, should_park, wait_param, Api, ApiError};
 use crate::http::{Reply, Request, Response};
 use crate::hub::jobs::{self as hub_jobs, JobState, ListQuery};
 use crate::hub::{control, events, parse_rfc3339};
@@ -35,8 +35,8 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     }
     let q = ListQuery {
         state,
-        printer_id: text_param(req, "printer_id"),
-        batch_id: text_param(req, "batch_id"),
+        printer_id: req.resolved("printer_id").map(str::to_string),
+        batch_id: req.resolved("batch_id").map(str::to_string),
         since,
         before: int_param(req, "cursor")?,
         limit: limit as usize,

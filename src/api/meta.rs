@@ -39,7 +39,25 @@ fn check(status: &str, detail: Option<String>, metric: Option<Value>) -> Value {
 /// `GET /readiness`: `not-ready` (503) when the database or the schema
 /// fails; `degraded` when a printer thread is dead or a printer is
 /// unreachable; else `ready`.
-pub fn readiness(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
+///
+/// A key limited to printers sees only its printers: the printer checks
+/// count, name and measure nothing else.
+pub fn readiness(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let (status, body) = ready(api, Some(req));
+    json(status, &body)
+}
+
+/// `GET /readiness/public`: `{"status": "ready"}` (200, also when degraded)
+/// or `{"status": "not-ready"}` (503); nothing about printers, no key.
+pub fn readiness_public(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
+    let (status, _) = ready(api, None);
+    let word = if status == 200 { "ready" } else { "not-ready" };
+    json(status, &json!({"status": word}))
+}
+
+/// The readiness checks; printers filtered to what `req`'s principal may
+/// see (all when `None`: the answer is then reduced to one word).
+fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
     let mut checks = Map::new();
     let t = Instant::now();
     let db_ok = {
@@ -70,7 +88,11 @@ pub fn readiness(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
             None,
         ),
     );
-    let list = printers::list(&api.hub.db.read(), false).unwrap_or_default();
+    let list: Vec<_> = printers::list(&api.hub.db.read(), false)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| req.is_none_or(|r| crate::auth::api::may_use_printer(r, &p.id)))
+        .collect();
     let mut dead = Vec::new();
     let mut unreachable = Vec::new();
     let mut never_polled = 0;
@@ -118,9 +140,9 @@ pub fn readiness(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
     } else {
         "ready"
     };
-    json(
+    (
         if critical_fail { 503 } else { 200 },
-        &json!({
+        json!({
             "status": status,
             "checks": checks,
             "version": crate::build_info::VERSION,

@@ -34,7 +34,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::http::park::Parking;
-use crate::http::{App, HttpError, Reply, Request, Response, Route, Router, Scope, Wake};
+use crate::http::{
+    App, HttpError, Policy, Reply, Request, Resource, Response, Route, Router, Scope, Wake,
+};
 use crate::hub::{ChangeListener, Changes, Hub, Origin};
 
 pub use error::ApiError;
@@ -120,6 +122,16 @@ impl Api {
         match self.auth.get() {
             Some(state) => crate::auth::api::authenticate(self, state, req, scope),
             None if scope == Scope::Public => Ok(()),
+            None => Err(crate::auth::AuthError::MissingCredentials.into()),
+        }
+    }
+
+    /// Checks the caller of a parked request again when it wakes (key
+    /// still usable, scope, printers): `auth::api::recheck`.
+    pub fn recheck(&self, req: &mut Request) -> Result<(), ApiError> {
+        match self.auth.get() {
+            Some(state) => crate::auth::api::recheck(self, state, req),
+            None if req.scope == Scope::Public => Ok(()),
             None => Err(crate::auth::AuthError::MissingCredentials.into()),
         }
     }
@@ -240,21 +252,51 @@ pub fn should_park(
     (deadline > std::time::Instant::now()).then_some(deadline)
 }
 
-/// Wraps a fallible handler into the router's handler type.
+/// Wraps a fallible handler into the router's handler type. The optional
+/// last argument is the route's [`Policy`] (resource-naming query
+/// parameters, submission, idempotent, lists, unrestricted); path
+/// parameters named `printer_id`/`printer_key`/`slug`/`job_id`/`batch_id`
+/// name their resource without being listed.
+///
+/// A request that runs again after parking (a long-poll woken by a change
+/// or its deadline) has its key checked again first ([`Api::recheck`]).
 macro_rules! route {
     ($method:literal, $path:literal, $scope:ident, $summary:literal, $handler:path) => {
+        route!($method, $path, $scope, $summary, $handler, Policy::NONE)
+    };
+    ($method:literal, $path:literal, $scope:ident, $summary:literal, $handler:path, $policy:expr) => {
         Route::new(
             $method,
             $path,
             Scope::$scope,
             $summary,
-            |api: &Api, req: &mut Request| match $handler(api, req) {
-                Ok(reply) => reply,
-                Err(err) => Reply::Respond(error::problem(Some(req), &err)),
+            |api: &Api, req: &mut Request| {
+                if req.wake != Wake::Fresh {
+                    if let Err(err) = api.recheck(req) {
+                        return Reply::Respond(error::problem(Some(req), &err));
+                    }
+                }
+                match $handler(api, req) {
+                    Ok(reply) => reply,
+                    Err(err) => Reply::Respond(error::problem(Some(req), &err)),
+                }
             },
         )
+        .with_policy($policy)
     };
 }
+
+/// The query parameters of the cross-printer feeds that name a resource.
+const FEED_QUERY: &[(&str, Resource)] = &[
+    ("printer_id", Resource::Printer),
+    ("batch_id", Resource::Batch),
+];
+/// A list narrowed to the caller's printers through `printer_id`.
+const FEED: Policy = Policy::NONE.lists().query(FEED_QUERY);
+/// Creates jobs from a request body: rate-limited and idempotent.
+const SUBMIT: Policy = Policy::NONE.submission().idempotent();
+/// Only for keys not limited to printers.
+const UNRESTRICTED: Policy = Policy::NONE.unrestricted();
 
 /// The route table: every route of the API with its scope.
 pub fn routes() -> Router<Api> {
@@ -270,12 +312,19 @@ pub fn routes() -> Router<Api> {
         route!(
             "GET",
             "/readiness",
-            // auth (issue 5): every route but /healthz and /openapi.json
-            // needs a key; it names printers. Probes send a read key
-            // (Kubernetes httpGet.httpHeaders, curl -H in HEALTHCHECK).
+            // Names printers (only the key's own); probes without a key
+            // use /readiness/public.
             Read,
             "Database, migrations, printer threads and reachability",
-            meta::readiness
+            meta::readiness,
+            Policy::NONE.lists()
+        ),
+        route!(
+            "GET",
+            "/readiness/public",
+            Public,
+            "Ready or not, nothing else (for monitoring without a key)",
+            meta::readiness_public
         ),
         route!(
             "GET",
@@ -290,14 +339,16 @@ pub fn routes() -> Router<Api> {
             "/print",
             Print,
             "Print one label (default printer or `printer`)",
-            print::print
+            print::print,
+            SUBMIT
         ),
         route!(
             "POST",
             "/api/print/{printer_key}/batch",
             Print,
             "Print a batch of 1-500 labels",
-            print::batch
+            print::batch,
+            SUBMIT
         ),
         route!(
             "POST",
@@ -312,7 +363,8 @@ pub fn routes() -> Router<Api> {
             "/api/jobs",
             Read,
             "List jobs, newest first, cursor paging",
-            jobs::list
+            jobs::list,
+            FEED
         ),
         route!(
             "GET",
@@ -333,7 +385,8 @@ pub fn routes() -> Router<Api> {
             "/api/jobs/{job_id}/retry",
             Print,
             "Print a finished job again as a new job",
-            jobs::retry
+            jobs::retry,
+            Policy::NONE.submission()
         ),
         route!(
             "POST",
@@ -376,7 +429,8 @@ pub fn routes() -> Router<Api> {
             "/api/events",
             Read,
             "Change feed since a cursor; long-poll with ?wait",
-            events::feed
+            events::feed,
+            FEED
         ),
         // Printers.
         route!(
@@ -384,7 +438,8 @@ pub fn routes() -> Router<Api> {
             "/api/printers",
             Read,
             "Enabled printers",
-            printers::list
+            printers::list,
+            Policy::NONE.lists().query(&[("slug", Resource::Printer)])
         ),
         route!(
             "GET",
@@ -441,14 +496,16 @@ pub fn routes() -> Router<Api> {
             "/api/v1/admin/printers",
             Admin,
             "All printers (?include_disabled)",
-            admin::list
+            admin::list,
+            Policy::NONE.lists()
         ),
         route!(
             "POST",
             "/api/v1/admin/printers",
             Admin,
             "Create a printer (its thread starts at once)",
-            admin::create
+            admin::create,
+            UNRESTRICTED
         ),
         route!(
             "GET",
@@ -506,42 +563,48 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys",
             Admin,
             "All API keys (metadata only, never the key)",
-            crate::auth::api::list_keys
+            crate::auth::api::list_keys,
+            UNRESTRICTED
         ),
         route!(
             "POST",
             "/api/admin/api-keys",
             Admin,
             "Create an API key; the plaintext is in this response only",
-            crate::auth::api::create_key
+            crate::auth::api::create_key,
+            UNRESTRICTED
         ),
         route!(
             "GET",
             "/api/admin/api-keys/{key_id}",
             Admin,
             "One API key (metadata only)",
-            crate::auth::api::get_key
+            crate::auth::api::get_key,
+            UNRESTRICTED
         ),
         route!(
             "PATCH",
             "/api/admin/api-keys/{key_id}",
             Admin,
             "Change enabled, rate limit, notes or printer allow-list",
-            crate::auth::api::update_key
+            crate::auth::api::update_key,
+            UNRESTRICTED
         ),
         route!(
             "DELETE",
             "/api/admin/api-keys/{key_id}",
             Admin,
             "Revoke (disable) an API key",
-            crate::auth::api::revoke_key
+            crate::auth::api::revoke_key,
+            UNRESTRICTED
         ),
         route!(
             "GET",
             "/api/admin/audit",
             Admin,
             "Audit log of key and printer changes, newest first",
-            crate::auth::api::audit
+            crate::auth::api::audit,
+            UNRESTRICTED
         ),
     ])
 }

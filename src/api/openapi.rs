@@ -107,6 +107,25 @@ fn success(method: &str, path: &str) -> (&'static str, Option<&'static str>, &'s
     }
 }
 
+/// The route's access policy as the gate applies it (`x-policy`).
+fn policy(route: &crate::http::Route<Api>) -> Value {
+    let p = route.policy;
+    let names: Vec<Value> = route
+        .resources()
+        .iter()
+        .map(
+            |(name, kind)| json!({"name": name, "names": format!("{kind:?}").to_ascii_lowercase()}),
+        )
+        .collect();
+    json!({
+        "resources": names,
+        "submission": p.submission,
+        "idempotent": p.idempotent,
+        "lists": p.lists,
+        "unrestricted": p.unrestricted,
+    })
+}
+
 fn schema_ref(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
@@ -126,7 +145,7 @@ pub fn document(router: &Router<Api>) -> Value {
             params.push(json!({"name": name, "in": "query", "required": false,
                                "schema": {"type": ty}, "description": desc}));
         }
-        if matches!(route.path, "/print" | "/api/print/{printer_key}/batch") {
+        if route.policy.idempotent {
             params.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
                 "schema": {"type": "string", "maxLength": 255},
                 "description": "a retry with the same key within 24 h returns the first response; another body gets 409"}));
@@ -143,6 +162,7 @@ pub fn document(router: &Router<Api>) -> Value {
             "operationId": format!("{}_{}", method, route.path.trim_matches('/').replace(['/', '{', '}', '.'], "_")),
             "summary": route.summary,
             "x-scope": route.scope.as_str(),
+            "x-policy": policy(route),
             "parameters": params,
             "responses": {
                 code: ok,

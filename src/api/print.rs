@@ -94,7 +94,11 @@ fn item(
     })
 }
 
-fn idempotency(req: &Request) -> Result<Option<Idempotency>, ApiError> {
+/// The `Idempotency-Key` of a submission, keyed by (API key, resolved
+/// route, resolved printer id, key): the same key on another spelling of
+/// the path, or with the printer named by slug instead of id, is the same
+/// request.
+fn idempotency(req: &Request, printer_id: &str) -> Result<Option<Idempotency>, ApiError> {
     let Some(key) = req.header("idempotency-key") else {
         return Ok(None);
     };
@@ -110,15 +114,16 @@ fn idempotency(req: &Request) -> Result<Option<Idempotency>, ApiError> {
         .as_ref()
         .map(|p| p.name.as_str())
         .unwrap_or("anonymous");
+    let route = format!("{} {}", req.method, req.template);
     let mut hash = Sha256::new();
-    hash.update(req.method.as_bytes());
+    hash.update(route.as_bytes());
     hash.update(b" ");
-    hash.update(req.path.as_bytes());
+    hash.update(printer_id.as_bytes());
     hash.update(b"\n");
     hash.update(&req.body);
     let fingerprint: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok(Some(Idempotency {
-        scope: format!("{} {}|{principal}", req.method, req.path),
+        scope: format!("{route}|{printer_id}|{principal}"),
         key: key.to_string(),
         fingerprint,
     }))
@@ -171,12 +176,13 @@ pub fn print(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     };
     crate::auth::api::require_printer(req, &printer.id)?;
     let item = item(None, r.content_type, r.options, r.data, r.lookup)?;
+    let idempotency = idempotency(req, &printer.id)?;
     let sub = Submission {
         printer,
         items: vec![item],
         half_cut_override: None,
         origin: origin(req),
-        idempotency: idempotency(req)?,
+        idempotency,
     };
     let out = submit::submit(&api.hub, sub, &print_response)?;
     outcome(out, print_response)
@@ -214,12 +220,13 @@ pub fn batch(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         .enumerate()
         .map(|(i, it)| item(Some(i), it.content_type, it.options, it.data, it.lookup))
         .collect::<Result<Vec<_>, _>>()?;
+    let idempotency = idempotency(req, &printer.id)?;
     let sub = Submission {
         printer,
         items,
         half_cut_override: r.half_cut_override,
         origin: origin(req),
-        idempotency: idempotency(req)?,
+        idempotency,
     };
     let out = submit::submit(&api.hub, sub, &batch_response)?;
     outcome(out, batch_response)

@@ -11,7 +11,7 @@ use crate::hub::{control, now_ms, printers, rfc3339};
 /// `GET /api/printers?slug=`
 pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let all = printers::list(&api.hub.db.read(), false)?;
-    let slug = req.query("slug").filter(|s| !s.is_empty());
+    let slug = req.resolved("slug");
     let selected: Vec<_> = all
         .iter()
         .filter(|p| slug.is_none_or(|s| p.slug == s))

@@ -5,6 +5,7 @@
 
 use serde_json::{json, Value};
 
+use crate::brother::transport::{self, Endpoint};
 use crate::hub::jobs::{BatchSnapshot, Job, JobState};
 use crate::hub::printers::Printer;
 use crate::hub::registry::LiveState;
@@ -121,17 +122,24 @@ pub fn backend(model: &str) -> &'static str {
     }
 }
 
-/// The connection object: the URI, plus upstream's host/port for TCP.
-pub fn connection(uri: &str) -> Value {
-    let mut conn = json!({"uri": uri});
-    if let Some(rest) = uri.strip_prefix("tcp://") {
-        let hostport = rest.split('/').next().unwrap_or(rest);
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().unwrap_or(9100)),
-            None => (hostport, 9100),
-        };
+/// The connection object: the URI (never with the community), plus
+/// upstream's `host`, `port` and `snmp {discover, community}` for TCP. The
+/// community is shown only when `reveal` (admin routes), else `***`.
+pub fn connection(p: &Printer, reveal: bool) -> Value {
+    let mut conn = json!({"uri": p.shown_uri()});
+    if let Ok(Endpoint::Tcp {
+        host,
+        port,
+        snmp_port,
+        community,
+    }) = transport::parse_uri(&p.connection_uri())
+    {
         conn["host"] = json!(host);
         conn["port"] = json!(port);
+        conn["snmp"] = json!({
+            "discover": snmp_port.is_some(),
+            "community": if reveal { community.as_str() } else { "***" },
+        });
     }
     conn
 }
@@ -144,7 +152,7 @@ pub fn printer(p: &Printer, live: Option<&LiveState>, alive: Option<bool>) -> Va
         "name": p.name,
         "model": p.model,
         "backend": backend(&p.model),
-        "connection": connection(&p.uri),
+        "connection": connection(p, false),
         "enabled": p.enabled,
         "paused": p.paused,
         "paused_reason": p.paused_reason,
@@ -166,7 +174,7 @@ pub fn admin_printer(p: &Printer) -> Value {
         "slug": p.slug,
         "model": p.model,
         "backend": backend(&p.model),
-        "connection": connection(&p.uri),
+        "connection": connection(p, true),
         "media": p.media,
         "queue": {"timeout_s": p.queue_timeout_s},
         "cut_defaults": {"half_cut": p.half_cut, "auto_cut": p.auto_cut},

@@ -8,8 +8,11 @@
 //! - The plaintext appears only in [`create`]'s answer; [`key_view`] (upstream
 //!   `ApiKeyRead`) never carries the digest or the key.
 //! - Every change writes one audit row with the redacted before/after view.
-//! - The last enabled, unexpired admin key cannot be disabled (that would
-//!   lock every admin out; the bootstrap key is only made when no key exists).
+//! - The last enabled, unexpired admin key that is not limited to printers
+//!   cannot be disabled or limited to printers (that would lock every admin
+//!   out of key management; the bootstrap key is only made when no key
+//!   exists). Admin keys limited to printers do not count: they cannot
+//!   manage keys.
 
 use rusqlite::Connection;
 use serde::Deserialize;
@@ -172,7 +175,11 @@ pub fn update(
             .map(|ids| check_printers(&ids, printer_exists))
             .transpose()?,
     };
-    if patch.enabled == Some(false) {
+    let limits = patch
+        .allowed_printer_ids
+        .as_ref()
+        .is_some_and(|ids| !ids.is_empty());
+    if patch.enabled == Some(false) || limits {
         refuse_last_admin(conn, &id, now_ms)?;
     }
     let (before, after) = store::update_key(conn, &id, &patch)?;
@@ -297,14 +304,18 @@ fn write_audit(
     Ok(())
 }
 
-/// Refuses to disable the last usable admin key.
+/// Refuses to disable (or limit to printers) the last admin key that can
+/// manage keys: enabled, unexpired, admin scope and not limited to
+/// printers.
 fn refuse_last_admin(conn: &Connection, id: &Uuid, now_ms: i64) -> Result<(), AuthError> {
     let keys = store::list_keys(conn)?;
     let target = keys
         .iter()
         .find(|k| k.id == *id)
         .ok_or_else(|| AuthError::KeyNotFound { id: id.to_string() })?;
-    let usable_admin = |k: &&KeyRow| k.scope == Scope::Admin && k.usable_at(now_ms);
+    let usable_admin = |k: &&KeyRow| {
+        k.scope == Scope::Admin && k.usable_at(now_ms) && k.allowed_printer_ids.is_empty()
+    };
     if usable_admin(&target) && keys.iter().filter(usable_admin).count() == 1 {
         return Err(AuthError::LastAdminKey);
     }
@@ -365,8 +376,10 @@ fn check_printers(
                 AuthError::invalid(
                     "allowed_printer_ids",
                     format!(
-                        "{:?} is not the id of a printer",
-                        id.chars().take(64).collect::<String>()
+                        // appliance: no Debug formatting in messages;
+                        // escape_debug still shows control characters.
+                        "`{}` is not the id of a printer",
+                        id.chars().take(64).collect::<String>().escape_debug()
                     ),
                 )
             })?;
@@ -505,6 +518,45 @@ mod tests {
         .is_err());
         assert!(serde_json::from_value::<PatchRequest>(json!({"scopes": ["admin"]})).is_err());
         assert_eq!(store::count_keys(&conn).unwrap(), 0);
+    }
+
+    #[test]
+    fn admin_keys_limited_to_printers_do_not_count_as_the_last_admin() {
+        let conn = conn();
+        let gate = Gate::new(AuthConfig::default());
+        let p = admin();
+        let actor = Actor {
+            name: &p,
+            source_ip: None,
+        };
+        let printer = Uuid::new_v4().to_string();
+        let wide = create(
+            &conn,
+            create_req(json!({"name": "wide", "scopes": ["admin"]})),
+            actor,
+            &any_printer,
+            1,
+        )
+        .unwrap();
+        create(
+            &conn,
+            create_req(json!({"name": "narrow", "scopes": ["admin"],
+                              "allowed_printer_ids": [printer]})),
+            actor,
+            &any_printer,
+            1,
+        )
+        .unwrap();
+        let wide = wide["key_id"].as_str().unwrap().to_owned();
+        let err = revoke(&conn, &gate, &wide, actor, 2).unwrap_err();
+        assert_eq!(err.code(), "last_admin_key");
+        let limit = PatchRequest {
+            allowed_printer_ids: Some(vec![printer]),
+            ..PatchRequest::default()
+        };
+        let err = update(&conn, &gate, &wide, limit, actor, &any_printer, 2).unwrap_err();
+        assert_eq!(err.code(), "last_admin_key");
+        assert_eq!(get(&conn, &wide).unwrap()["enabled"], true);
     }
 
     #[test]

@@ -1,23 +1,33 @@
 //! The HTTP face of `auth`: the gate every request passes
-//! ([`authenticate`], called by `Api::authenticate`), and the handlers of
-//! `/api/admin/api-keys` and `/api/admin/audit` (registered in
-//! `api::routes`).
+//! ([`authenticate`], called by `Api::authenticate`), the re-check of a
+//! parked long-poll ([`recheck`]), and the handlers of `/api/admin/api-keys`
+//! and `/api/admin/audit` (registered in `api::routes`).
 //!
-//! Per request, in this order (the first failure answers):
+//! The gate decides from the *resolved route* only (`Request::scope`,
+//! `Request::policy`, `Request::params`, filled by `http::Router::resolve`):
+//! nothing here looks at the request's path. Per request, in this order
+//! (the first failure answers):
 //! 1. the real client address from the front's [`PeerMap`]; a request that
 //!    did not come through the front is refused (`direct_connection_refused`);
-//! 2. public routes (`/healthz`, `/openapi.json`) stop here;
+//! 2. public routes (`/healthz`, `/readiness/public`, `/openapi.json`) stop
+//!    here;
 //! 3. the credentials ([`Gate::authenticate`]: 401);
 //! 4. the route's scope (403 `insufficient_scope`);
-//! 5. the printer allow-list, for every route that names a printer, job or
-//!    batch in its path, and for the list routes (403 `printer_not_allowed`);
+//! 5. the printer allow-list ([`check_printers`]): `unrestricted` routes
+//!    refuse limited keys; every resolved parameter that names a printer,
+//!    job or batch (path or query) must be one of the key's printers; `lists`
+//!    routes with a `printer_id` query parameter are narrowed to the key's
+//!    printer (403 `printer_not_allowed`);
 //! 6. the JSON nesting limit (400 `json_too_deep`);
-//! 7. the submission bucket, for routes that create jobs (429).
+//! 7. the submission bucket, for `submission` routes (429).
 //!
 //! **Invariants:**
 //! - A key limited to printers never reaches a handler for another printer's
 //!   printer, job or batch; list routes only show its printers; and it
-//!   cannot manage keys or create printers (that could widen its access).
+//!   cannot manage keys, read the audit log or create printers (that could
+//!   widen its access).
+//! - A parked long-poll is answered only while its key still holds: steps 3
+//!   to 5 run again every time it wakes.
 //! - Requests the gate refuses cost no tokens; only submissions are rate
 //!   limited.
 
@@ -31,7 +41,7 @@ use super::front::PeerMap;
 use super::limits::{json_depth, MAX_JSON_DEPTH};
 use super::{AuthError, Gate, Principal, PrinterAccess, Scope};
 use crate::api::{body, json, Api, ApiError};
-use crate::http::{self, Reply, Request, Response};
+use crate::http::{self, Reply, Request, Resource, Response};
 use crate::hub::{jobs, now_ms, printers};
 
 /// What `Api` holds for access control: the gate, and the front's peer map
@@ -39,14 +49,6 @@ use crate::hub::{jobs, now_ms, printers};
 pub struct AuthState {
     pub gate: Gate,
     pub peers: Option<Arc<PeerMap>>,
-}
-
-/// The paths of routes that create jobs (charged to the submission bucket).
-fn is_submission(req: &Request) -> bool {
-    req.method == "POST"
-        && (req.path == "/print"
-            || (req.path.starts_with("/api/print/") && req.path.ends_with("/batch"))
-            || (req.path.starts_with("/api/jobs/") && req.path.ends_with("/retry")))
 }
 
 fn to_http_scope(scope: Scope) -> http::Scope {
@@ -81,9 +83,39 @@ pub fn authenticate(
             None => return Err(AuthError::DirectConnection.into()),
         }
     }
+    let Some(principal) = admit(api, state, req, scope)? else {
+        return Ok(());
+    };
+    if json_depth(&req.body) > MAX_JSON_DEPTH {
+        return Err(AuthError::JsonTooDeep {
+            limit: MAX_JSON_DEPTH,
+        }
+        .into());
+    }
+    if req.policy.submission {
+        state.gate.charge_submission(&principal)?;
+    }
+    Ok(())
+}
+
+/// Steps 3 to 5 again for a request that waited parked: the key must still
+/// exist, be enabled and unexpired, hold the route's scope and be allowed
+/// the route's printers. Nothing is charged.
+pub fn recheck(api: &Api, state: &AuthState, req: &mut Request) -> Result<(), ApiError> {
+    admit(api, state, req, req.scope).map(|_| ())
+}
+
+/// Credentials, scope and printers; sets `req.principal`. `None` for a
+/// public route.
+fn admit(
+    api: &Api,
+    state: &AuthState,
+    req: &mut Request,
+    scope: http::Scope,
+) -> Result<Option<Principal>, ApiError> {
     let Some(required) = from_http_scope(scope) else {
         req.principal = None;
-        return Ok(());
+        return Ok(None);
     };
     // Keys are looked up on the read connection: authentication does not
     // wait behind a commit's fsync. The writing connection is taken only for
@@ -100,15 +132,6 @@ pub fn authenticate(
     }
     principal.require(required)?;
     check_printers(api, &principal, req)?;
-    if json_depth(&req.body) > MAX_JSON_DEPTH {
-        return Err(AuthError::JsonTooDeep {
-            limit: MAX_JSON_DEPTH,
-        }
-        .into());
-    }
-    if is_submission(req) {
-        state.gate.charge_submission(&principal)?;
-    }
     req.principal = Some(http::Principal {
         api_key_id: principal.api_key_id().map(|id| id.to_string()),
         name: principal.actor(),
@@ -118,60 +141,82 @@ pub fn authenticate(
             PrinterAccess::Only(ids) => ids.iter().map(|id| id.to_string()).collect(),
         },
     });
-    Ok(())
+    Ok(Some(principal))
 }
 
-/// Step 5: the printer allow-list.
+/// Step 5: the printer allow-list, from the resolved route's policy.
 fn check_printers(api: &Api, principal: &Principal, req: &mut Request) -> Result<(), ApiError> {
-    let PrinterAccess::Only(allowed) = &principal.printers else {
-        return Ok(());
+    let restricted = match &principal.printers {
+        PrinterAccess::All => None,
+        PrinterAccess::Only(allowed) => Some(allowed.clone()),
     };
-    // Routes that could widen a restricted key's reach, or show other
-    // printers' changes.
-    let widening = req.path.starts_with("/api/admin/api-keys")
-        || req.path == "/api/admin/audit"
-        || (req.method == "POST" && req.path == "/api/v1/admin/printers");
-    if widening {
+    if restricted.is_some() && req.policy.unrestricted {
         return Err(AuthError::PrinterNotAllowed.into());
     }
-    // Whatever the path names. A resource that does not exist is left to
-    // the handler (404).
-    let conn = api.hub.db.lock();
-    for name in ["printer_id", "printer_key", "slug"] {
-        let key = req.param(name);
-        if !key.is_empty() {
-            if let Ok(p) = printers::get(&conn, key) {
-                principal.require_printer(&p.id)?;
+    // Every resolved parameter that names a resource. A query `printer_id`
+    // given as a slug is replaced by the printer's id, for every caller
+    // (the feeds filter on ids).
+    let named: Vec<(&'static str, Resource, String)> = req
+        .params
+        .iter()
+        .filter_map(|(name, value)| {
+            let kind = Resource::of_param(name).or_else(|| {
+                req.policy
+                    .query
+                    .iter()
+                    .find(|(q, _)| q == name)
+                    .map(|(_, k)| *k)
+            })?;
+            Some((*name, kind, value.clone()))
+        })
+        .collect();
+    if !named.is_empty() {
+        let conn = api.hub.db.read();
+        for (name, kind, value) in named {
+            // The printer a parameter names; a resource that does not exist
+            // is left to the handler (404), except in a query parameter of
+            // a limited key, which may name only its own printers.
+            let printer = match kind {
+                Resource::Printer => printers::get(&conn, &value).ok().map(|p| p.id),
+                Resource::Job => jobs::get(&conn, &value).ok().map(|j| j.printer_id),
+                Resource::Batch => jobs::batch(&conn, &value).ok().map(|b| b.printer_id),
+            };
+            let in_query = req.policy.query.iter().any(|(q, _)| *q == name);
+            match printer {
+                Some(id) => {
+                    principal.require_printer(&id)?;
+                    if in_query && name == "printer_id" {
+                        req.params.insert(name, id);
+                    }
+                }
+                None if in_query && restricted.is_some() => {
+                    return Err(AuthError::PrinterNotAllowed.into())
+                }
+                None => {}
             }
         }
     }
-    let job = req.param("job_id");
-    if !job.is_empty() {
-        if let Ok(j) = jobs::get(&conn, job) {
-            principal.require_printer(&j.printer_id)?;
-        }
-    }
-    let batch = req.param("batch_id");
-    if !batch.is_empty() {
-        if let Ok(b) = jobs::batch(&conn, batch) {
-            principal.require_printer(&b.printer_id)?;
-        }
-    }
-    drop(conn);
-    // Feeds across printers: narrowed to the key's printer, or refused.
-    if req.method == "GET" && (req.path == "/api/jobs" || req.path == "/api/events") {
-        match req.query("printer_id").filter(|s| !s.is_empty()) {
-            Some(id) => principal.require_printer(id)?,
-            None if allowed.len() == 1 => {
-                req.query
-                    .push(("printer_id".into(), allowed[0].to_string()));
-            }
-            None => {
-                return Err(AuthError::invalid(
-                    "printer_id",
-                    "this key is limited to several printers: pass printer_id=<one of them>",
-                )
-                .into())
+    // Lists across printers with a `printer_id` filter: narrowed to the
+    // key's printer, or refused. (Lists without one filter in the handler.)
+    let narrows = req.policy.lists
+        && req
+            .policy
+            .query
+            .iter()
+            .any(|(q, k)| *q == "printer_id" && *k == Resource::Printer);
+    if let (Some(allowed), true) = (restricted, narrows) {
+        if req.resolved("printer_id").is_none() {
+            match allowed.as_slice() {
+                [only] => {
+                    req.params.insert("printer_id", only.to_string());
+                }
+                _ => {
+                    return Err(AuthError::invalid(
+                        "printer_id",
+                        "this key is limited to several printers: pass printer_id=<one of them>",
+                    )
+                    .into())
+                }
             }
         }
     }

@@ -366,6 +366,7 @@ mod printer_audit_tests {
         let db = Db::open_in_memory().unwrap();
         let mut changes = Changes::default();
         let new = NewPrinter {
+            snmp_community: None,
             slug: "office".into(),
             name: "Office".into(),
             model: "PT-P750W".into(),

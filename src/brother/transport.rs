@@ -28,7 +28,8 @@ pub(crate) use dir::max_seq;
 
 use std::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::net::{IpAddr, ToSocketAddrs};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use super::emulator::{self, Speed};
@@ -136,7 +137,7 @@ pub const DEFAULT_COMMUNITY: &str = "public";
 /// Parses and validates a printer URI without touching the printer.
 pub fn parse_uri(uri: &str) -> Result<Endpoint, TransportError> {
     let bad = |reason: &str| TransportError::InvalidUri {
-        uri: uri.to_string(),
+        uri: redact_uri(uri),
         reason: reason.to_string(),
     };
     let trimmed = uri.trim();
@@ -233,6 +234,216 @@ pub fn parse_uri(uri: &str) -> Result<Endpoint, TransportError> {
             "unknown scheme `{other}` (expected tcp, usb, dir or emulator)"
         ))),
     }
+}
+
+/// Where printer connections may point: checked when an admin sets a URI
+/// and again every time a printer thread opens its device.
+///
+/// * `usb://` only a character device, never under `/proc` or `/sys` (a
+///   path that does not exist yet must be under `/dev/`: the printer may be
+///   unplugged).
+/// * `dir://` only under one of `dir_roots` (the data directory and
+///   `PRINTER_HUB_DIR_ROOTS`), symbolic links resolved, no `..`.
+/// * `tcp://` only to addresses in `networks` (`PRINTER_HUB_PRINTER_NETWORKS`)
+///   when that list is not empty; a host name must resolve, and every
+///   address it resolves to must be inside.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reach {
+    pub dir_roots: Vec<PathBuf>,
+    pub networks: Vec<Network>,
+}
+
+/// An IP network in CIDR notation (`192.168.1.0/24`, `fd00::/8`; a bare
+/// address is a /32 or /128).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> Result<Network, String> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{s}` is not an IP address or CIDR network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`{s}`: the prefix length must be 0 to {max}"))?,
+        };
+        Ok(Network { addr, prefix })
+    }
+
+    /// Whether `ip` is inside (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let bits = |ip: IpAddr| -> u128 {
+            match ip {
+                IpAddr::V4(a) => u128::from(u32::from(a)),
+                IpAddr::V6(a) => u128::from(a),
+            }
+        };
+        let width = if self.addr.is_ipv4() { 32 } else { 128 };
+        if ip.is_ipv4() != self.addr.is_ipv4() {
+            return false;
+        }
+        if self.prefix == 0 {
+            return true;
+        }
+        let shift = width - u32::from(self.prefix);
+        (bits(ip) >> shift) == (bits(self.addr) >> shift)
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// Checks that `endpoint` (parsed from `uri`) stays within `reach`.
+pub fn check_reach(uri: &str, endpoint: &Endpoint, reach: &Reach) -> Result<(), TransportError> {
+    let bad = |reason: String| TransportError::InvalidUri {
+        uri: redact_uri(uri),
+        reason,
+    };
+    match endpoint {
+        Endpoint::Usb { path } => check_usb_path(path).map_err(bad),
+        Endpoint::Dir { path, .. } => check_dir_path(path, &reach.dir_roots).map_err(bad),
+        Endpoint::Tcp { host, port, .. } if !reach.networks.is_empty() => {
+            let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+                Ok(ip) => vec![ip],
+                Err(_) => (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .map_err(|e| {
+                        bad(format!(
+                            "cannot resolve `{host}` to check it against PRINTER_HUB_PRINTER_NETWORKS: {e}"
+                        ))
+                    })?
+                    .map(|a| a.ip())
+                    .collect(),
+            };
+            let outside = addrs
+                .iter()
+                .find(|ip| !reach.networks.iter().any(|n| n.contains(**ip)));
+            match (addrs.is_empty(), outside) {
+                (true, _) => Err(bad(format!("`{host}` has no address"))),
+                (false, Some(ip)) => Err(bad(format!(
+                    "{ip} is outside PRINTER_HUB_PRINTER_NETWORKS ({})",
+                    reach
+                        .networks
+                        .iter()
+                        .map(Network::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+                (false, None) => Ok(()),
+            }
+        }
+        Endpoint::Tcp { .. } | Endpoint::Emulator { .. } => Ok(()),
+    }
+}
+
+/// `usb://`: a character device, not under `/proc` or `/sys`.
+fn check_usb_path(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    if path.components().any(|c| c == Component::ParentDir) {
+        return Err("`..` is not allowed in a device path".into());
+    }
+    let real = match std::fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && path.starts_with("/dev/") => {
+            // Not plugged in yet; every open checks again.
+            return Ok(());
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    if real.starts_with("/proc") || real.starts_with("/sys") {
+        return Err(format!(
+            "{} is not a printer device (/proc and /sys are refused)",
+            real.display()
+        ));
+    }
+    let meta = std::fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
+    if !meta.file_type().is_char_device() {
+        return Err(format!(
+            "{} is not a character device (a USB printer is /dev/usb/lpN)",
+            real.display()
+        ));
+    }
+    Ok(())
+}
+
+/// `dir://`: under one of `roots` once symbolic links are resolved.
+fn check_dir_path(path: &Path, roots: &[PathBuf]) -> Result<(), String> {
+    if path.components().any(|c| c == Component::ParentDir) {
+        return Err("`..` is not allowed in an output directory".into());
+    }
+    let real = resolve_existing(path);
+    let inside = roots.iter().any(|root| {
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
+        real.starts_with(&root)
+    });
+    if inside {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is outside the data directory and PRINTER_HUB_DIR_ROOTS ({})",
+            path.display(),
+            roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+/// `path` with its longest existing ancestor's symbolic links resolved
+/// (the rest, not created yet, appended as it is).
+fn resolve_existing(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut cur = path.to_path_buf();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&cur) {
+            return rest.iter().rev().fold(real, |acc: PathBuf, c| acc.join(c));
+        }
+        match (cur.file_name().map(|n| n.to_os_string()), cur.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                cur = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// The URI with the value of a `community=` parameter replaced by `***`
+/// (for logs, error messages and non-admin views).
+pub fn redact_uri(uri: &str) -> String {
+    let Some((base, query)) = uri.split_once('?') else {
+        return uri.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k == "community" => format!("{k}=***"),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 /// `k=v&k=v` into pairs. No percent-decoding (none of our values need it).
@@ -544,6 +755,80 @@ impl std::error::Error for TransportError {}
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn networks_parse_and_contain() {
+        let lan = Network::parse("192.168.1.0/24").unwrap();
+        assert!(lan.contains("192.168.1.77".parse().unwrap()));
+        assert!(!lan.contains("192.168.2.1".parse().unwrap()));
+        assert!(lan.contains("::ffff:192.168.1.5".parse().unwrap()));
+        assert!(!lan.contains("fd00::1".parse().unwrap()));
+        let ula = Network::parse("fd00::/8").unwrap();
+        assert!(ula.contains("fd12::1".parse().unwrap()));
+        assert!(Network::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        let host = Network::parse("10.0.0.5").unwrap();
+        assert!(host.contains("10.0.0.5".parse().unwrap()));
+        assert!(!host.contains("10.0.0.6".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "printer.local/24", "::/129", ""] {
+            assert!(Network::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reach_limits_usb_dir_and_tcp() {
+        let root = std::env::temp_dir().join(format!("labelhub-reach-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("out")).unwrap();
+        let file = root.join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let reach = Reach {
+            dir_roots: vec![root.clone()],
+            networks: vec![
+                Network::parse("127.0.0.0/8").unwrap(),
+                Network::parse("::1").unwrap(),
+            ],
+        };
+        let check = |uri: &str| {
+            let ep = parse_uri(uri).unwrap();
+            check_reach(uri, &ep, &reach)
+        };
+        assert!(check("usb:///dev/null").is_ok(), "a character device");
+        assert!(check("usb:///dev/usb/lp-not-plugged-in").is_ok());
+        for uri in [
+            format!("usb://{}", file.display()),
+            "usb:///proc/self/mem".into(),
+            "usb:///sys/kernel/notes".into(),
+            "usb:///dev".into(),
+            "usb:///dev/../etc/passwd".into(),
+            "usb:///tmp/labelhub-no-such-device".into(),
+            "dir:///etc".into(),
+            format!("dir://{}/../x", root.display()),
+            "tcp://10.1.2.3:9100".into(),
+            "tcp://[2001:db8::1]:9100".into(),
+        ] {
+            let err = check(&uri).unwrap_err();
+            assert_eq!(err.code(), "invalid_printer_uri", "{uri}");
+        }
+        assert!(check(&format!("dir://{}/out", root.display())).is_ok());
+        assert!(check(&format!("dir://{}/new/deeper", root.display())).is_ok());
+        assert!(check("tcp://127.0.0.1:9100").is_ok());
+        assert!(check("tcp://localhost:9100").is_ok());
+        let open = Reach::default();
+        let far = parse_uri("tcp://10.1.2.3").unwrap();
+        assert!(check_reach("tcp://10.1.2.3", &far, &open).is_ok());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn the_community_is_redacted() {
+        assert_eq!(
+            redact_uri("tcp://h:9100?community=s3cret&snmp_port=162"),
+            "tcp://h:9100?community=***&snmp_port=162"
+        );
+        let err = parse_uri("tcp://h:9100?community=s3cret&bogus=1").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
     use super::*;
     use crate::brother::model;
 

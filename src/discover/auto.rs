@@ -119,6 +119,7 @@ pub fn add_new(
             auto_resume: true,
             queue_timeout_s: 30,
             enabled: true,
+            snmp_community: None,
         };
         let res = hub
             .write(|w| printers::create(w, &new, ADDED_BY))

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-pub use router::{Route, Router, Scope};
+pub use router::{Policy, Resource, Route, Router, Scope};
 pub use server::{Server, ServerConfig};
 
 /// The authenticated caller, filled in by [`App::authenticate`] before the
@@ -61,7 +61,10 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub peer: Option<SocketAddr>,
-    /// Path parameters of the matched route (`{job_id}` -> value).
+    /// The resolved parameters ([`Router::resolve`]): the route's path
+    /// parameters (`{job_id}` -> decoded value) and its resource-naming
+    /// query parameters (validated: given once, not empty). The gate may
+    /// narrow a list by setting `printer_id` here.
     pub params: HashMap<&'static str, String>,
     /// Set by authentication.
     pub principal: Option<Principal>,
@@ -71,6 +74,12 @@ pub struct Request {
     pub deadline: Option<Instant>,
     /// Index of the matched route.
     pub route: usize,
+    /// The matched route's path pattern (`/api/jobs/{job_id}`).
+    pub template: &'static str,
+    /// The matched route's scope.
+    pub scope: Scope,
+    /// The matched route's access policy.
+    pub policy: Policy,
     /// When the request was received.
     pub received: Instant,
 }
@@ -91,9 +100,15 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
-    /// A path parameter (empty when the route has no such parameter).
+    /// A resolved parameter (path, or resource-naming query parameter);
+    /// empty when the request has none.
     pub fn param(&self, name: &str) -> &str {
         self.params.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// A resolved parameter, `None` when absent.
+    pub fn resolved(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
     }
 }
 
@@ -160,6 +175,8 @@ pub enum HttpError {
     BodyTooLarge { limit: usize },
     /// The body could not be read.
     BadBody { message: String },
+    /// A query parameter that names a resource is empty or repeated.
+    BadParameter { name: String, message: String },
     /// The handler queue is full.
     Busy,
     /// The handler panicked.
@@ -175,6 +192,7 @@ impl HttpError {
             HttpError::MethodNotAllowed { .. } => "method_not_allowed",
             HttpError::BodyTooLarge { .. } => "body_too_large",
             HttpError::BadBody { .. } => "bad_request_body",
+            HttpError::BadParameter { .. } => "invalid_parameter",
             HttpError::Busy => "server_busy",
             HttpError::Panic => "internal_error",
             HttpError::ShuttingDown => "shutting_down",
@@ -198,6 +216,12 @@ impl std::fmt::Display for HttpError {
             }
             HttpError::BadBody { message } => {
                 write!(f, "the request body could not be read: {message}")
+            }
+            HttpError::BadParameter { name, message } => {
+                write!(
+                    f,
+                    "query parameter `{name}`: {message} (give it once, not empty)"
+                )
             }
             HttpError::Busy => f.write_str("the server is busy; retry shortly"),
             HttpError::Panic => f.write_str("the handler failed unexpectedly; the server goes on"),

@@ -247,6 +247,9 @@ mod tests {
             wake: Wake::Fresh,
             deadline: None,
             route: 0,
+            template: "",
+            scope: crate::http::Scope::Read,
+            policy: crate::http::Policy::NONE,
             received: Instant::now(),
         };
         Parked { raw, req }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, TrySendError};
 
 use super::park::{Parked, Parking, Refused, Resumed};
-use super::router::{parse_query, Router};
+use super::router::{parse_query, Policy, Router, Scope};
 use super::{App, HttpError, Reply, Request, Response, Wake};
 
 /// Server settings.
@@ -232,17 +232,15 @@ fn fresh<A: App>(shared: &Shared<A>, mut raw: tiny_http::Request) {
         wake: Wake::Fresh,
         deadline: None,
         route: usize::MAX,
+        template: "",
+        scope: Scope::Admin,
+        policy: Policy::NONE,
         received,
     };
-    let (idx, params) = match shared.router.find(&req.method, &req.path) {
-        Ok(found) => found,
-        Err(e) => {
-            let resp = shared.app.error(Some(&req), &e);
-            return finish(raw, &req, resp);
-        }
-    };
-    req.route = idx;
-    req.params = params;
+    if let Err(e) = shared.router.resolve(&mut req) {
+        let resp = shared.app.error(Some(&req), &e);
+        return finish(raw, &req, resp);
+    }
     if let Some(len) = raw.body_length() {
         if len > shared.max_body {
             let resp = shared.app.error(
@@ -280,7 +278,7 @@ fn fresh<A: App>(shared: &Shared<A>, mut raw: tiny_http::Request) {
             return finish(raw, &req, resp);
         }
     }
-    let scope = shared.router.routes[idx].scope;
+    let scope = req.scope;
     let auth = catch_unwind(AssertUnwindSafe(|| {
         shared.app.authenticate(&mut req, scope)
     }));

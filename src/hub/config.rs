@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::brother::transport::{Network, Reach};
+
 /// Every variable, its default and what it means: the README's configuration
 /// table is generated from the same words.
 pub const VARIABLES: &[(&str, &str, &str)] = &[
@@ -24,6 +26,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     // appliance (issue 12): USB discovery.
     ("PRINTER_HUB_AUTO_ADD_USB", "false", "add a newly plugged, supported Brother USB printer as a printer by itself (checked every 5 s)"),
     ("PRINTER_HUB_SYSFS_ROOT", "/", "root under which discovery reads sys/class/usbmisc, sys/bus/usb and dev/ (containers, tests)"),
+    ("PRINTER_HUB_DIR_ROOTS", "", "directories (`:`-separated) where `dir://` printers may write besides the data directory"),
+    ("PRINTER_HUB_PRINTER_NETWORKS", "", "CIDR networks (`,`-separated) that `tcp://` printers must be in; empty = any host"),
 ];
 
 /// The hub's configuration.
@@ -47,6 +51,11 @@ pub struct Config {
     pub auto_add_usb: bool,
     /// appliance: where discovery finds `sys/` and `dev/`.
     pub sysfs_root: PathBuf,
+    /// `dir://` roots besides the data directory (`PRINTER_HUB_DIR_ROOTS`).
+    pub dir_roots: Vec<PathBuf>,
+    /// `tcp://` printers must be in one of these; empty = any
+    /// (`PRINTER_HUB_PRINTER_NETWORKS`).
+    pub printer_networks: Vec<Network>,
 }
 
 impl Default for Config {
@@ -66,6 +75,8 @@ impl Default for Config {
             log_level: log::LevelFilter::Info,
             auto_add_usb: false,
             sysfs_root: PathBuf::from("/"),
+            dir_roots: Vec::new(),
+            printer_networks: Vec::new(),
         }
     }
 }
@@ -144,6 +155,25 @@ impl Config {
         if let Some(v) = r.get("PRINTER_HUB_SYSFS_ROOT") {
             cfg.sysfs_root = PathBuf::from(v);
         }
+        if let Some(v) = r.get("PRINTER_HUB_DIR_ROOTS") {
+            for root in v.split(':').map(str::trim).filter(|s| !s.is_empty()) {
+                if root.starts_with('/') {
+                    cfg.dir_roots.push(PathBuf::from(root));
+                } else {
+                    r.error(format!(
+                        "PRINTER_HUB_DIR_ROOTS: `{root}` is not an absolute path"
+                    ));
+                }
+            }
+        }
+        if let Some(v) = r.get("PRINTER_HUB_PRINTER_NETWORKS") {
+            for net in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                match Network::parse(net) {
+                    Ok(n) => cfg.printer_networks.push(n),
+                    Err(e) => r.error(format!("PRINTER_HUB_PRINTER_NETWORKS: {e}")),
+                }
+            }
+        }
         for name in vars.keys() {
             let auth_var = crate::auth::config::VARIABLES
                 .iter()
@@ -158,6 +188,18 @@ impl Config {
     /// The database file.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("labelhub.db")
+    }
+
+    /// Where printer connections may point: `dir://` under the data
+    /// directory or a `PRINTER_HUB_DIR_ROOTS` root, `tcp://` inside
+    /// `PRINTER_HUB_PRINTER_NETWORKS` (when set).
+    pub fn reach(&self) -> Reach {
+        let mut dir_roots = vec![self.data_dir.clone()];
+        dir_roots.extend(self.dir_roots.iter().cloned());
+        Reach {
+            dir_roots,
+            networks: self.printer_networks.clone(),
+        }
     }
 }
 
@@ -250,6 +292,28 @@ pub(crate) mod tests {
             ("PRINTER_HUB_JOB_RETENTION_DAYS", "-1"),
             ("PRINTER_HUB_HTTP_THREADS", "many"),
             ("PRINTER_HUB_LOG_LEVEL", "loud"),
+        ]))
+        .unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+    }
+
+    #[test]
+    fn dir_roots_and_printer_networks() {
+        let cfg = Config::from_vars(&vars(&[
+            ("PRINTER_HUB_DATA_DIR", "/var/lib/labelhub"),
+            ("PRINTER_HUB_DIR_ROOTS", "/srv/labels:/mnt/out"),
+            ("PRINTER_HUB_PRINTER_NETWORKS", "192.168.1.0/24, fd00::/8"),
+        ]))
+        .unwrap();
+        let reach = cfg.reach();
+        assert_eq!(
+            reach.dir_roots,
+            ["/var/lib/labelhub", "/srv/labels", "/mnt/out"].map(PathBuf::from)
+        );
+        assert_eq!(reach.networks.len(), 2);
+        let errs = Config::from_vars(&vars(&[
+            ("PRINTER_HUB_DIR_ROOTS", "relative/dir"),
+            ("PRINTER_HUB_PRINTER_NETWORKS", "10.0.0.0/33,nonsense"),
         ]))
         .unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");

@@ -27,6 +27,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/0001_init.sql"),
     // auth (issue 5): api_keys, audit_log.
     include_str!("../../sql/0010_auth.sql"),
+    // policy (issue 9): printers.snmp_community.
+    include_str!("../../sql/0011_printer_secrets.sql"),
 ];
 
 /// The schema version this binary writes.

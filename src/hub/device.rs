@@ -81,8 +81,12 @@ pub trait Device: Send {
 pub struct DeviceSpec {
     pub printer_key: String,
     pub model: &'static crate::brother::model::Model,
+    /// The connection URI, with the SNMP community (a secret: never log it).
     pub uri: String,
     pub data_dir: PathBuf,
+    /// Where connections may point ([`Config::reach`](super::Config::reach)),
+    /// checked again at every open.
+    pub reach: transport::Reach,
 }
 
 /// Opens devices and validates connection URIs.
@@ -102,6 +106,8 @@ impl Devices for BrotherDevices {
             data_dir: spec.data_dir.clone(),
             printer_key: spec.printer_key.clone(),
         };
+        let endpoint = transport::parse_uri(&spec.uri).map_err(transport_error)?;
+        transport::check_reach(&spec.uri, &endpoint, &spec.reach).map_err(transport_error)?;
         let t = transport::open(&spec.uri, spec.model, &ctx).map_err(transport_error)?;
         Ok(Box::new(BrotherDevice {
             transport: t,

@@ -248,6 +248,7 @@ impl Hub {
             return Ok(None);
         }
         let new = printers::NewPrinter {
+            snmp_community: None,
             slug: "demo".into(),
             name: "Demo PT-P750W (emulator)".into(),
             model: "PT-P750W".into(),

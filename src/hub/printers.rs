@@ -18,7 +18,11 @@ pub struct Printer {
     pub slug: String,
     pub name: String,
     pub model: String,
+    /// The connection URI, without the SNMP community.
     pub uri: String,
+    /// The SNMP community of a `tcp://` printer (a secret; `None` = the
+    /// default). Never logged, shown only to admin routes.
+    pub snmp_community: Option<String>,
     /// Configured loaded medium (used when the printer cannot report one).
     pub media: Option<String>,
     /// Medium last reported by the printer.
@@ -44,11 +48,30 @@ impl Printer {
         self.seen_media.as_deref().or(self.media.as_deref())
     }
 
-    /// The audit snapshot (no secrets live in a printer row).
+    /// The URI the transport opens: [`Printer::uri`] plus the community.
+    /// A secret: for the device only, never for logs or answers.
+    pub fn connection_uri(&self) -> String {
+        match &self.snmp_community {
+            Some(c) if self.uri.starts_with("tcp://") => {
+                let sep = if self.uri.contains('?') { '&' } else { '?' };
+                format!("{}{sep}community={c}", self.uri)
+            }
+            _ => self.uri.clone(),
+        }
+    }
+
+    /// The URI for logs and non-admin answers (`community=***`).
+    pub fn shown_uri(&self) -> String {
+        crate::brother::transport::redact_uri(&self.uri)
+    }
+
+    /// The audit snapshot (the community as `***`).
     pub fn audit_json(&self) -> Value {
         json!({
             "id": self.id, "slug": self.slug, "name": self.name, "model": self.model,
-            "uri": self.uri, "media": self.media, "half_cut": self.half_cut,
+            "uri": self.shown_uri(),
+            "snmp_community": self.snmp_community.as_ref().map(|_| "***"),
+            "media": self.media, "half_cut": self.half_cut,
             "auto_cut": self.auto_cut, "auto_resume": self.auto_resume,
             "queue_timeout_s": self.queue_timeout_s, "enabled": self.enabled,
         })
@@ -56,7 +79,8 @@ impl Printer {
 }
 
 const COLUMNS: &str = "id, slug, name, model, uri, media, seen_media, half_cut, auto_cut, auto_resume, \
-    queue_timeout_s, enabled, paused, paused_reason, paused_detail, status, status_at, created_at, updated_at";
+    queue_timeout_s, enabled, paused, paused_reason, paused_detail, status, status_at, created_at, updated_at, \
+    snmp_community";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Printer> {
     let status: Option<String> = r.get(15)?;
@@ -80,6 +104,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Printer> {
         status_at: r.get(16)?,
         created_at: r.get(17)?,
         updated_at: r.get(18)?,
+        snmp_community: r.get(19)?,
     })
 }
 
@@ -118,6 +143,8 @@ pub struct NewPrinter {
     pub name: String,
     pub model: String,
     pub uri: String,
+    /// Kept out of `uri` (see [`Printer::snmp_community`]).
+    pub snmp_community: Option<String>,
     pub media: Option<String>,
     pub half_cut: bool,
     pub auto_cut: bool,
@@ -131,6 +158,8 @@ pub struct NewPrinter {
 pub struct PrinterUpdate {
     pub name: Option<String>,
     pub uri: Option<String>,
+    /// Set with `uri` (a new connection replaces the community too).
+    pub snmp_community: Option<Option<String>>,
     pub media: Option<Option<String>>,
     pub half_cut: Option<bool>,
     pub auto_cut: Option<bool>,
@@ -215,8 +244,8 @@ pub fn create(w: &mut Writer<'_, '_>, new: &NewPrinter, by: &str) -> Result<Prin
     let now = now_ms();
     w.tx.prepare_cached(
         "INSERT INTO printers (id, slug, name, model, uri, media, half_cut, auto_cut, auto_resume,
-             queue_timeout_s, enabled, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+             queue_timeout_s, enabled, created_at, updated_at, snmp_community)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
     )?
     .execute(params![
         id,
@@ -230,7 +259,8 @@ pub fn create(w: &mut Writer<'_, '_>, new: &NewPrinter, by: &str) -> Result<Prin
         new.auto_resume,
         new.queue_timeout_s,
         new.enabled,
-        now
+        now,
+        new.snmp_community
     ])
     .map_err(|e| conflict_on_unique(e, &new.slug, &new.name))?;
     let printer = get(w.tx, &id)?;
@@ -264,6 +294,9 @@ pub fn update(
     if let Some(v) = &upd.uri {
         p.uri = v.clone();
     }
+    if let Some(v) = &upd.snmp_community {
+        p.snmp_community = v.clone();
+    }
     if let Some(v) = &upd.media {
         p.media = v.clone();
     }
@@ -282,11 +315,12 @@ pub fn update(
     if let Some(v) = upd.enabled {
         p.enabled = v;
     }
-    let uri_changed = p.uri != before.uri;
+    let uri_changed = p.uri != before.uri || p.snmp_community != before.snmp_community;
     w.tx.prepare_cached(
         "UPDATE printers SET name = ?2, uri = ?3, media = ?4, half_cut = ?5, auto_cut = ?6,
              auto_resume = ?7, queue_timeout_s = ?8, enabled = ?9, updated_at = ?10,
-             seen_media = CASE WHEN ?11 THEN NULL ELSE seen_media END
+             seen_media = CASE WHEN ?11 THEN NULL ELSE seen_media END,
+             snmp_community = ?12
          WHERE id = ?1",
     )?
     .execute(params![
@@ -300,7 +334,8 @@ pub fn update(
         p.queue_timeout_s,
         p.enabled,
         now_ms(),
-        uri_changed
+        uri_changed,
+        p.snmp_community
     ])
     .map_err(|e| conflict_on_unique(e, &p.slug, &p.name))?;
     let after = get(w.tx, &p.id)?;

@@ -220,7 +220,7 @@ impl Registry {
             "printer {} ({}, {}) started",
             printer.slug,
             printer.model,
-            printer.uri
+            printer.shown_uri()
         );
         self.handles().insert(
             printer.id.clone(),

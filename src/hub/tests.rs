@@ -594,6 +594,7 @@ fn every_transition_writes_one_event_and_versions_grow() {
 fn printer_added_while_running_gets_a_thread_and_disable_stops_it() {
     let env = env();
     let new = NewPrinter {
+        snmp_community: None,
         slug: "second".into(),
         name: "Second".into(),
         model: "PT-P750W".into(),

@@ -259,8 +259,9 @@ impl Worker {
             let spec = DeviceSpec {
                 printer_key: self.printer.slug.clone(),
                 model,
-                uri: self.printer.uri.clone(),
+                uri: self.printer.connection_uri(),
                 data_dir: self.hub.config.data_dir.clone(),
+                reach: self.hub.config.reach(),
             };
             self.device = Some(self.hub.devices.open(&spec)?);
         }
