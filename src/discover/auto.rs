@@ -107,6 +107,23 @@ pub fn add_new(
             continue;
         }
         let Some(body) = &f.add else { continue };
+        // The same checks as POST /api/v1/admin/printers.
+        let checked = hub
+            .devices
+            .validate_uri(&uri)
+            .map_err(|e| e.message)
+            .and_then(|()| {
+                crate::brother::transport::parse_uri(&uri)
+                    .and_then(|ep| {
+                        crate::brother::transport::check_reach(&uri, &ep, &hub.config.reach())
+                    })
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(why) = checked {
+            log::warn!("USB auto-add: not adding {uri}: {why} (not retried until restart)");
+            given_up.insert(uri);
+            continue;
+        }
         let text = |k: &str| body[k].as_str().unwrap_or_default().to_string();
         let new = NewPrinter {
             slug: text("slug"),

@@ -650,6 +650,10 @@ impl FakeSys {
             lp.join("device"),
         )
         .unwrap();
+        // The device node: a character device, as the hub requires of a
+        // usb:// path (/dev/null stands in for usblp).
+        std::fs::create_dir_all(self.root.join("dev/usb")).unwrap();
+        symlink("/dev/null", self.root.join(format!("dev/usb/lp{n}"))).unwrap();
     }
 
     fn mass_storage(&self, port: &str, model: &str, pid: &str) {
