@@ -96,10 +96,18 @@ pub fn discover(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     };
     let mut network = None;
     if let Some(o) = &opts {
-        let _guard = SWEEP.try_lock().map_err(|_| ApiError::Conflict {
-            code: "discovery_running",
-            message: "another network sweep is running; try again when it is done".into(),
-        })?;
+        // A sweep that panicked (the handler answered 500) leaves the lock
+        // poisoned; that must not block every later sweep.
+        let _guard = match SWEEP.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(ApiError::Conflict {
+                    code: "discovery_running",
+                    message: "another network sweep is running; try again when it is done".into(),
+                })
+            }
+        };
         let report = net::scan(o).map_err(|m| HubError::Io {
             context: "SNMP sweep".into(),
             error: std::io::Error::other(m),
