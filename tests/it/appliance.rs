@@ -220,6 +220,33 @@ fn serve_help_lists_every_printer_hub_variable() {
     }
     assert!(n >= 14);
     assert!(help.contains("PRINTER_HUB_AUTO_ADD_USB"));
+    // Every PRINTER_HUB_* name the source reads, wherever its table is.
+    let mut names = std::collections::BTreeSet::new();
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let src = std::fs::read_to_string(&path).unwrap();
+                for (i, _) in src.match_indices("\"PRINTER_HUB_") {
+                    let name: String = src[i + 1..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    names.insert(name);
+                }
+            }
+        }
+    }
+    assert!(names.len() >= 20, "{names:?}");
+    for name in &names {
+        assert!(
+            help.contains(name.as_str()),
+            "{name} is read but not in serve --help"
+        );
+    }
 }
 
 #[test]
