@@ -121,14 +121,39 @@ pub fn discover(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let configured = printers::list(&api.hub.db.read(), true)?;
     for f in &mut found {
         if let Some(p) = auto::configured_as(f, &configured) {
-            f.mark_configured(&p.slug);
+            // A key limited to some printers learns that the device is
+            // taken, not by which printer.
+            if crate::auth::api::may_use_printer(req, &p.id) {
+                f.mark_configured(&p.slug);
+            } else {
+                f.mark_configured("(a printer this key cannot see)");
+            }
         }
     }
     json(200, &json!({"found": found, "network": network}))
 }
 
-/// `GET /api/v1/admin/backup`: a consistent copy of the database.
-pub fn backup(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
+/// Whether the caller's key is limited to some printers.
+fn limited(req: &Request) -> bool {
+    req.principal
+        .as_ref()
+        .is_none_or(|p| !p.allowed_printers.is_empty())
+}
+
+/// `GET /api/v1/admin/backup`: a consistent copy of the database. It holds
+/// every printer's jobs and every key's digest, so a key limited to some
+/// printers gets 403 `printer_not_allowed`.
+pub fn backup(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    if limited(req) {
+        return Err(ApiError::Auth {
+            status: 403,
+            code: "printer_not_allowed",
+            message: "a backup holds every printer's data: it needs an admin key that is not \
+                      limited to some printers"
+                .into(),
+            retry_after: None,
+        });
+    }
     let db = api.hub.config.db_path();
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
     if size > MAX_API_BACKUP {

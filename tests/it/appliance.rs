@@ -591,6 +591,28 @@ fn a_backup_taken_while_500_labels_print_restores_to_a_sound_database() {
 }
 
 #[test]
+fn a_key_limited_to_some_printers_gets_no_backup() {
+    let hub = Hub::start();
+    let demo = hub.get("/api/printers").json()[0]["id"].clone();
+    let r = hub.post(
+        "/api/admin/api-keys",
+        &json!({"name": "limited admin", "scopes": ["admin"], "allowed_printer_ids": [demo]}),
+    );
+    assert_eq!(r.status, 201, "{}", text(&r.bytes));
+    let key = r.json()["plaintext"].as_str().unwrap().to_string();
+    let r = hub.request(
+        "GET",
+        "/api/v1/admin/backup",
+        None,
+        &[("X-Label-Hub-Key", key.as_str())],
+    );
+    assert_eq!(r.status, 403, "{}", text(&r.bytes));
+    assert_eq!(r.json()["error_code"], "printer_not_allowed");
+    assert!(!r.bytes.starts_with(b"SQLite"));
+    assert_eq!(hub.get("/api/v1/admin/backup").status, 200);
+}
+
+#[test]
 fn restore_refuses_a_newer_schema_and_files_that_are_not_backups() {
     let dir = temp_dir("restore-bad");
     let newer = dir.join("newer.db");
