@@ -14,4 +14,5 @@ pub mod cli;
 pub mod discover;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod render;

@@ -106,17 +106,27 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
             )));
         }
     };
-    init_logging(config.log_level, log_file.as_deref())?;
+    init_logging(config.log_level, config.access_log, log_file.as_deref())?;
     serve(config, auth)
 }
 
-fn init_logging(level: log::LevelFilter, file: Option<&std::path::Path>) -> Result<(), CliError> {
-    let cfg = simplelog::ConfigBuilder::new()
-        .set_time_format_rfc3339()
+fn init_logging(
+    level: log::LevelFilter,
+    access_log: bool,
+    file: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    let mut cfg = simplelog::ConfigBuilder::new();
+    cfg.set_time_format_rfc3339()
         .set_thread_level(log::LevelFilter::Off)
         .set_target_level(log::LevelFilter::Off)
-        .add_filter_allow_str("labelhub")
-        .build();
+        .add_filter_allow_str("labelhub");
+    if !access_log {
+        // PRINTER_HUB_ACCESS_LOG=0: the access lines are dropped by target
+        // before they are formatted.
+        cfg.add_filter_ignore_str(crate::http::server::ACCESS_LOG_TARGET);
+    }
+    let cfg = cfg.build();
+    // appliance: `serve -o FILE` appends the log to FILE instead of stderr.
     match file {
         Some(path) => {
             let f = std::fs::OpenOptions::new()
@@ -252,6 +262,7 @@ pub fn serve(config: Config, auth: AuthConfig) -> Result<(), CliError> {
             )));
         }
     };
+    crate::metrics::set_open_connections(front.open_connections_probe());
     api.set_auth(Arc::new(AuthState {
         gate,
         peers: Some(front.peers()),

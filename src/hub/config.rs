@@ -26,6 +26,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     // appliance (issue 12): USB discovery.
     ("PRINTER_HUB_AUTO_ADD_USB", "false", "add a newly plugged, supported Brother USB printer as a printer by itself (checked every 5 s)"),
     ("PRINTER_HUB_SYSFS_ROOT", "/", "root under which discovery reads sys/class/usbmisc, sys/bus/usb and dev/ (containers, tests)"),
+    ("PRINTER_HUB_ACCESS_LOG", "true", "one info line per request (method, route, status, ms, key prefix, client); false turns it off"),
     ("PRINTER_HUB_DIR_ROOTS", "", "directories (`:`-separated) where `dir://` printers may write besides the data directory"),
     ("PRINTER_HUB_PRINTER_NETWORKS", "", "CIDR networks (`,`-separated) that `tcp://` printers must be in; empty = any host"),
 ];
@@ -51,6 +52,8 @@ pub struct Config {
     pub auto_add_usb: bool,
     /// appliance: where discovery finds `sys/` and `dev/`.
     pub sysfs_root: PathBuf,
+    /// The per-request access log line (`labelhub::access` target).
+    pub access_log: bool,
     /// `dir://` roots besides the data directory (`PRINTER_HUB_DIR_ROOTS`).
     pub dir_roots: Vec<PathBuf>,
     /// `tcp://` printers must be in one of these; empty = any
@@ -75,6 +78,7 @@ impl Default for Config {
             log_level: log::LevelFilter::Info,
             auto_add_usb: false,
             sysfs_root: PathBuf::from("/"),
+            access_log: true,
             dir_roots: Vec::new(),
             printer_networks: Vec::new(),
         }
@@ -132,6 +136,15 @@ impl Config {
                 "0" | "false" | "no" | "off" => cfg.demo_printer = false,
                 _ => r.error(format!(
                     "PRINTER_HUB_DEMO_PRINTER={v}: expected true or false"
+                )),
+            }
+        }
+        if let Some(v) = r.get("PRINTER_HUB_ACCESS_LOG") {
+            match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => cfg.access_log = true,
+                "0" | "false" | "no" | "off" => cfg.access_log = false,
+                _ => r.error(format!(
+                    "PRINTER_HUB_ACCESS_LOG={v}: expected true or false"
                 )),
             }
         }

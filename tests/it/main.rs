@@ -7,6 +7,7 @@ mod auth;
 mod auth_fuzz;
 mod hub;
 mod hub_crash;
+mod observe;
 mod policy;
 mod printer_io;
 mod raster;
