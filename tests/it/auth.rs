@@ -216,6 +216,8 @@ fn touches_a_printer(method: &str, path: &str) -> bool {
         || matches!(path, "/print" | "/printer/resume" | "/api/admin/audit")
         || path.starts_with("/api/admin/api-keys")
         || (method == "POST" && path == "/api/v1/admin/printers")
+        // appliance: a backup holds every printer's data.
+        || path == "/api/v1/admin/backup"
 }
 
 /// List routes: a limited key sees only its printers there.
