@@ -422,6 +422,22 @@ impl Emulator {
         &self.out_dir
     }
 
+    /// Recreates the output directory when it was removed while the
+    /// emulator runs (faults, issue 10: a printer must not stay paused
+    /// because someone tidied up its output).
+    pub(crate) fn ensure_out_dir(&self) -> Result<(), String> {
+        if self.out_dir.is_dir() {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.out_dir)
+            .map_err(|e| format!("recreating {}: {e}", self.out_dir.display()))?;
+        log::warn!(
+            "emulator: the output directory {} was missing; recreated it",
+            self.out_dir.display()
+        );
+        Ok(())
+    }
+
     /// An in-process transport to this emulator.
     pub fn transport(self: &Arc<Self>) -> Box<dyn Transport> {
         Box::new(EmulatorTransport {

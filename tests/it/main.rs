@@ -3,8 +3,11 @@
 //! `support`.
 
 mod appliance;
+mod apps;
 mod auth;
 mod auth_fuzz;
+mod console;
+mod faults;
 mod hub;
 mod hub_crash;
 mod observe;
@@ -13,3 +16,4 @@ mod printer_io;
 mod raster;
 mod render;
 mod support;
+mod webdriver;
