@@ -42,7 +42,8 @@ fn usage() -> String {
     );
     let all = crate::hub::config::VARIABLES
         .iter()
-        .chain(crate::auth::config::VARIABLES.iter());
+        .chain(crate::auth::config::VARIABLES.iter())
+        .chain(crate::integrations::config::VARIABLES.iter());
     for (name, default, meaning) in all {
         text.push_str(&format!("    {name} [{default}]\n        {meaning}\n"));
     }
