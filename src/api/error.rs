@@ -34,6 +34,8 @@ pub enum ApiError {
     NotFound { code: &'static str, message: String },
     /// A state conflict decided in the api layer.
     Conflict { code: &'static str, message: String },
+    /// The body's media type is not one the route takes (415).
+    UnsupportedMediaType { code: &'static str, message: String },
     /// From the integrations layer (apps, issue 13).
     Integration(crate::integrations::IntegrationError),
     /// Authentication or authorisation failed (issue 5 fills these in).
@@ -71,6 +73,7 @@ impl ApiError {
             | ApiError::NotFound { code, .. }
             | ApiError::Conflict { code, .. }
             | ApiError::Busy { code, .. }
+            | ApiError::UnsupportedMediaType { code, .. }
             | ApiError::Auth { code, .. } => code,
         }
     }
@@ -91,6 +94,7 @@ impl ApiError {
             ApiError::Invalid { .. } => 422,
             ApiError::NotFound { .. } => 404,
             ApiError::Conflict { .. } => 409,
+            ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::Auth { status, .. } => *status,
             ApiError::Busy { .. } => 429,
         }
@@ -105,6 +109,7 @@ impl ApiError {
             | ApiError::NotFound { message, .. }
             | ApiError::Conflict { message, .. }
             | ApiError::Busy { message, .. }
+            | ApiError::UnsupportedMediaType { message, .. }
             | ApiError::Auth { message, .. } => message.clone(),
         }
     }

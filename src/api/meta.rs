@@ -14,9 +14,9 @@ pub fn healthz(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
         200,
         &json!({
             "status": "ok",
-            "version": env!("CARGO_PKG_VERSION"),
-            "revision": option_env!("LABELHUB_REVISION").unwrap_or("unknown"),
-            "build_date": option_env!("LABELHUB_BUILD_DATE").unwrap_or("1970-01-01T00:00:00Z"),
+            "version": crate::build_info::VERSION,
+            "revision": crate::build_info::REVISION,
+            "build_date": crate::build_info::BUILD_DATE,
             "repository": env!("CARGO_PKG_NAME"),
             "sse_active_subscribers": api.open_streams(),
             "waiting_requests": api.waiters(),
@@ -124,8 +124,8 @@ fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
         check(
             if migrations_ok { "ok" } else { "fail" },
             Some(format!(
-                "schema {:?}, binary {}",
-                version,
+                "schema {}, binary {}",
+                version.map_or_else(|| "unreadable".to_string(), |v| v.to_string()),
                 db::SCHEMA_VERSION
             )),
             None,
@@ -188,8 +188,8 @@ fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
         json!({
             "status": status,
             "checks": checks,
-            "version": env!("CARGO_PKG_VERSION"),
-            "revision": option_env!("LABELHUB_REVISION").unwrap_or("unknown"),
+            "version": crate::build_info::VERSION,
+            "revision": crate::build_info::REVISION,
         }),
     )
 }

@@ -17,6 +17,7 @@
 //!   body.
 
 pub mod admin;
+pub mod appliance;
 pub mod error;
 pub mod events;
 pub mod integrations;
@@ -217,6 +218,7 @@ pub fn origin(req: &Request) -> Origin {
 /// Parses the JSON body into `T` (unknown fields are refused where `T`
 /// says so).
 pub fn body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    refuse_form_uploads(req)?;
     if req.body.is_empty() {
         return Err(ApiError::invalid(
             "validation_error",
@@ -228,6 +230,31 @@ pub fn body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
         message: format!("invalid request body: {e}"),
         detail: Some(serde_json::json!({"line": e.line(), "column": e.column()})),
     })
+}
+
+/// appliance (issue 12): a multipart or form upload gets a 415 that says
+/// what to send instead (JSON, images as base64), before any parsing.
+pub fn refuse_form_uploads(req: &Request) -> Result<(), ApiError> {
+    // Every Content-Type header counts: a second one must not hide a form.
+    let form = req
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.trim().to_ascii_lowercase())
+        .find(|ct| {
+            ct.starts_with("multipart/") || ct.starts_with("application/x-www-form-urlencoded")
+        });
+    if let Some(ct) = form {
+        let kind = ct.split(';').next().unwrap_or("").trim().to_string();
+        return Err(ApiError::UnsupportedMediaType {
+            code: "unsupported_media_type",
+            message: format!(
+                "{kind} uploads are not accepted: send Content-Type: application/json, with \
+                 an image as base64 text in the `image` field of the label data"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// A JSON response.
@@ -572,6 +599,28 @@ pub fn routes() -> Router<Api> {
             Admin,
             "Enable a printer (its thread starts)",
             admin::enable
+        ),
+        // Appliance (issue 12): discovery, backup, deleting a printer.
+        route!(
+            "GET",
+            "/api/v1/admin/discover",
+            Admin,
+            "USB printers and (?cidr=) an SNMP sweep; each result has the body that adds it",
+            appliance::discover
+        ),
+        route!(
+            "GET",
+            "/api/v1/admin/backup",
+            Admin,
+            "Consistent copy of the database (SQLite file)",
+            appliance::backup
+        ),
+        route!(
+            "DELETE",
+            "/api/v1/admin/printers/{slug}",
+            Admin,
+            "Delete a printer, its jobs and batches (409 while jobs wait unless ?cancel_queued=true)",
+            appliance::delete_printer
         ),
         // Apps people already run (apps, issue 13): lookups, inbound
         // webhooks (their own X-API-Key secret, checked in the handler),

@@ -428,8 +428,10 @@ fn check_printers(
                 AuthError::invalid(
                     "allowed_printer_ids",
                     format!(
-                        "{:?} is not the id of a printer",
-                        id.chars().take(64).collect::<String>()
+                        // appliance: no Debug formatting in messages;
+                        // escape_debug still shows control characters.
+                        "`{}` is not the id of a printer",
+                        id.chars().take(64).collect::<String>().escape_debug()
                     ),
                 )
             })?;

@@ -342,8 +342,13 @@ impl JobEncoder {
                 return Err(EncodeError::InvalidOption {
                     option: "compat",
                     detail: format!(
-                        "{:?} compatibility is for the other printer family than {}",
-                        opts.compat, model.name
+                        "{} compatibility is for the other printer family than {}",
+                        match opts.compat {
+                            Compat::Ptouch => "ptouch",
+                            Compat::BrotherQl => "brother-ql",
+                            Compat::Driver => "driver",
+                        },
+                        model.name
                     ),
                 })
             }

@@ -18,7 +18,7 @@ use crate::brother::media;
 use crate::brother::model;
 
 const USAGE: &str = "\
-labelhub emulate --model M --out DIR [OPTIONS]
+labelhub emulate --model M -o DIR [OPTIONS]
 
 Runs a software Brother printer: raw TCP (like port 9100) and SNMP v1/v2c on
 UDP at the same address. Every printed page is written to DIR as NNNNNN.png
@@ -30,7 +30,7 @@ OPTIONS:
     --model M           printer model, e.g. PT-P750W, QL-820NWB
     --media W           loaded medium (default: 12 mm tape / 62 mm roll)
     --listen ADDR       address to serve (default 127.0.0.1:9100; port 0 = any)
-    --out DIR           output directory (created if missing)
+    -o, --output DIR    output directory (created if missing; --out also works)
     --speed S           instant (default), real (the model's mm/s) or a number of mm/s
     --fault F           cover_open, no_media, media=<id>, offline, drop, drop=<bytes>
     --community C       SNMP community (default public)";
@@ -44,13 +44,13 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
     let mut speed = Speed::Instant;
     let mut fault = None;
     let mut community = String::from("public");
-    let usage = |what: String| CliError::Usage(format!("{what}\n\n{USAGE}"));
+    let usage = CliError::Usage;
     while let Some(arg) = args.next()? {
         match arg {
             Long("model") => model_name = Some(args.value()?.string()?),
             Long("media") => media_id = Some(args.value()?.string()?),
             Long("listen") => listen = args.value()?.string()?,
-            Long("out") => out = Some(PathBuf::from(args.value()?)),
+            Short('o') | Long("output") | Long("out") => out = Some(PathBuf::from(args.value()?)),
             Long("speed") => speed = Speed::parse(&args.value()?.string()?).map_err(usage)?,
             Long("fault") => fault = Fault::parse(&args.value()?.string()?).map_err(usage)?,
             Long("community") => community = args.value()?.string()?,
@@ -69,7 +69,7 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
             known.join(", ")
         ))
     })?;
-    let out = out.ok_or_else(|| usage("--out DIR is required".into()))?;
+    let out = out.ok_or_else(|| usage("-o/--output DIR is required".into()))?;
     let listen: SocketAddr = listen.parse().map_err(|_| {
         usage(format!(
             "--listen `{listen}` is not an address like 127.0.0.1:9100"

@@ -45,14 +45,19 @@ OPTIONS:
     --margin DOTS          feed margin in dots (default: the medium's)
     --red                  black/red printing: red pixels go to the red layer (62red)
     --compat MODE          driver (default), ptouch or brother-ql wire details
-    -o, --out OUT.bin      output file";
+    -o, --output OUT.bin   output file (--out also works)";
 
 const DECODE_USAGE: &str = "\
-labelhub decode IN.bin --out DIR [--model M] [--media W]
+labelhub decode IN.bin -o DIR [--model M] [--media W]
 
 Strictly decodes a raster stream. Writes DIR/page-NNN.wire.png (x = raster line,
 y = head bit), DIR/page-NNN.png (label orientation, when the medium is known from
---media or the stream's print information) and DIR/commands.json.";
+--media or the stream's print information) and DIR/commands.json.
+
+OPTIONS:
+    -o, --output DIR    output directory (--out also works)
+    --model M           printer model (default: from the stream)
+    --media W           medium id (default: from the stream's print information)";
 
 /// `labelhub raster`.
 pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
@@ -78,21 +83,16 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
             Long("margin") => opts.margin_dots = Some(args.value()?.parse()?),
             Long("red") => red = true,
             Long("compat") => opts.compat = parse_compat(&args.value()?.string()?)?,
-            Short('o') | Long("out") => out = Some(PathBuf::from(args.value()?)),
+            Short('o') | Long("output") | Long("out") => out = Some(PathBuf::from(args.value()?)),
             Short('h') | Long("help") => {
                 print_help(RASTER_USAGE);
                 return Ok(());
             }
             Value(v) => inputs.push(PathBuf::from(v)),
-            _ => {
-                return Err(CliError::Usage(format!(
-                    "{}\n\n{RASTER_USAGE}",
-                    arg.unexpected()
-                )))
-            }
+            _ => return Err(CliError::Usage(arg.unexpected().to_string())),
         }
     }
-    let usage = |what: &str| CliError::Usage(format!("{what}\n\n{RASTER_USAGE}"));
+    let usage = |what: &str| CliError::Usage(what.to_string());
     let model = lookup_model(&model_name.ok_or_else(|| usage("--model is required"))?)?;
     let media_id = media_id.ok_or_else(|| usage("--media is required"))?;
     let out = out.ok_or_else(|| usage("-o OUT.bin is required"))?;
@@ -291,7 +291,9 @@ pub fn run_decode(mut args: lexopt::Parser) -> Result<(), CliError> {
     let mut media_id = None;
     while let Some(arg) = args.next()? {
         match arg {
-            Long("out") | Short('o') => out_dir = Some(PathBuf::from(args.value()?)),
+            Long("out") | Long("output") | Short('o') => {
+                out_dir = Some(PathBuf::from(args.value()?))
+            }
             Long("model") => model_name = Some(args.value()?.string()?),
             Long("media") => media_id = Some(args.value()?.string()?),
             Short('h') | Long("help") => {
@@ -299,17 +301,12 @@ pub fn run_decode(mut args: lexopt::Parser) -> Result<(), CliError> {
                 return Ok(());
             }
             Value(v) if input.is_none() => input = Some(PathBuf::from(v)),
-            _ => {
-                return Err(CliError::Usage(format!(
-                    "{}\n\n{DECODE_USAGE}",
-                    arg.unexpected()
-                )))
-            }
+            _ => return Err(CliError::Usage(arg.unexpected().to_string())),
         }
     }
-    let usage = |what: &str| CliError::Usage(format!("{what}\n\n{DECODE_USAGE}"));
+    let usage = |what: &str| CliError::Usage(what.to_string());
     let input = input.ok_or_else(|| usage("IN.bin is required"))?;
-    let out_dir = out_dir.ok_or_else(|| usage("--out DIR is required"))?;
+    let out_dir = out_dir.ok_or_else(|| usage("-o/--output DIR is required"))?;
     let model = model_name.as_deref().map(lookup_model).transpose()?;
     let bytes = fs::read(&input)
         .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", input.display())))?;

@@ -53,9 +53,10 @@ fn parse(mut parser: lexopt::Parser) -> Result<Args, CliError> {
             Long("media") => media = Some(parser.value()?.string()?),
             Long("content-type") => {
                 let name = parser.value()?.string()?;
-                ct = Some(ContentType::parse(&name).ok_or_else(|| {
-                    CliError::Usage(format!("unknown content type `{name}`\n\n{USAGE}"))
-                })?);
+                ct =
+                    Some(ContentType::parse(&name).ok_or_else(|| {
+                        CliError::Usage(format!("unknown content type `{name}`"))
+                    })?);
             }
             Long("data") => data_json = Some(parser.value()?.string()?),
             Long("data-file") => {
@@ -73,15 +74,10 @@ fn parse(mut parser: lexopt::Parser) -> Result<Args, CliError> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            other => {
-                return Err(CliError::Usage(format!(
-                    "{}\n\n{USAGE}",
-                    other.unexpected()
-                )))
-            }
+            other => return Err(CliError::Usage(other.unexpected().to_string())),
         }
     }
-    let missing = |what: &str| CliError::Usage(format!("missing {what}\n\n{USAGE}"));
+    let missing = |what: &str| CliError::Usage(format!("missing {what}"));
     let data = match data_json {
         Some(json) => serde_json::from_str(&json)
             .map_err(|e| CliError::Usage(format!("--data is not valid label data: {e}")))?,

@@ -31,12 +31,24 @@ use crate::hub::labels::RenderLabels;
 use crate::hub::{events, recovery, retention, Config, Hub};
 use crate::integrations::{outbox, Integrations, IntegrationsConfig};
 
-const USAGE: &str = "\
-labelhub serve: run the print hub
-
-Configured by PRINTER_HUB_* environment variables (see README):
-    PRINTER_HUB_DATA_DIR   database and demo printer output (default ./data)
-    PRINTER_HUB_LISTEN     HTTP address (default 0.0.0.0:8090; port 0 = any free port)";
+/// `serve --help`: every `PRINTER_HUB_*` variable from the tables the
+/// configuration reads (hub and auth), so the help cannot miss one.
+fn usage() -> String {
+    let mut text = String::from(
+        "labelhub serve [-o LOGFILE]: run the print hub\n\n\
+         OPTIONS:\n    \
+         -o, --output FILE   append the log to FILE instead of stderr\n\n\
+         Configured by environment variables (default in brackets):\n",
+    );
+    let all = crate::hub::config::VARIABLES
+        .iter()
+        .chain(crate::auth::config::VARIABLES.iter())
+        .chain(crate::integrations::config::VARIABLES.iter());
+    for (name, default, meaning) in all {
+        text.push_str(&format!("    {name} [{default}]\n        {meaning}\n"));
+    }
+    text
+}
 
 /// Re-executes `labelhub serve` once with `MALLOC_ARENA_MAX=2` (glibc only).
 ///
@@ -67,14 +79,18 @@ fn limit_malloc_arenas() {
 }
 
 pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
-    if let Some(arg) = args.next()? {
-        return match arg {
+    let mut log_file = None;
+    while let Some(arg) = args.next()? {
+        match arg {
             lexopt::Arg::Long("help") | lexopt::Arg::Short('h') => {
-                println!("{USAGE}");
-                Ok(())
+                println!("{}", usage());
+                return Ok(());
             }
-            other => Err(CliError::Usage(format!("unexpected {other:?}\n\n{USAGE}"))),
-        };
+            lexopt::Arg::Short('o') | lexopt::Arg::Long("output") => {
+                log_file = Some(std::path::PathBuf::from(args.value()?));
+            }
+            other => return Err(CliError::Usage(other.unexpected().to_string())),
+        }
     }
     limit_malloc_arenas();
     let (config, auth, apps) = match (
@@ -97,11 +113,15 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
             )));
         }
     };
-    init_logging(config.log_level, config.access_log);
+    init_logging(config.log_level, config.access_log, log_file.as_deref())?;
     serve(config, auth, apps)
 }
 
-fn init_logging(level: log::LevelFilter, access_log: bool) {
+fn init_logging(
+    level: log::LevelFilter,
+    access_log: bool,
+    file: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     let mut cfg = simplelog::ConfigBuilder::new();
     cfg.set_time_format_rfc3339()
         .set_thread_level(log::LevelFilter::Off)
@@ -113,7 +133,21 @@ fn init_logging(level: log::LevelFilter, access_log: bool) {
         cfg.add_filter_ignore_str(crate::http::server::ACCESS_LOG_TARGET);
     }
     let cfg = cfg.build();
-    let _ = simplelog::WriteLogger::init(level, cfg, std::io::stderr());
+    // appliance: `serve -o FILE` appends the log to FILE instead of stderr.
+    match file {
+        Some(path) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| CliError::Failed(format!("cannot open {}: {e}", path.display())))?;
+            let _ = simplelog::WriteLogger::init(level, cfg, f);
+        }
+        None => {
+            let _ = simplelog::WriteLogger::init(level, cfg, std::io::stderr());
+        }
+    }
+    Ok(())
 }
 
 /// Where tiny_http's Unix socket goes: `<data dir>/run/http-<pid>.sock`
@@ -177,6 +211,19 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
         Arc::new(std::sync::atomic::AtomicBool::new(false)),
     )
     .map_err(|e| CliError::Failed(format!("cannot install signal handlers: {e}")))?;
+    // appliance: bind the public address before anything is created, so a
+    // taken port leaves no database, key or demo printer behind; then lock
+    // the data directory (one hub per directory; `restore` checks it).
+    let public = std::net::TcpListener::bind(&config.listen)
+        .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", config.listen)))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot create the data directory {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
+    let _data_lock = crate::hub::backup::DataDirLock::acquire(&config.data_dir)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
     let hub = Hub::open(config, Arc::new(RenderLabels), Arc::new(BrotherDevices))
         .map_err(|e| CliError::Failed(format!("cannot open the database: {e}")))?;
     log::info!(
@@ -226,17 +273,15 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     let _sender = outbox::spawn(hub.clone(), integrations, sender_rx)
         .map_err(|e| CliError::Failed(format!("cannot start the webhook sender: {e}")))?;
     let last_seq = events::last_id(&hub.db.lock()).unwrap_or(0);
-    // The public address belongs to the front door (http::front); tiny_http
-    // listens on a private Unix socket that only the front talks to.
-    let public = match std::net::TcpListener::bind(&hub.config.listen) {
-        Ok(l) => l,
-        Err(e) => {
-            hub.shutdown(shutdown_timeout);
-            return Err(CliError::Failed(format!(
-                "cannot listen on {}: {e}",
-                hub.config.listen
-            )));
-        }
+    // The public address (bound above, before anything was created)
+    // belongs to the front door (http::front); tiny_http listens on a
+    // private Unix socket that only the front talks to.
+    let auto_add = if hub.config.auto_add_usb {
+        crate::discover::auto::AutoAdd::spawn(hub.clone(), hub.config.sysfs_root.clone())
+            .map_err(|e| log::error!("cannot start USB auto-add: {e}"))
+            .ok()
+    } else {
+        None
     };
     let server_cfg = ServerConfig {
         listen: Listen::Unix(socket_path(&hub.config.data_dir)),
@@ -304,6 +349,8 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
         started.elapsed().as_secs_f64() * 1000.0
     );
 
+    // appliance: systemd readiness and watchdog (no-ops outside systemd).
+    let watchdog = super::watchdog::ready(&hub, &front.local_addr().to_string());
     let signal = signals.forever().next();
     log::info!(
         "received {}; shutting down",
@@ -313,6 +360,10 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
         }
     );
     let stopping = Instant::now();
+    super::watchdog::stopping(watchdog);
+    if let Some(a) = auto_add {
+        a.stop();
+    }
     front.stop();
     server.shutdown(Duration::from_secs(5));
     let stuck = hub.shutdown(shutdown_timeout);

@@ -27,6 +27,9 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PRINTER_HUB_MAX_QUEUED_PER_KEY", "10000", "most labels waiting from one API key over all printers; a submission past it answers 429 key_queue_full"),
     ("PRINTER_HUB_PREVIEW_CONCURRENCY", "2", "previews rendered at once; more answer 429 preview_busy with Retry-After"),
     ("PRINTER_HUB_PREVIEW_PER_KEY", "1", "previews rendered at once for one API key (or client); more answer 429 preview_busy"),
+    // appliance (issue 12): USB discovery.
+    ("PRINTER_HUB_AUTO_ADD_USB", "false", "add a newly plugged, supported Brother USB printer as a printer by itself (checked every 5 s)"),
+    ("PRINTER_HUB_SYSFS_ROOT", "/", "root under which discovery reads sys/class/usbmisc, sys/bus/usb and dev/ (containers, tests)"),
     ("PRINTER_HUB_ACCESS_LOG", "true", "one info line per request (method, route, status, ms, key prefix, client); false turns it off"),
     ("PRINTER_HUB_DIR_ROOTS", "", "directories (`:`-separated) where `dir://` printers may write besides the data directory"),
     ("PRINTER_HUB_PRINTER_NETWORKS", "", "CIDR networks (`,`-separated) that `tcp://` printers and outbound webhook subscribers must be in; empty = any host"),
@@ -55,6 +58,10 @@ pub struct Config {
     /// Preview pool: renders at once, in total and per key.
     pub preview_concurrency: usize,
     pub preview_per_key: usize,
+    /// appliance: add newly plugged USB printers by themselves.
+    pub auto_add_usb: bool,
+    /// appliance: where discovery finds `sys/` and `dev/`.
+    pub sysfs_root: PathBuf,
     /// The per-request access log line (`labelhub::access` target).
     pub access_log: bool,
     /// `dir://` roots besides the data directory (`PRINTER_HUB_DIR_ROOTS`).
@@ -83,6 +90,8 @@ impl Default for Config {
             max_queued_per_key: 10_000,
             preview_concurrency: 2,
             preview_per_key: 1,
+            auto_add_usb: false,
+            sysfs_root: PathBuf::from("/"),
             access_log: true,
             dir_roots: Vec::new(),
             printer_networks: Vec::new(),
@@ -172,6 +181,18 @@ impl Config {
         }
         if let Some(n) = r.num("PRINTER_HUB_PREVIEW_PER_KEY", 1, 256) {
             cfg.preview_per_key = n as usize;
+        }
+        if let Some(v) = r.get("PRINTER_HUB_AUTO_ADD_USB") {
+            match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => cfg.auto_add_usb = true,
+                "0" | "false" | "no" | "off" => cfg.auto_add_usb = false,
+                _ => r.error(format!(
+                    "PRINTER_HUB_AUTO_ADD_USB={v}: expected true or false"
+                )),
+            }
+        }
+        if let Some(v) = r.get("PRINTER_HUB_SYSFS_ROOT") {
+            cfg.sysfs_root = PathBuf::from(v);
         }
         if let Some(v) = r.get("PRINTER_HUB_DIR_ROOTS") {
             for root in v.split(':').map(str::trim).filter(|s| !s.is_empty()) {

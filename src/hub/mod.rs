@@ -12,6 +12,7 @@
 //! * After every commit that wrote events, [`Hub::write`] tells the change
 //!   listener (the long-poll registry), so waiting requests wake up.
 
+pub mod backup;
 pub mod bitmaps;
 pub mod clock;
 pub mod config;
@@ -25,6 +26,7 @@ pub mod observe;
 pub mod printers;
 pub mod recovery;
 pub mod registry;
+pub mod remove;
 pub mod retention;
 pub mod submit;
 pub mod worker;

@@ -286,6 +286,17 @@ pub fn create(w: &mut Writer<'_, '_>, new: &NewPrinter, by: &str) -> Result<Prin
     Ok(printer)
 }
 
+/// Deletes the printer row with an audit row (appliance, issue 12). Its
+/// jobs and batches must be gone already (foreign keys); `hub::remove`
+/// does that in the same transaction.
+pub fn delete(w: &mut Writer<'_, '_>, key: &str, by: &str) -> Result<Printer, HubError> {
+    let before = get(w.tx, key)?;
+    w.tx.prepare_cached("DELETE FROM printers WHERE id = ?1")?
+        .execute(params![before.id])?;
+    audit(w, "delete", Some(&before), &before, by)?;
+    Ok(before)
+}
+
 /// Applies an update; returns the printer before and after.
 pub fn update(
     w: &mut Writer<'_, '_>,

@@ -218,6 +218,8 @@ fn touches_a_printer(method: &str, path: &str) -> bool {
         || path == "/api/v1/admin/connection-test"
         || path.starts_with("/api/admin/webhooks")
         || (method == "POST" && path == "/api/v1/admin/printers")
+        // appliance: a backup holds every printer's data.
+        || path == "/api/v1/admin/backup"
 }
 
 /// List routes: a limited key sees only its printers there.

@@ -2,6 +2,7 @@
 //! `labelhub` binary or the library's public API; shared helpers live in
 //! `support`.
 
+mod appliance;
 mod apps;
 mod auth;
 mod auth_fuzz;
