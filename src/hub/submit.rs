@@ -325,12 +325,10 @@ fn render_all(
             labels::LabelError::Render {
                 code,
                 message,
-                status,
                 detail,
             } if items.len() > 1 => labels::LabelError::Render {
                 code,
                 message: format!("items[{idx}]: {message}"),
-                status,
                 detail: Some(json!({"item": idx, "detail": detail})),
             },
             e => e,
@@ -372,7 +370,6 @@ fn render_all(
                     vec![Err(labels::LabelError::Render {
                         code: "internal_render_error",
                         message: "the renderer panicked".into(),
-                        status: 500,
                         detail: None,
                     })]
                 })

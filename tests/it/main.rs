@@ -6,6 +6,7 @@ mod auth;
 mod auth_fuzz;
 mod hub;
 mod hub_crash;
+mod layers;
 mod policy;
 mod printer_io;
 mod raster;
