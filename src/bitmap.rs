@@ -198,11 +198,19 @@ impl Bitmap {
     /// The same picture turned a quarter clockwise: `(x, y)` goes to
     /// `(height - 1 - y, x)`.
     pub fn rotate_cw(&self) -> Bitmap {
-        let mut res = Bitmap::new(self.height, self.width);
+        let h = self.height;
+        self.moved(self.height, self.width, |x, y| (h - 1 - y, x))
+    }
+
+    /// A `width × height` bitmap with every ink pixel `(x, y)` of `self`
+    /// moved to `to(x, y)`.
+    fn moved(&self, width: u32, height: u32, to: impl Fn(u32, u32) -> (u32, u32)) -> Bitmap {
+        let mut res = Bitmap::new(width, height);
         for y in 0..self.height {
             for x in 0..self.width {
                 if self.get(x, y) {
-                    res.set(self.height - 1 - y, x, true);
+                    let (nx, ny) = to(x, y);
+                    res.set(nx, ny, true);
                 }
             }
         }
@@ -221,28 +229,13 @@ impl Bitmap {
 
     /// Swaps the axes: pixel `(x, y)` moves to `(y, x)`.
     pub fn transpose(&self) -> Bitmap {
-        let mut res = Bitmap::new(self.height, self.width);
-        for y in 0..self.height {
-            for x in 0..self.width {
-                if self.get(x, y) {
-                    res.set(y, x, true);
-                }
-            }
-        }
-        res
+        self.moved(self.height, self.width, |x, y| (y, x))
     }
 
     /// Mirrors left-right.
     pub fn flip_horizontal(&self) -> Bitmap {
-        let mut res = Bitmap::new(self.width, self.height);
-        for y in 0..self.height {
-            for x in 0..self.width {
-                if self.get(x, y) {
-                    res.set(self.width - 1 - x, y, true);
-                }
-            }
-        }
-        res
+        let w = self.width;
+        self.moved(self.width, self.height, |x, y| (w - 1 - x, y))
     }
 
     /// Grey image with black ink on white paper (for PNG output).

@@ -228,32 +228,13 @@ pub static MODELS: &[Model] = &[
     // --- QL, 720-pin head -------------------------------------------------
     // QL-500: no cutter, no ESC i K, no ESC i a, no compression, 295 min.
     Model {
-        high_res_dpi: None,
-        compression: false,
-        blank_line_cmd: false,
         cutter: false,
         cut_every: false,
-        mode_switch: false,
         expanded_mode: false,
-        min_length_dots: 295,
-        ..ql720("QL-500", 0x30, 0x4F, 0x2015, 50)
+        ..ql720("QL-500", 0x30, 0x4F, 0x2015, 50).raster_only()
     },
-    Model {
-        high_res_dpi: None,
-        compression: false,
-        blank_line_cmd: false,
-        mode_switch: false,
-        min_length_dots: 295,
-        ..ql720("QL-550", 0x30, 0x4F, 0x2016, 90)
-    },
-    Model {
-        high_res_dpi: None,
-        compression: false,
-        blank_line_cmd: false,
-        mode_switch: false,
-        min_length_dots: 295,
-        ..ql720("QL-560", 0x34, 0x31, 0x2027, 100)
-    },
+    ql720("QL-550", 0x30, 0x4F, 0x2016, 90).raster_only(),
+    ql720("QL-560", 0x34, 0x31, 0x2027, 100).raster_only(),
     Model {
         compression: false,
         blank_line_cmd: false,
@@ -289,20 +270,10 @@ pub static MODELS: &[Model] = &[
     Model {
         compression: false,
         blank_line_cmd: false,
-        two_colour: true,
-        invalidate_bytes: 400,
-        ..ql720("QL-800", 0x34, 0x38, 0x209B, 148)
+        ..ql720("QL-800", 0x34, 0x38, 0x209B, 148).with_red()
     },
-    Model {
-        two_colour: true,
-        invalidate_bytes: 400,
-        ..ql720("QL-810W", 0x34, 0x39, 0x209C, 110)
-    },
-    Model {
-        two_colour: true,
-        invalidate_bytes: 400,
-        ..ql720("QL-820NWB", 0x34, 0x41, 0x209D, 110)
-    },
+    ql720("QL-810W", 0x34, 0x39, 0x209C, 110).with_red(),
+    ql720("QL-820NWB", 0x34, 0x41, 0x209D, 110).with_red(),
     // --- QL, 1296-pin head ------------------------------------------------
     Model {
         min_length_dots: 295,
@@ -328,6 +299,29 @@ impl Model {
             high_res_dpi: None,
             half_cut: false,
             cut_every: false,
+            ..self
+        }
+    }
+
+    /// The early raster-only QLs (QL-500/550/560): no high resolution, no
+    /// compression (so no `Z`), no `ESC i a`, labels of 295 lines at least.
+    const fn raster_only(self) -> Model {
+        Model {
+            high_res_dpi: None,
+            compression: false,
+            blank_line_cmd: false,
+            mode_switch: false,
+            min_length_dots: 295,
+            ..self
+        }
+    }
+
+    /// The two-colour QL-8xx: black and red on DK-22251, 400 NULs to
+    /// invalidate.
+    const fn with_red(self) -> Model {
+        Model {
+            two_colour: true,
+            invalidate_bytes: 400,
             ..self
         }
     }
