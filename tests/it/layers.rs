@@ -12,6 +12,8 @@
 //!    its own children counts as one, the family's `mod.rs` as another)
 //!    form no import loop.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
