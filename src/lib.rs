@@ -12,4 +12,5 @@ pub mod brother;
 pub mod cli;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod render;

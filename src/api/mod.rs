@@ -21,6 +21,7 @@ pub mod error;
 pub mod events;
 pub mod jobs;
 pub mod meta;
+pub mod metrics;
 pub mod openapi;
 pub mod print;
 pub mod printers;
@@ -507,6 +508,17 @@ pub fn routes() -> Router<Api> {
             Admin,
             "Enable a printer (its thread starts)",
             admin::enable
+        ),
+        // Observe (issue 12, part 4): Prometheus metrics. A read key; the
+        // printer series follow the key's allow-list (see api::metrics).
+        route!(
+            "GET",
+            "/metrics",
+            Read,
+            "Prometheus metrics (text format 0.0.4), printers limited to the key's",
+            metrics::metrics,
+            // Lists across printers: the handler keeps only the caller's.
+            Policy::NONE.lists()
         ),
         // API keys and the audit log (auth, issue 5).
         route!(

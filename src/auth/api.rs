@@ -140,6 +140,10 @@ fn admit(
             PrinterAccess::All => Vec::new(),
             PrinterAccess::Only(ids) => ids.iter().map(|id| id.to_string()).collect(),
         },
+        key_prefix: match &principal.source {
+            crate::auth::principal::Source::ApiKey { prefix, .. } => Some(prefix.clone()),
+            crate::auth::principal::Source::Sso { .. } => None,
+        },
     });
     Ok(Some(principal))
 }

@@ -322,6 +322,12 @@ impl Front {
         self.shared.slots.held()
     }
 
+    /// A function that counts the connections open now (for `/metrics`).
+    pub fn open_connections_probe(&self) -> Box<dyn Fn() -> usize + Send + Sync> {
+        let shared = Arc::clone(&self.shared);
+        Box::new(move || shared.slots.held())
+    }
+
     /// Stops accepting and waits for the accept thread.
     pub fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);

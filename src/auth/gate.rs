@@ -101,6 +101,17 @@ impl Gate {
         if let Some(value) = header(KEY_HEADER) {
             return self.authenticate_key(conn, value, client, now_ms);
         }
+        // `Authorization: Bearer lh_pat_...`: what a Prometheus scraper can
+        // send (`authorization: {credentials: ...}`; it cannot set custom
+        // headers). Only a value shaped like our keys counts, so a bearer
+        // token meant for a proxy in front still reaches SSO below.
+        if let Some(value) = header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|v| v.starts_with(super::key::KEY_MARKER))
+        {
+            return self.authenticate_key(conn, value, client, now_ms);
+        }
         if let Some(sso) = &self.config.sso {
             if let Some(res) = sso.authenticate(&header) {
                 return res.map(|p| (p, None));

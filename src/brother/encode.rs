@@ -352,6 +352,23 @@ impl JobEncoder {
         if opts.high_res && model.high_res_dpi.is_none() {
             return Err(unsupported("high resolution"));
         }
+        // High resolution on HSe heat-shrink tube is refused: the only
+        // driver evidence for high resolution (the P900W driver's ESC i z
+        // n1 0x86 + media type 0x09) is on laminated TZe tape, no capture of
+        // Brother's driver printing a tube in high resolution exists in our
+        // sources, and the E550W/P750W manual lists no 0x09 media type. A
+        // media type the printer does not expect makes it answer "replace
+        // media" (error 2 bit 0), so we do not guess (issue 12).
+        if opts.high_res && geometry.media.kind == MediaKind::HeatShrink {
+            return Err(EncodeError::InvalidOption {
+                option: "high_res",
+                detail: format!(
+                    "high resolution is not available on heat-shrink tube ({}): \
+                     Brother's driver data confirms it on TZe tape only",
+                    geometry.media.id
+                ),
+            });
+        }
         if opts.half_cut && !model.half_cut {
             return Err(unsupported("half cut"));
         }
@@ -536,8 +553,15 @@ impl JobEncoder {
             Compat::Driver if pt => {
                 // Brother PT drivers: width + recover, "no media type"; the
                 // P900W driver (and the CUPS driver's rule) switch to 0x86 +
-                // type 0x09 in high resolution.
-                let (n1, n2) = if opts.high_res {
+                // type 0x09 in high resolution. That is confirmed only for
+                // the 360-dpi head (560 pins) on TZe tape (heat-shrink tube
+                // never gets here in high resolution, see `new`). On the
+                // 180-dpi heads (E550W/P750W/P710BT...) high resolution is
+                // `ESC i K` bit 6 in Brother's manual, whose media type list
+                // has no 0x09 and no capture shows the driver sending it; so
+                // they keep the driver's normal 0x84/0x00 (unverified on
+                // hardware, issue 12).
+                let (n1, n2) = if opts.high_res && model.pins == 560 {
                     (0x86, 0x09)
                 } else {
                     (0x84, 0x00)
@@ -889,6 +913,84 @@ mod tests {
             enc.page(&pages[0], true).unwrap_err().code(),
             "job_finished"
         );
+    }
+
+    /// The `ESC i z` command of a stream (its 10 parameter bytes).
+    fn esc_i_z(out: &[u8]) -> [u8; 10] {
+        let at = out
+            .windows(3)
+            .position(|w| w == [0x1B, 0x69, 0x7A])
+            .expect("ESC i z");
+        let mut p = [0u8; 10];
+        p.copy_from_slice(&out[at + 3..at + 13]);
+        p
+    }
+
+    /// Media byte 0x09 only where Brother's driver sends it: high
+    /// resolution on the 360-dpi head with TZe tape (issue 12).
+    #[test]
+    fn media_byte_0x09_only_on_the_360_dpi_head_with_tape() {
+        let hi = Options {
+            high_res: true,
+            ..Options::default()
+        };
+        let lo = Options::default();
+        let z = |model: &str, media: &str, dots: u32, opts: &Options| {
+            esc_i_z(&encode(m(model), media, &[blank(100, dots)], opts).unwrap())
+        };
+        // P900W driver capture: 0x86 + 0x09 in high resolution.
+        assert_eq!(z("PT-P900W", "12", 150, &hi)[..3], [0x86, 0x09, 12]);
+        assert_eq!(z("PT-P900W", "12-nl", 150, &hi)[..3], [0x86, 0x09, 12]);
+        assert_eq!(z("PT-P900W", "12", 150, &lo)[..3], [0x84, 0x00, 12]);
+        // 180-dpi heads: the driver's normal bytes; resolution via ESC i K.
+        for model in ["PT-P750W", "PT-E550W", "PT-P710BT"] {
+            let out = encode(m(model), "12", &[blank(100, 70)], &hi).unwrap();
+            assert_eq!(esc_i_z(&out)[..3], [0x84, 0x00, 12], "{model}");
+            let k = out
+                .windows(3)
+                .position(|w| w == [0x1B, 0x69, 0x4B])
+                .unwrap();
+            assert_eq!(out[k + 3] & 0x40, 0x40, "{model}: ESC i K bit 6");
+        }
+        // Heat-shrink tube: high resolution refused, with the reason.
+        for (model, tube, dots) in [("PT-P750W", "12-hs", 66), ("PT-P900W", "12-hs", 132)] {
+            let err = encode(m(model), tube, &[blank(100, dots)], &hi).unwrap_err();
+            assert_eq!(err.code(), "invalid_option", "{model}");
+            assert!(err.to_string().contains("heat-shrink"), "{err}");
+            assert_eq!(z(model, tube, dots, &lo)[..2], [0x84, 0x00]);
+        }
+    }
+
+    /// Brother's QL-1100/1110NWB/1115NWB reference, §2.1: the print
+    /// information for a 103 x 164 mm die-cut label is
+    /// `8E 0B 68 A4 1E 07 00 00 00 00` (speed priority). The driver mode
+    /// differs only in the quality flag it sets by default (0x40).
+    #[test]
+    fn dk_11247_print_information_matches_brothers_example() {
+        for model in ["QL-1100", "QL-1110NWB", "QL-1115NWB"] {
+            let out = encode(
+                m(model),
+                "103x164",
+                &[blank(1822, 1200)],
+                &Options::default(),
+            )
+            .unwrap();
+            let z = esc_i_z(&out);
+            assert_eq!(z[0] & !0x40, 0x8E, "{model}");
+            assert_eq!(
+                z[1..],
+                [0x0B, 0x68, 0xA4, 0x1E, 0x07, 0, 0, 0, 0],
+                "{model}"
+            );
+        }
+        let err = encode(
+            m("QL-1060N"),
+            "103x164",
+            &[blank(1822, 1200)],
+            &Options::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "media_not_supported");
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! `"36"`), non-laminated TZe as `"12-nl"`, HSe heat-shrink tube as `"12-hs"`
 //! (the width the printer reports for the 11.7 mm tube); QL by brother_ql's
 //! identifiers (`"62"`, `"62red"`, `"29x90"`, `"d24"`, plus `"103"` from
-//! brother-ql-next).
+//! brother-ql-next and `"103x164"` for DK-11247).
 
 use std::fmt;
 
@@ -301,12 +301,29 @@ pub static MEDIA: &[Media] = &[
     ql_endless("102", 102, 102, &[win(1296, 56, 1164, 56)]),
     // 103 mm roll (DK-22246, reported as 104 mm): Brother's table puts
     // 38/1200/58 on the head, brother-ql-next 56 first. We follow Brother
-    // (reference §3.6, unverified on hardware).
+    // (reference §3.6, unverified on hardware). QL-1100/1110NWB/1115NWB only
+    // (`Model::wide_104mm`; refused on the QL-1050/1060N in `geometry_of`).
     ql_endless("103", 103, 104, &[win(1296, 38, 1200, 56)]),
     // --- QL die-cut [bql; 54x29, 60x86 from brother-ql-next]. --------------
     ql_die_cut("17x54", 17, 54, 566, ql_both!(0, 165)),
     ql_die_cut("17x87", 17, 87, 956, ql_both!(0, 165)),
-    ql_die_cut("23x23", 23, 23, 202, ql_both!(42, 202)),
+    // DK-11221 23x23: Brother's die-cut rows are the label's total dots less
+    // 36 across and 70 along (29x90: 342x1061 -> 306x991; 62x100:
+    // 732x1179 -> 696x1109), so the 272x272 label prints 236 across and 202
+    // along. brother_ql took 70 off both ways (202x202). Brother's margins:
+    // 42 on the 720-pin head, 85 on the 1296-pin head (not 42 + 44 = 86,
+    // like the 12 mm roll's 74 instead of 73). brother_ql's 42/86 is kept
+    // as the library value; its 202-dot width is not reproduced by
+    // `Compat::BrotherQl` (no reference vector uses this label).
+    // Source: issue 12's check against Brother's driver data (P-touch
+    // Editor media table); not confirmed on hardware here.
+    ql_die_cut(
+        "23x23",
+        23,
+        23,
+        202,
+        &[win(720, 42, 236, 42), win(1296, 85, 236, 86)],
+    ),
     ql_die_cut("29x42", 29, 42, 425, ql_both!(6, 306)),
     ql_die_cut("29x90", 29, 90, 991, ql_both!(6, 306)),
     // The "39x90" label (DK-11208) is 38 mm wide and reports 38.
@@ -317,13 +334,33 @@ pub static MEDIA: &[Media] = &[
     ql_die_cut("39x48", 39, 48, 495, ql_both!(6, 425)),
     ql_die_cut("52x29", 52, 29, 271, ql_both!(0, 578)),
     ql_die_cut("54x29", 54, 29, 271, ql_both!(60, 598)),
-    // DK-11234 "60x86" is reported as 60 x 87.
-    ql_die_cut("60x86", 60, 87, 954, ql_both!(18, 672)),
+    // DK-11234 "60x86" is reported as 60 x 87. First margin 24 (720-pin) /
+    // 68 (1296-pin) as Brother's driver data has it (issue 12); the 18/62
+    // of brother-ql-next stays the library value. Not confirmed on
+    // hardware here.
+    ql_die_cut(
+        "60x86",
+        60,
+        87,
+        954,
+        &[win(720, 24, 672, 18), win(1296, 68, 672, 62)],
+    ),
     ql_die_cut("62x29", 62, 29, 271, ql_both!(12, 696)),
     ql_die_cut("62x100", 62, 100, 1109, ql_both!(12, 696)),
     ql_die_cut("102x51", 102, 51, 526, &[win(1296, 56, 1164, 56)]),
     // DK-11241 "102x152" is reported as 102 x 153.
     ql_die_cut("102x152", 102, 153, 1660, &[win(1296, 56, 1164, 56)]),
+    // DK-11247 103 x 164 mm, reported (and sent in ESC i z) as 104 x 164:
+    // Brother's QL-1100/1110NWB/1115NWB Raster Command Reference v1.00
+    // gives `ESC i z 8E 0B 68 A4 1E 07 00 00 00 00` for it (width 0x68 =
+    // 104, length 0xA4 = 164, 0x071E = 1822 raster lines). 1200 dots
+    // across (brother-label 2.0, brother_ql forks: 1224x1941 total,
+    // 1200x1822 printable); placed like the 103 mm roll of the same width,
+    // Brother's 38 first (libraries 12 + 44 = 56). QL-1100 series only.
+    Media {
+        width_mm: 103.0,
+        ..ql_die_cut("103x164", 104, 164, 1822, &[win(1296, 38, 1200, 56)])
+    },
     Media {
         // The 12 mm round label is the only die-cut with a feed margin [bql].
         feed_margin_dots: 35,
@@ -523,6 +560,12 @@ pub fn geometry_of(model: &Model, media: &'static Media) -> Result<Geometry, Med
             "black/red media need a two-colour model (QL-800/810W/820NWB)",
         ));
     }
+    // 104 mm wide media: QL-1100 series only (see `Model::wide_104mm`).
+    if media.status_width_mm == 104 && !model.wide_104mm {
+        return Err(unsupported(
+            "104 mm wide media (DK-22246, DK-11247) are listed by Brother for the QL-1100/1110NWB/1115NWB only",
+        ));
+    }
     // PT-P910BT takes TZe tape only [ptouch, spec].
     if media.kind == MediaKind::HeatShrink && model.name == "PT-P910BT" {
         return Err(unsupported("the PT-P910BT takes TZe tape only"));
@@ -591,6 +634,55 @@ mod tests {
             (g.first_margin, g.printable_dots, g.last_margin()),
             (56, 1164, 76)
         );
+    }
+
+    /// Brother's geometry where the libraries differ (issue 12).
+    #[test]
+    fn brother_geometry_for_60x86_23x23_and_the_104_mm_media() {
+        let span = |g: &Geometry| (g.first_margin, g.printable_dots, g.last_margin());
+        // 60x86: 24 (720-pin) / 68 (1296-pin) first, not 18 / 62.
+        let g = geo("QL-820NWB", "60x86");
+        assert_eq!(span(&g), (24, 672, 24));
+        assert_eq!(g.library_first_margin, 18);
+        assert_eq!(span(&geo("QL-1110NWB", "60x86")), (68, 672, 556));
+        assert_eq!(geo("QL-1110NWB", "60x86").library_first_margin, 62);
+        // 23x23: 236 dots across at 42 / 85, 202 lines along.
+        let g = geo("QL-700", "23x23");
+        assert_eq!(span(&g), (42, 236, 442));
+        assert_eq!(g.fixed_length_dots, Some(202));
+        assert_eq!(span(&geo("QL-1060N", "23x23")), (85, 236, 975));
+        // DK-11247 103 x 164: ESC i z 104 / 164, 1822 lines, 1200 across.
+        let g = geo("QL-1115NWB", "103x164");
+        assert_eq!(span(&g), (38, 1200, 58));
+        assert_eq!(
+            (g.status_width_mm, g.status_length_mm, g.status_media_type),
+            (104, 164, 0x0B)
+        );
+        assert_eq!(g.fixed_length_dots, Some(1822));
+        assert_eq!(
+            by_status(Family::Ql, 104, 0x0B, 164, false).map(|m| m.id),
+            Some("103x164")
+        );
+        assert_eq!(
+            by_id(Family::Ql, "103x164").map(|m| m.describe()),
+            Some("103 mm x 164 mm die-cut".to_string())
+        );
+        // 104 mm wide media: QL-1100/1110NWB/1115NWB, not QL-1050/1060N.
+        for model in ["QL-1100", "QL-1110NWB", "QL-1115NWB"] {
+            for media in ["103", "103x164"] {
+                assert!(geometry(model::by_name(model).unwrap(), media).is_ok());
+            }
+        }
+        for model in ["QL-1050", "QL-1060N", "QL-820NWB"] {
+            for media in ["103", "103x164"] {
+                let err = geometry(model::by_name(model).unwrap(), media).unwrap_err();
+                assert_eq!(err.code(), "media_not_supported", "{model} {media}");
+            }
+        }
+        let err = geometry(model::by_name("QL-1060N").unwrap(), "103").unwrap_err();
+        assert!(err.to_string().contains("QL-1100/1110NWB/1115NWB"), "{err}");
+        // The 102 mm media stay on every 1296-pin head.
+        assert!(geometry(model::by_name("QL-1050").unwrap(), "102x152").is_ok());
     }
 
     #[test]

@@ -90,6 +90,14 @@ pub struct Model {
     pub margin_range: (u16, u16),
     /// USB product id (vendor 0x04F9) in normal (not P-Lite) mode, where known.
     pub usb_product_id: Option<u16>,
+    /// Takes the 104 mm wide DK media (DK-22246 103.6 mm roll, DK-11247
+    /// 103 x 164 mm labels). Brother lists them for the QL-1100 series only:
+    /// the "Raster Command Reference QL-1100/1110NWB/1115NWB v1.00" covers
+    /// all three models and its worked example is the DK-11247 label
+    /// (`ESC i z 8E 0B 68 A4 1E 07 00 00 00 00`: 104 mm x 164 mm, 1822
+    /// lines). The QL-1050/1060N reference (v6.0, 2011) predates them and
+    /// tops out at 102 mm; brother-label 2.0 lists them for "QL-11" only.
+    pub wide_104mm: bool,
 }
 
 impl Model {
@@ -130,6 +138,7 @@ const fn pt128(name: &'static str, status_code: u8, usb: u16) -> Model {
         max_length_dots: 7086,
         margin_range: (14, 900),
         usb_product_id: Some(usb),
+        wide_104mm: false,
     }
 }
 
@@ -182,6 +191,7 @@ const fn ql720(name: &'static str, series: u8, code: u8, usb: u16, speed: u16) -
         max_length_dots: 11811,
         margin_range: (35, 1500),
         usb_product_id: Some(usb),
+        wide_104mm: false,
     }
 }
 
@@ -286,9 +296,18 @@ pub static MODELS: &[Model] = &[
         invalidate_bytes: 200,
         ..ql1296("QL-1060N", 0x34, 0x34, 0x202A)
     },
-    ql1296("QL-1100", 0x34, 0x43, 0x20A7),
-    ql1296("QL-1110NWB", 0x34, 0x44, 0x20A8),
-    ql1296("QL-1115NWB", 0x34, 0x45, 0x20AB),
+    Model {
+        wide_104mm: true,
+        ..ql1296("QL-1100", 0x34, 0x43, 0x20A7)
+    },
+    Model {
+        wide_104mm: true,
+        ..ql1296("QL-1110NWB", 0x34, 0x44, 0x20A8)
+    },
+    Model {
+        wide_104mm: true,
+        ..ql1296("QL-1115NWB", 0x34, 0x45, 0x20AB)
+    },
 ];
 
 impl Model {

@@ -91,17 +91,22 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
             )));
         }
     };
-    init_logging(config.log_level);
+    init_logging(config.log_level, config.access_log);
     serve(config, auth)
 }
 
-fn init_logging(level: log::LevelFilter) {
-    let cfg = simplelog::ConfigBuilder::new()
-        .set_time_format_rfc3339()
+fn init_logging(level: log::LevelFilter, access_log: bool) {
+    let mut cfg = simplelog::ConfigBuilder::new();
+    cfg.set_time_format_rfc3339()
         .set_thread_level(log::LevelFilter::Off)
         .set_target_level(log::LevelFilter::Off)
-        .add_filter_allow_str("labelhub")
-        .build();
+        .add_filter_allow_str("labelhub");
+    if !access_log {
+        // PRINTER_HUB_ACCESS_LOG=0: the access lines are dropped by target
+        // before they are formatted.
+        cfg.add_filter_ignore_str(crate::http::server::ACCESS_LOG_TARGET);
+    }
+    let cfg = cfg.build();
     let _ = simplelog::WriteLogger::init(level, cfg, std::io::stderr());
 }
 
@@ -214,6 +219,7 @@ pub fn serve(config: Config, auth: AuthConfig) -> Result<(), CliError> {
             )));
         }
     };
+    crate::metrics::set_open_connections(front.open_connections_probe());
     api.set_auth(Arc::new(AuthState {
         gate,
         peers: Some(front.peers()),

@@ -37,6 +37,9 @@ pub struct Principal {
     pub scope: Option<Scope>,
     /// Printers the caller may use (empty = all).
     pub allowed_printers: Vec<String>,
+    /// The API key's public lookup prefix (`lh_pat_` + 9 characters), for
+    /// the access log; never the key.
+    pub key_prefix: Option<String>,
 }
 
 /// Why a long-poll request is being handled again.

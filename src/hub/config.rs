@@ -23,6 +23,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PRINTER_HUB_SHUTDOWN_TIMEOUT_S", "30", "bound on graceful shutdown (printer threads finish the label in flight)"),
     ("PRINTER_HUB_DEMO_PRINTER", "true", "create the demo PT-P750W emulator printer on a first start with no printer"),
     ("PRINTER_HUB_LOG_LEVEL", "info", "error, warn, info, debug or trace"),
+    ("PRINTER_HUB_ACCESS_LOG", "true", "one info line per request (method, route, status, ms, key prefix, client); false turns it off"),
     ("PRINTER_HUB_DIR_ROOTS", "", "directories (`:`-separated) where `dir://` printers may write besides the data directory"),
     ("PRINTER_HUB_PRINTER_NETWORKS", "", "CIDR networks (`,`-separated) that `tcp://` printers must be in; empty = any host"),
 ];
@@ -44,6 +45,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub demo_printer: bool,
     pub log_level: log::LevelFilter,
+    /// The per-request access log line (`labelhub::access` target).
+    pub access_log: bool,
     /// `dir://` roots besides the data directory (`PRINTER_HUB_DIR_ROOTS`).
     pub dir_roots: Vec<PathBuf>,
     /// `tcp://` printers must be in one of these; empty = any
@@ -66,6 +69,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(30),
             demo_printer: true,
             log_level: log::LevelFilter::Info,
+            access_log: true,
             dir_roots: Vec::new(),
             printer_networks: Vec::new(),
         }
@@ -123,6 +127,15 @@ impl Config {
                 "0" | "false" | "no" | "off" => cfg.demo_printer = false,
                 _ => r.error(format!(
                     "PRINTER_HUB_DEMO_PRINTER={v}: expected true or false"
+                )),
+            }
+        }
+        if let Some(v) = r.get("PRINTER_HUB_ACCESS_LOG") {
+            match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => cfg.access_log = true,
+                "0" | "false" | "no" | "off" => cfg.access_log = false,
+                _ => r.error(format!(
+                    "PRINTER_HUB_ACCESS_LOG={v}: expected true or false"
                 )),
             }
         }

@@ -123,7 +123,9 @@ impl Db {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let res = f(&tx)?;
+        let t = std::time::Instant::now();
         tx.commit()?;
+        crate::metrics::commit(t.elapsed());
         Ok(res)
     }
 

@@ -188,7 +188,13 @@ impl Device for BrotherDevice {
         let options = encode::Options {
             auto_cut: opts.auto_cut,
             half_cut: opts.half_cut && self.model.half_cut,
-            high_res: opts.high_res && self.model.high_res_dpi.is_some(),
+            // High resolution is a quality wish: where the model or the
+            // medium has none (the encoder refuses it on heat-shrink tube,
+            // issue 12) the label prints at normal resolution.
+            high_res: opts.high_res
+                && self.model.high_res_dpi.is_some()
+                && crate::brother::media::by_id(self.model.family, media)
+                    .is_none_or(|m| m.kind != crate::brother::media::MediaKind::HeatShrink),
             ..encode::Options::default()
         };
         let encoder = encode::JobEncoder::new(self.model, media, options).map_err(encode_error)?;

@@ -19,6 +19,7 @@ pub mod device;
 pub mod events;
 pub mod jobs;
 pub mod labels;
+pub mod observe;
 pub mod printers;
 pub mod recovery;
 pub mod registry;

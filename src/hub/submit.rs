@@ -223,7 +223,9 @@ fn write_group(
         }
         results.push(res);
     }
+    let t = std::time::Instant::now();
     tx.commit()?;
+    crate::metrics::commit(t.elapsed());
     Ok(results)
 }
 

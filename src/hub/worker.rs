@@ -503,11 +503,12 @@ impl Worker {
                     }
                     Ok(())
                 });
-                if let Err(e) = res {
-                    log::error!(
+                match res {
+                    Ok(()) => super::observe::jobs_paused_wrong_media(&self.printer, &run, &loaded),
+                    Err(e) => log::error!(
                         "printer {}: pausing mismatched jobs failed: {e}",
                         self.printer.slug
-                    );
+                    ),
                 }
                 return;
             }
@@ -613,6 +614,9 @@ impl Worker {
                 }
             });
             self.live.update(|l| l.current_job = None);
+            if res.is_ok() {
+                super::observe::job_done(&self.printer, &id);
+            }
             idx += 1;
             if last {
                 if idx < ids.len() {
@@ -706,9 +710,9 @@ impl Worker {
 
     fn finish_job(&mut self, id: &str, res: Result<(), &JobError>) {
         let out = self.hub.write(|w| {
-            match res {
+            let changed = match res {
                 Ok(()) => {
-                    jobs::transition(w, id, &[JobState::Printing], JobState::Done, None)?.ok()
+                    jobs::transition(w, id, &[JobState::Printing], JobState::Done, None)?.is_ok()
                 }
                 Err(err) => jobs::transition(
                     w,
@@ -717,15 +721,18 @@ impl Worker {
                     JobState::Failed,
                     Some(err),
                 )?
-                .ok(),
+                .is_ok(),
             };
-            Ok(())
+            Ok(changed)
         });
-        if let Err(e) = out {
-            log::error!(
+        match (out, res) {
+            (Ok(false), _) => {}
+            (Ok(true), Ok(())) => super::observe::job_done(&self.printer, id),
+            (Ok(true), Err(err)) => super::observe::job_failed(&self.printer, id, err),
+            (Err(e), _) => log::error!(
                 "printer {}: recording job {id} failed: {e}",
                 self.printer.slug
-            );
+            ),
         }
         self.live.update(|l| l.current_job = None);
     }
@@ -750,14 +757,21 @@ impl Worker {
             // The stream could not even start for reasons of the jobs
             // themselves (e.g. options the model refuses): fail them.
             let res = self.hub.write(|w| {
+                let mut failed = Vec::new();
                 for id in rest {
-                    jobs::transition(w, id, &[JobState::Queued], JobState::Failed, Some(&err))?
-                        .ok();
+                    if jobs::transition(w, id, &[JobState::Queued], JobState::Failed, Some(&err))?
+                        .is_ok()
+                    {
+                        failed.push(id);
+                    }
                 }
-                Ok(())
+                Ok(failed)
             });
-            if let Err(e) = res {
-                log::error!("printer {}: failing jobs failed: {e}", self.printer.slug);
+            match res {
+                Ok(failed) => failed
+                    .iter()
+                    .for_each(|id| super::observe::job_failed(&self.printer, id, &err)),
+                Err(e) => log::error!("printer {}: failing jobs failed: {e}", self.printer.slug),
             }
         } else {
             self.unpop(rest);

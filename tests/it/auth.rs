@@ -223,7 +223,7 @@ fn is_list(method: &str, path: &str) -> bool {
     method == "GET"
         && matches!(
             path,
-            "/api/jobs" | "/api/events" | "/api/printers" | "/api/v1/admin/printers"
+            "/api/jobs" | "/api/events" | "/api/printers" | "/api/v1/admin/printers" | "/metrics"
         )
 }
 

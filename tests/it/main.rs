@@ -7,6 +7,7 @@ mod auth_fuzz;
 mod hub;
 mod hub_crash;
 mod layers;
+mod observe;
 mod policy;
 mod printer_io;
 mod raster;

@@ -495,12 +495,15 @@ fn driver_mode_prints_the_same_labels_with_explained_differences() {
                 assert_eq!(drv, want);
             }
             // High resolution: every line twice and the margin doubled in
-            // both; the driver declares n1 0x86 + type 0x09 for high-res
-            // jobs (P900W driver capture, CUPS driver rule, §2.6).
+            // both. The P900W driver declares n1 0x86 + type 0x09 for
+            // high-res jobs (§2.6), but that is confirmed for the 360-dpi
+            // head only: on this 180-dpi P750W the driver mode keeps its
+            // normal 0x84 / 0x00 and high resolution is ESC i K bit 6
+            // (issue 12; `media_byte_0x09_only_on_the_360_dpi_head_with_tape`).
             "ptp750w_12_highres" => {
                 let raster = lib[9].clone();
                 assert_eq!(lib[3], "ESC i z 86 00 12 0 n=280 p0");
-                assert_eq!(drv[3], "ESC i z 86 09 12 0 n=280 p0");
+                assert_eq!(drv[3], "ESC i z 84 00 12 0 n=280 p0");
                 assert_eq!(
                     &lib[4..],
                     &strs(&[
@@ -629,11 +632,14 @@ fn round_trip_on_every_model_and_media_pair() {
             } else {
                 &[false]
             };
-            let res_modes: &[bool] = if model.high_res_dpi.is_some() {
-                &[false, true]
-            } else {
-                &[false]
-            };
+            // High resolution is refused on heat-shrink tube (issue 12;
+            // `media_byte_0x09_only_on_the_360_dpi_head_with_tape`).
+            let res_modes: &[bool] =
+                if model.high_res_dpi.is_some() && media.kind != media::MediaKind::HeatShrink {
+                    &[false, true]
+                } else {
+                    &[false]
+                };
             for &compress in compress_modes {
                 for &high_res in res_modes {
                     runs += 1;
@@ -681,7 +687,8 @@ fn round_trip_on_every_model_and_media_pair() {
     }
     // 29 models; every one has several media (PT 17-24, QL 20+).
     assert!(pairs > 500, "{pairs} pairs");
-    assert!(runs > 1500, "{runs} runs");
+    // (High resolution is not run on heat-shrink tube, which refuses it.)
+    assert!(runs > 1400, "{runs} runs");
 }
 
 #[test]

@@ -23,8 +23,16 @@ use super::{job_timeout, Transport, TransportError};
 use crate::brother::model::Model;
 use crate::brother::status::{self, Status, StatusError, StatusType};
 
-/// How long to wait for the reply to `ESC i S`.
-const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long to wait for the reply to each `ESC i S`: the first request
+/// gets a short wait, the second the rest (3 s in all).
+///
+/// Why a second request: the PT-E550W/P750W may not answer the first
+/// `ESC i S` after power-on or a long idle (Brother's E550W/P750W/P710BT
+/// raster reference carries a "does not support this command" note under
+/// `ESC i S`, reference §2.5, while the printers do answer it over USB;
+/// ptouch retries its USB transfers 3 times for the same reason). Silence
+/// is retried once; a reply that is wrong is not (it would be wrong again).
+const STATUS_WAITS: [Duration; 2] = [Duration::from_millis(1000), Duration::from_millis(2000)];
 /// Poll interval while the device says "try again".
 const POLL: Duration = Duration::from_millis(5);
 /// Most bytes read to drain stale status replies before a request.
@@ -288,6 +296,31 @@ pub(crate) fn exchange_status<D: Read + Write>(
     }
 }
 
+/// [`exchange_status`] once per entry of `waits`, each with that long to
+/// answer; only silence (a timeout with nothing read) is retried.
+pub(crate) fn status_with_retry<D: Read + Write>(
+    dev: &mut D,
+    request: &[u8],
+    waits: &[Duration],
+    target: &str,
+) -> Result<Status, TransportError> {
+    let mut result = Err(TransportError::Timeout {
+        target: target.to_string(),
+        what: "waiting for the status reply to ESC i S",
+        after: Duration::ZERO,
+    });
+    for (attempt, wait) in waits.iter().enumerate() {
+        result = exchange_status(dev, request, Instant::now() + *wait, target);
+        match &result {
+            Err(TransportError::Timeout { .. }) if attempt + 1 < waits.len() => {
+                log::debug!("{target}: no answer to ESC i S; asking again");
+            }
+            _ => break,
+        }
+    }
+    result
+}
+
 impl Transport for UsbTransport {
     fn describe(&self) -> String {
         self.target()
@@ -309,10 +342,10 @@ impl Transport for UsbTransport {
             };
         }
         let mut dev = self.open_device()?;
-        exchange_status(
+        status_with_retry(
             &mut dev,
             &status_request(self.model),
-            Instant::now() + STATUS_TIMEOUT,
+            &STATUS_WAITS,
             &target,
         )
     }
@@ -373,6 +406,8 @@ mod tests {
         reply: Option<Vec<u8>>,
         written: Vec<u8>,
         busy_writes: usize,
+        /// Requests to stay silent on before the reply is queued.
+        ignore_requests: usize,
     }
 
     impl FakeDevice {
@@ -386,6 +421,7 @@ mod tests {
                 reply,
                 written: Vec::new(),
                 busy_writes: 0,
+                ignore_requests: 0,
             }
         }
     }
@@ -417,7 +453,9 @@ mod tests {
             let n = buf.len().min(100);
             self.written.extend_from_slice(&buf[..n]);
             if self.written.ends_with(&[0x1B, 0x69, 0x53]) {
-                if let Some(reply) = self.reply.take() {
+                if self.ignore_requests > 0 {
+                    self.ignore_requests -= 1;
+                } else if let Some(reply) = self.reply.take() {
                     self.reads.push_back(Err(io::ErrorKind::WouldBlock.into()));
                     // Delivered in two pieces, as USB reads may be.
                     self.reads.push_back(Ok(reply[..10].to_vec()));
@@ -483,6 +521,38 @@ mod tests {
         garbage.reply = Some(b"this is not a status block at all".to_vec());
         let err = exchange_status(&mut garbage, &req, deadline(), "usb://fake").unwrap_err();
         assert_eq!(err.code(), "status_garbage", "{err}");
+    }
+
+    #[test]
+    fn a_request_left_unanswered_is_sent_again() {
+        let waits = [Duration::from_millis(30), Duration::from_secs(5)];
+        let req = status_request(model());
+        // E550W/P750W: silent on the first ESC i S, answers the second.
+        let mut dev = FakeDevice::new(&[], Some(ready_block()));
+        dev.ignore_requests = 1;
+        let s = status_with_retry(&mut dev, &req, &waits, "usb://fake").unwrap();
+        assert_eq!(s.status_type, StatusType::Reply);
+        assert_eq!(dev.written, [req.clone(), req.clone()].concat());
+
+        // Silent twice: a timeout after both requests, no third.
+        let mut dev = FakeDevice::new(&[], Some(ready_block()));
+        dev.ignore_requests = 2;
+        let short = [Duration::from_millis(20), Duration::from_millis(20)];
+        let err = status_with_retry(&mut dev, &req, &short, "usb://fake").unwrap_err();
+        assert_eq!(err.code(), "timeout");
+        assert_eq!(dev.written.len(), 2 * req.len());
+
+        // A wrong answer is not retried.
+        let mut dev = FakeDevice::new(&[], None);
+        dev.reply = Some(b"this is not a status block at all".to_vec());
+        let err = status_with_retry(&mut dev, &req, &short, "usb://fake").unwrap_err();
+        assert_eq!(err.code(), "status_garbage", "{err}");
+        assert_eq!(dev.written, req);
+
+        // A prompt answer needs one request.
+        let mut dev = FakeDevice::new(&[], Some(ready_block()));
+        status_with_retry(&mut dev, &req, &waits, "usb://fake").unwrap();
+        assert_eq!(dev.written, req);
     }
 
     #[test]
