@@ -146,17 +146,20 @@ fn check_slug(slug: &str) -> Result<(), ApiError> {
     }
 }
 
+/// faults (issue 10): the same character rules as key names.
 fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() || name.len() > 255 {
+    if name.len() > 255 {
         return Err(invalid("name", "1 to 255 characters"));
     }
-    Ok(())
+    crate::auth::admin::display_name(name, 255)
+        .map(|_| ())
+        .map_err(|message| invalid("name", message))
 }
 
 /// The URI (without the community) and the community of a connection,
 /// validated: its syntax by the devices, where it may point by the
 /// configuration's [`Reach`](crate::brother::transport::Reach).
-fn uri_of(api: &Api, conn: &Connection) -> Result<(String, Option<String>), ApiError> {
+pub(crate) fn uri_of(api: &Api, conn: &Connection) -> Result<(String, Option<String>), ApiError> {
     let (uri, mut community) = match (&conn.uri, &conn.host) {
         (Some(uri), None) => {
             let (uri, community) = split_community(uri.trim());
@@ -288,11 +291,14 @@ pub fn get(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 
 fn by(req: &Request) -> String {
     let o = origin(req);
-    format!(
-        "{}:{}",
-        o.created_by.unwrap_or_else(|| "anonymous".into()),
-        o.source_ip.unwrap_or_default()
-    )
+    // The audit actor is the principal (`api-key:<id>`, `sso:<user>`);
+    // `created_by` became the bare key id for upstream's batches.
+    let actor = req
+        .principal
+        .as_ref()
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| "anonymous".into());
+    format!("{actor}:{}", o.source_ip.unwrap_or_default())
 }
 
 /// `POST /api/v1/admin/printers` -> 201; the printer's thread starts now.

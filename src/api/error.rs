@@ -34,6 +34,8 @@ pub enum ApiError {
     NotFound { code: &'static str, message: String },
     /// A state conflict decided in the api layer.
     Conflict { code: &'static str, message: String },
+    /// From the integrations layer (apps, issue 13).
+    Integration(crate::integrations::IntegrationError),
     /// Authentication or authorisation failed (issue 5 fills these in).
     Auth {
         status: u16,
@@ -57,6 +59,7 @@ impl ApiError {
         match self {
             ApiError::Hub(e) => e.code(),
             ApiError::Http(e) => e.code(),
+            ApiError::Integration(e) => e.code(),
             ApiError::Invalid { code, .. }
             | ApiError::NotFound { code, .. }
             | ApiError::Conflict { code, .. }
@@ -76,6 +79,7 @@ impl ApiError {
                 HttpError::Busy | HttpError::ShuttingDown => 503,
                 HttpError::Panic => 500,
             },
+            ApiError::Integration(e) => integration_status(e),
             ApiError::Invalid { .. } => 422,
             ApiError::NotFound { .. } => 404,
             ApiError::Conflict { .. } => 409,
@@ -87,6 +91,7 @@ impl ApiError {
         match self {
             ApiError::Hub(e) => e.to_string(),
             ApiError::Http(e) => e.to_string(),
+            ApiError::Integration(e) => e.to_string(),
             ApiError::Invalid { message, .. }
             | ApiError::NotFound { message, .. }
             | ApiError::Conflict { message, .. }
@@ -111,6 +116,7 @@ impl ApiError {
                 Some(json!({"parameter": name}))
             }
             ApiError::Invalid { detail, .. } => detail.clone(),
+            ApiError::Integration(e) => integration_detail(e),
             _ => None,
         }
     }
@@ -128,6 +134,10 @@ fn hub_status(e: &HubError) -> u16 {
         | HubError::DatabaseTooNew { .. }
         | HubError::Migration { .. }
         | HubError::Io { .. } => 500,
+        HubError::Storage { fault, .. } => match fault {
+            crate::hub::db::StorageFault::Full => 507,
+            _ => 503,
+        },
         HubError::NotFound { .. } => 404,
         HubError::InvalidJobState { .. } => 409,
         HubError::Invalid { .. } => 422,
@@ -139,7 +149,7 @@ fn hub_status(e: &HubError) -> u16 {
             // `unsupported_tape` was 409 too).
             LabelError::Media(_) => 409,
             LabelError::Render {
-                code: "unknown_media" | "media_not_supported",
+                code: "unknown_media" | "media_not_supported" | "unsupported_tape",
                 ..
             } => 409,
             // The renderer names what is wrong; the status is chosen here:
@@ -158,6 +168,43 @@ fn hub_status(e: &HubError) -> u16 {
     }
 }
 
+/// Integrations (apps, issue 13): an entity the app does not have is 404;
+/// an app that is down, slow, failing or answering garbage is 502 (the
+/// hub is a gateway to it); an unconfigured app or webhook secret is 503.
+fn integration_status(e: &crate::integrations::IntegrationError) -> u16 {
+    use crate::integrations::IntegrationError as I;
+    match e {
+        I::UnknownApp(_) | I::Invalid { .. } | I::UrlNotAllowed { .. } => 422,
+        I::NotFound { .. } | I::NoSuchSubscription(_) | I::NoSuchDelivery(_) => 404,
+        I::LookupFailed { .. } => 502,
+        I::NotConfigured { .. } | I::WebhookNotConfigured => 503,
+        I::WebhookUnauthorized { .. } => 401,
+        I::Hub(h) => hub_status(h),
+    }
+}
+
+fn integration_detail(e: &crate::integrations::IntegrationError) -> Option<Value> {
+    use crate::integrations::IntegrationError as I;
+    match e {
+        I::NotFound { app, id } => Some(json!({"app": app, "id": id})),
+        I::LookupFailed { app, cause } => Some(json!({"app": app, "cause": cause})),
+        I::NotConfigured { app } => Some(json!({"app": app})),
+        I::Invalid { field, .. } => Some(json!({"field": field})),
+        I::UrlNotAllowed { url, reason } => Some(json!({"url": url, "reason": reason})),
+        I::Hub(HubError::Label(LabelError::Render { detail, .. })) => detail.clone(),
+        _ => None,
+    }
+}
+
+impl From<crate::integrations::IntegrationError> for ApiError {
+    fn from(e: crate::integrations::IntegrationError) -> ApiError {
+        match e {
+            crate::integrations::IntegrationError::Hub(h) => ApiError::Hub(h),
+            other => ApiError::Integration(other),
+        }
+    }
+}
+
 impl From<HubError> for ApiError {
     fn from(e: HubError) -> ApiError {
         ApiError::Hub(e)
@@ -169,12 +216,14 @@ impl From<HubError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> ApiError {
         let (status, retry_after) = match &e {
-            AuthError::MissingCredentials | AuthError::InvalidKey | AuthError::InvalidSsoToken => {
-                (401, None)
-            }
+            AuthError::MissingCredentials
+            | AuthError::InvalidKey
+            | AuthError::InvalidSsoToken
+            | AuthError::SessionInvalid => (401, None),
             AuthError::JsonTooDeep { .. } => (400, None),
             AuthError::InsufficientScope { .. }
             | AuthError::PrinterNotAllowed
+            | AuthError::CsrfTokenInvalid
             | AuthError::DirectConnection => (403, None),
             AuthError::RateLimited { retry_after_s, .. }
             | AuthError::TooManyConnections { retry_after_s } => (429, Some(*retry_after_s)),
@@ -197,7 +246,18 @@ impl From<AuthError> for ApiError {
                     detail: Some(json!({"field": field})),
                 }
             }
-            AuthError::Db(_) | AuthError::Random(_) | AuthError::Io { .. } => (500, None),
+            // faults (issue 10): a key change the disk refused answers like
+            // any other write the disk refused.
+            AuthError::Db(db) => match crate::hub::db::StorageFault::of(db) {
+                Some(fault) => {
+                    return ApiError::Hub(HubError::Storage {
+                        fault,
+                        message: db.to_string(),
+                    })
+                }
+                None => (500, None),
+            },
+            AuthError::Random(_) | AuthError::Io { .. } => (500, None),
         };
         ApiError::Auth {
             status,
@@ -256,6 +316,7 @@ fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
+        507 => "Insufficient Storage",
         505 => "HTTP Version Not Supported",
         _ => "Error",
     }
@@ -305,9 +366,22 @@ pub fn problem(req: Option<&Request>, err: &ApiError) -> Response {
         ApiError::Http(HttpError::Busy) | ApiError::Hub(HubError::Handoff { .. }) => {
             resp = resp.with_header("Retry-After", "1");
         }
+        ApiError::Hub(HubError::Storage { fault, .. }) => {
+            resp = resp.with_header("Retry-After", &storage_retry_after(*fault).to_string());
+        }
         _ => {}
     }
     resp
+}
+
+/// Seconds a client should wait before retrying a write the disk refused:
+/// space or a remount takes an operator; a replaced database a restart.
+pub fn storage_retry_after(fault: crate::hub::db::StorageFault) -> u64 {
+    match fault {
+        crate::hub::db::StorageFault::Full => 30,
+        crate::hub::db::StorageFault::Unavailable => 10,
+        crate::hub::db::StorageFault::Replaced => 60,
+    }
 }
 
 /// The response for an HTTP-layer error.
@@ -354,6 +428,51 @@ mod tests {
             ),
             (HttpError::Panic.into(), 500, "internal_error"),
             (
+                HubError::from(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    None,
+                ))
+                .into(),
+                507,
+                "storage_full",
+            ),
+            (
+                HubError::from(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+                    None,
+                ))
+                .into(),
+                503,
+                "storage_unavailable",
+            ),
+            (
+                HubError::from(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_WRITE),
+                    None,
+                ))
+                .into(),
+                503,
+                "storage_unavailable",
+            ),
+            (
+                AuthError::Db(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    None,
+                ))
+                .into(),
+                507,
+                "storage_full",
+            ),
+            (
+                HubError::Storage {
+                    fault: crate::hub::db::StorageFault::Replaced,
+                    message: "gone".into(),
+                }
+                .into(),
+                503,
+                "storage_replaced",
+            ),
+            (
                 HttpError::BodyTooLarge { limit: 1 }.into(),
                 413,
                 "body_too_large",
@@ -367,6 +486,12 @@ mod tests {
             assert_eq!(body["error_code"], code);
             assert_eq!(body["status"], status);
             assert_eq!(resp.headers[0].1, "application/problem+json");
+            if code.starts_with("storage_") {
+                assert!(
+                    resp.headers.iter().any(|h| h.0 == "Retry-After"),
+                    "{code}: Retry-After"
+                );
+            }
         }
     }
     #[test]
@@ -382,6 +507,7 @@ mod tests {
             ("image_too_large", 413),
             ("internal_render_error", 500),
             ("media_not_supported", 409),
+            ("unsupported_tape", 409),
             ("text_does_not_fit", 422),
             ("content_type_data_mismatch", 422),
         ] {

@@ -22,7 +22,9 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     };
     let since = match req.query("since") {
         None | Some("") => None,
-        Some(s) => Some(parse_rfc3339(s).ok_or_else(|| {
+        // A client that put `+01:00` in the query unencoded sends a space
+        // (form decoding): read it as the `+` it was.
+        Some(s) => Some(parse_rfc3339(&s.replace(' ', "+")).ok_or_else(|| {
             ApiError::invalid(
                 "validation_error",
                 format!("since={s}: expected an RFC 3339 time"),
@@ -41,6 +43,14 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         before: int_param(req, "cursor")?,
         limit: limit as usize,
     };
+    // apps (issue 13): `since=<RFC 3339>` without a cursor has upstream's
+    // meaning: jobs created at or after it, oldest first, so the upstream
+    // frontend's "next page" (`since` = created_at of the last job shown)
+    // reaches newer jobs instead of repeating the newest page.
+    if q.since.is_some() && q.before.is_none() {
+        let (jobs, _) = hub_jobs::list_since_oldest_first(&api.hub.db.read(), &q, None)?;
+        return json(200, &Value::Array(jobs.iter().map(shapes::job).collect()));
+    }
     let (jobs, next) = hub_jobs::list(&api.hub.db.read(), &q)?;
     let body = Value::Array(jobs.iter().map(shapes::job).collect());
     let mut resp = Response::json(200, &body);

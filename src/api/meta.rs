@@ -18,7 +18,7 @@ pub fn healthz(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
             "revision": option_env!("LABELHUB_REVISION").unwrap_or("unknown"),
             "build_date": option_env!("LABELHUB_BUILD_DATE").unwrap_or("1970-01-01T00:00:00Z"),
             "repository": env!("CARGO_PKG_NAME"),
-            "sse_active_subscribers": 0,
+            "sse_active_subscribers": api.open_streams(),
             "waiting_requests": api.waiters(),
             "uptime_s": api.hub.started.elapsed().as_secs(),
         }),
@@ -37,8 +37,9 @@ fn check(status: &str, detail: Option<String>, metric: Option<Value>) -> Value {
 }
 
 /// `GET /readiness`: `not-ready` (503) when the database or the schema
-/// fails; `degraded` when a printer thread is dead or a printer is
-/// unreachable; else `ready`.
+/// fails, or the database cannot be written or a printer holds its queue
+/// after a failed write (`checks.storage`); `degraded` when a printer
+/// thread is dead or a printer is unreachable; else `ready`.
 ///
 /// A key limited to printers sees only its printers: the printer checks
 /// count, name and measure nothing else.
@@ -73,6 +74,48 @@ fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
             None,
             Some(json!({"latency_ms": latency})),
         ),
+    );
+    // faults (issue 10): a database that cannot be written is not ready,
+    // with the reason; ready again as soon as a write succeeds.
+    let storage = api.hub.db.storage_health();
+    // Printers holding their queue after a failed write: any of them makes
+    // the hub not ready; only those the key may see are named.
+    let holding: Vec<_> = printers::list(&api.hub.db.read(), false)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| {
+            api.hub
+                .printers
+                .live(&p.id)
+                .is_some_and(|l| l.storage_error.is_some())
+        })
+        .collect();
+    let held: Vec<String> = holding
+        .iter()
+        .filter(|p| req.is_none_or(|r| crate::auth::api::may_use_printer(r, &p.id)))
+        .map(|p| p.slug.clone())
+        .collect();
+    let storage_fail = storage.is_some() || !holding.is_empty();
+    checks.insert(
+        "storage".into(),
+        match &storage {
+            None if holding.is_empty() => check("ok", None, None),
+            None => check(
+                "fail",
+                Some(format!(
+                    "storage_error: printers holding their queue until a write succeeds: {}",
+                    held.join(", ")
+                )),
+                Some(json!({"error_code": "storage_error", "printers": held})),
+            ),
+            Some(f) => check(
+                "fail",
+                Some(format!("{}: {}", f.fault.code(), f.message)),
+                Some(json!({"error_code": f.fault.code(),
+                            "since_s": f.since.elapsed().as_secs(),
+                            "printers": held})),
+            ),
+        },
     );
     let version = api.hub.db.schema_version().ok();
     let migrations_ok = version == Some(db::SCHEMA_VERSION);
@@ -131,7 +174,7 @@ fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
             Some(json!({"unreachable": unreachable.len(), "not_polled_yet": never_polled})),
         ),
     );
-    let critical_fail = !db_ok || !migrations_ok;
+    let critical_fail = !db_ok || !migrations_ok || storage_fail;
     let degraded = checks.values().any(|c| c["status"] == "fail");
     let status = if critical_fail {
         "not-ready"

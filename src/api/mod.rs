@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod error;
 pub mod events;
+pub mod integrations;
 pub mod jobs;
 pub mod meta;
 pub mod metrics;
@@ -50,14 +51,24 @@ pub struct Api {
     parking: OnceLock<Arc<Parking>>,
     /// Access control (issue 5); until installed, only public routes answer.
     auth: OnceLock<Arc<crate::auth::api::AuthState>>,
+    /// console (issue 11): open Server-Sent Events streams, started with
+    /// the first stream; `me` lets that thread reach the api.
+    streams: OnceLock<Option<crate::console::sse::Streams>>,
+    me: std::sync::Weak<Api>,
+    /// Lookups, webhooks in and out (apps, issue 13); unconfigured until
+    /// installed.
+    integrations: OnceLock<Arc<crate::integrations::Integrations>>,
 }
 
 impl Api {
     pub fn new(hub: Arc<Hub>) -> Arc<Api> {
-        let api = Arc::new(Api {
+        let api = Arc::new_cyclic(|me| Api {
             hub: hub.clone(),
             parking: OnceLock::new(),
             auth: OnceLock::new(),
+            streams: OnceLock::new(),
+            me: me.clone(),
+            integrations: OnceLock::new(),
         });
         hub.set_listener(Arc::new(Listener(Arc::downgrade(&api))));
         api
@@ -73,9 +84,47 @@ impl Api {
         let _ = self.auth.set(state);
     }
 
+    /// Installs the integrations (once; later calls are ignored).
+    pub fn set_integrations(&self, integrations: Arc<crate::integrations::Integrations>) {
+        let _ = self.integrations.set(integrations);
+    }
+
+    /// The integrations (an unconfigured set when none was installed).
+    pub fn integrations(&self) -> &crate::integrations::Integrations {
+        self.integrations.get_or_init(|| {
+            crate::integrations::Integrations::new(
+                crate::integrations::IntegrationsConfig::default(),
+            )
+        })
+    }
+
     /// The installed access control.
     pub fn auth(&self) -> Option<&crate::auth::api::AuthState> {
         self.auth.get().map(|a| a.as_ref())
+    }
+
+    /// The event stream registry (its thread starts with the first stream).
+    pub fn streams(&self) -> Result<&crate::console::sse::Streams, ApiError> {
+        self.streams
+            .get_or_init(
+                || match crate::console::sse::Streams::start(self.me.clone()) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        log::error!("could not start the event stream thread: {e}");
+                        None
+                    }
+                },
+            )
+            .as_ref()
+            .ok_or(ApiError::Http(HttpError::Busy))
+    }
+
+    /// Open event streams right now.
+    pub fn open_streams(&self) -> usize {
+        self.streams
+            .get()
+            .and_then(|s| s.as_ref())
+            .map_or(0, |s| s.len())
     }
 
     /// Parked long-poll requests right now.
@@ -90,6 +139,9 @@ struct Listener(std::sync::Weak<Api>);
 impl ChangeListener for Listener {
     fn changed(&self, changes: &Changes) {
         let Some(api) = self.0.upgrade() else { return };
+        if let Some(integrations) = api.integrations.get() {
+            integrations.sender.wake();
+        }
         let Some(parking) = api.parking.get() else {
             return;
         };
@@ -100,6 +152,9 @@ impl ChangeListener for Listener {
         keys.extend(changes.printers.iter().map(|p| format!("printer:{p}")));
         keys.push("events".into());
         parking.notify(&keys, changes.max_event);
+        if let Some(Some(streams)) = api.streams.get() {
+            streams.changed();
+        }
     }
 }
 
@@ -142,8 +197,10 @@ pub fn origin(req: &Request) -> Origin {
     let principal = req.principal.clone().unwrap_or_default();
     Origin {
         api_key_id: principal.api_key_id.clone(),
+        // apps (issue 13): a batch's `created_by` is the bare key id, as
+        // upstream's clients expect; other principals keep their name.
         created_by: Some(match &principal.api_key_id {
-            Some(id) => format!("api-key:{id}"),
+            Some(id) => id.clone(),
             None => principal.name.clone(),
         }),
         source_ip: req.peer.map(|p| p.ip().to_string()),
@@ -509,6 +566,124 @@ pub fn routes() -> Router<Api> {
             "Enable a printer (its thread starts)",
             admin::enable
         ),
+        // Apps people already run (apps, issue 13): lookups, inbound
+        // webhooks (their own X-API-Key secret, checked in the handler),
+        // QR landing pages (public like upstream's: phones scan them) and
+        // the outbound webhook admin API.
+        route!(
+            "GET",
+            "/api/lookup/{app}/{entity_id}",
+            Read,
+            "Look an entity up in Snipe-IT, Grocy or Spoolman",
+            integrations::lookup
+        ),
+        route!(
+            "POST",
+            "/api/webhook/spoolman",
+            Public,
+            "Spoolman webhook: print a spool label (X-API-Key)",
+            integrations::webhook_spoolman,
+            Policy::NONE.idempotent()
+        ),
+        route!(
+            "POST",
+            "/api/webhook/grocy",
+            Public,
+            "Grocy webhook or Grocy's label printer webhook (X-API-Key or api_key)",
+            integrations::webhook_grocy,
+            Policy::NONE.idempotent()
+        ),
+        route!(
+            "GET",
+            "/loc/{entity_id}",
+            Public,
+            "QR landing page: Snipe-IT location",
+            integrations::qr_location
+        ),
+        route!(
+            "GET",
+            "/asset/{entity_id}",
+            Public,
+            "QR landing page: Snipe-IT asset (by tag)",
+            integrations::qr_asset
+        ),
+        route!(
+            "GET",
+            "/spool/{entity_id}",
+            Public,
+            "QR landing page: Spoolman spool",
+            integrations::qr_spool
+        ),
+        route!(
+            "GET",
+            "/product/{entity_id}",
+            Public,
+            "QR landing page: Grocy product",
+            integrations::qr_product
+        ),
+        route!(
+            "GET",
+            "/api/admin/webhooks",
+            Admin,
+            "Outbound webhook subscriptions with their last delivery",
+            integrations::list_subscriptions,
+            // A subscription sees every printer's events.
+            UNRESTRICTED
+        ),
+        route!(
+            "POST",
+            "/api/admin/webhooks",
+            Admin,
+            "Subscribe a URL to events; the signing secret is in this response only",
+            integrations::create_subscription,
+            // A subscription sees every printer's events.
+            UNRESTRICTED
+        ),
+        route!(
+            "GET",
+            "/api/admin/webhooks/{subscription_id}",
+            Admin,
+            "One webhook subscription",
+            integrations::get_subscription,
+            // A subscription sees every printer's events.
+            UNRESTRICTED
+        ),
+        route!(
+            "PATCH",
+            "/api/admin/webhooks/{subscription_id}",
+            Admin,
+            "Change a subscription's URL, events, enabled or description",
+            integrations::update_subscription,
+            // A subscription sees every printer's events.
+            UNRESTRICTED
+        ),
+        route!(
+            "DELETE",
+            "/api/admin/webhooks/{subscription_id}",
+            Admin,
+            "Delete a subscription and its deliveries",
+            integrations::delete_subscription,
+            // A subscription sees every printer's events.
+            UNRESTRICTED
+        ),
+        route!(
+            "GET",
+            "/api/admin/webhooks/{subscription_id}/deliveries",
+            Admin,
+            "Delivery log of a subscription, newest first",
+            integrations::deliveries,
+            // A subscription sees every printer's events.
+            UNRESTRICTED
+        ),
+        route!(
+            "POST",
+            "/api/admin/webhooks/{subscription_id}/deliveries/{delivery_id}/redeliver",
+            Admin,
+            "Send a delivery again now (same webhook-id)",
+            integrations::redeliver,
+            // A subscription sees every printer's events.
+            UNRESTRICTED
+        ),
         // Observe (issue 12, part 4): Prometheus metrics. A read key; the
         // printer series follow the key's allow-list (see api::metrics).
         route!(
@@ -567,6 +742,65 @@ pub fn routes() -> Router<Api> {
             Admin,
             "Audit log of key and printer changes, newest first",
             crate::auth::api::audit,
+            UNRESTRICTED
+        ),
+        // console (issue 11): the page, its files, sessions, the print
+        // form's field table and "test connection".
+        route!(
+            "GET",
+            "/",
+            Public,
+            "The web console (HTML)",
+            crate::console::index
+        ),
+        route!(
+            "GET",
+            "/ui",
+            Public,
+            "The web console (HTML)",
+            crate::console::index
+        ),
+        route!(
+            "GET",
+            "/assets/{file}",
+            Public,
+            "A console file by its content-hashed name (cached for a year)",
+            crate::console::asset
+        ),
+        route!(
+            "POST",
+            "/api/session",
+            Public,
+            "Sign in: trade an API key for a session cookie and CSRF token",
+            crate::console::sign_in
+        ),
+        route!(
+            "GET",
+            "/api/session",
+            Read,
+            "The signed-in session (key, scope, printers, CSRF token)",
+            crate::console::show
+        ),
+        route!(
+            "DELETE",
+            "/api/session",
+            Read,
+            "Sign out: end the session and clear its cookie",
+            crate::console::sign_out
+        ),
+        route!(
+            "GET",
+            "/api/content-types",
+            Read,
+            "Content types with their required and optional label fields",
+            crate::console::content_types
+        ),
+        route!(
+            "POST",
+            "/api/v1/admin/connection-test",
+            Admin,
+            "Open a printer connection and read its status block (nothing stored)",
+            crate::console::connection_test,
             UNRESTRICTED
         ),
     ])

@@ -15,7 +15,7 @@ fn query_params(method: &str, path: &str) -> &'static [(&'static str, &'static s
             (
                 "since",
                 "string",
-                "only jobs created at or after this RFC 3339 time",
+                "RFC 3339 time: jobs created at or after it, oldest first (upstream's paging; with `cursor`: a filter on the newest-first list)",
             ),
             ("limit", "integer", "page size, 1 to 200 (default 50)"),
             (
@@ -54,6 +54,11 @@ fn query_params(method: &str, path: &str) -> &'static [(&'static str, &'static s
             ("limit", "integer", "1 to 5000 (default 500)"),
         ],
         ("GET", "/api/printers") => &[("slug", "string", "only the printer with this slug")],
+        ("GET", "/api/admin/webhooks/{subscription_id}/deliveries") => &[
+            ("state", "string", "pending, delivered or failed"),
+            ("limit", "integer", "page size, 1 to 200 (default 50)"),
+            ("cursor", "integer", "the X-Next-Cursor of the previous page"),
+        ],
         ("GET", "/api/v1/admin/printers") => {
             &[("include_disabled", "boolean", "list disabled printers too")]
         }
@@ -67,7 +72,13 @@ fn request_body(method: &str, path: &str) -> Option<&'static str> {
         ("POST", "/api/print/{printer_key}/batch") => Some("BatchRequest"),
         ("POST", "/api/render/preview") => Some("PreviewRequest"),
         ("POST", "/api/v1/admin/printers") => Some("PrinterCreatePayload"),
+        ("POST", "/api/session") => Some("SessionCreate"),
+        ("POST", "/api/v1/admin/connection-test") => Some("ConnectionTest"),
         ("PUT", "/api/v1/admin/printers/{slug}") => Some("PrinterUpdatePayload"),
+        ("POST", "/api/webhook/spoolman") => Some("SpoolmanWebhookPayload"),
+        ("POST", "/api/webhook/grocy") => Some("GrocyWebhookPayload"),
+        ("POST", "/api/admin/webhooks") => Some("SubscriptionCreate"),
+        ("PATCH", "/api/admin/webhooks/{subscription_id}") => Some("SubscriptionPatch"),
         _ => None,
     }
 }
@@ -96,7 +107,50 @@ fn success(method: &str, path: &str) -> (&'static str, Option<&'static str>, &'s
         (_, p) if p.starts_with("/api/v1/admin/printers/") => {
             ("200", Some("AdminPrinterRead"), "printer")
         }
+        ("GET", "/api/lookup/{app}/{entity_id}") => ("200", Some("LookupResult"), "the entity"),
+        ("POST", p) if p.starts_with("/api/webhook/") => {
+            ("202", Some("WebhookAcceptedResponse"), "label queued")
+        }
+        ("GET", "/loc/{entity_id}")
+        | ("GET", "/asset/{entity_id}")
+        | ("GET", "/spool/{entity_id}")
+        | ("GET", "/product/{entity_id}") => (
+            "302",
+            None,
+            "redirect to the entity in its app; 200/404/502 text/html page otherwise",
+        ),
+        ("GET", "/api/admin/webhooks") => ("200", Some("SubscriptionList"), "subscriptions"),
+        ("POST", "/api/admin/webhooks") => (
+            "201",
+            Some("SubscriptionCreated"),
+            "created; the secret is shown this once",
+        ),
+        ("DELETE", "/api/admin/webhooks/{subscription_id}") => ("204", None, "deleted"),
+        ("GET", "/api/admin/webhooks/{subscription_id}/deliveries") => {
+            ("200", Some("DeliveryList"), "deliveries, newest first")
+        }
+        ("POST", "/api/admin/webhooks/{subscription_id}/deliveries/{delivery_id}/redeliver") => {
+            ("202", Some("Delivery"), "queued for sending now")
+        }
+        (_, "/api/admin/webhooks/{subscription_id}") => {
+            ("200", Some("Subscription"), "subscription")
+        }
         ("GET", "/healthz") => ("200", Some("Healthz"), "alive"),
+        ("POST", "/api/session") => (
+            "201",
+            Some("Session"),
+            "signed in; Set-Cookie lh_session (HttpOnly, SameSite=Strict, Secure behind TLS)",
+        ),
+        ("GET", "/api/session") => ("200", Some("Session"), "the session"),
+        ("DELETE", "/api/session") => ("204", None, "signed out; the cookie is cleared"),
+        ("GET", "/api/content-types") => ("200", Some("ContentTypeList"), "content types"),
+        ("POST", "/api/v1/admin/connection-test") => (
+            "200",
+            Some("ConnectionTestResult"),
+            "the status block or the error",
+        ),
+        ("GET", "/") | ("GET", "/ui") => ("200", None, "text/html"),
+        ("GET", "/assets/{file}") => ("200", None, "a console file"),
         ("GET", "/readiness") => (
             "200",
             Some("ReadinessResponse"),
@@ -150,6 +204,11 @@ pub fn document(router: &Router<Api>) -> Value {
                 "schema": {"type": "string", "maxLength": 255},
                 "description": "a retry with the same key within 24 h returns the first response; another body gets 409"}));
         }
+        if route.path.starts_with("/api/webhook/") {
+            params.push(json!({"name": "X-API-Key", "in": "header", "required": false,
+                "schema": {"type": "string"},
+                "description": "PRINTER_HUB_WEBHOOK_API_KEY (Grocy's own webhook may send it as the body field api_key instead); missing: 401"}));
+        }
         let (code, schema, desc) = success(route.method, route.path);
         let mut ok = json!({"description": desc});
         if let Some(s) = schema {
@@ -174,6 +233,10 @@ pub fn document(router: &Router<Api>) -> Value {
         }
         if let Some(body) = request_body(route.method, route.path) {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema_ref(body)}}});
+            if route.path == "/api/webhook/grocy" {
+                op["requestBody"]["content"]["application/x-www-form-urlencoded"] =
+                    json!({"schema": schema_ref(body)});
+            }
         }
         let item = paths
             .entry(route.path.to_string())
@@ -215,8 +278,10 @@ fn schemas() -> Value {
             "properties": {"title": {"type": "string"}, "primary_id": {"type": "string"}, "qr_payload": {"type": "string"},
                 "secondary": {"type": "array", "items": {"type": "string"}},
                 "items": {"type": "array", "items": {"type": "object", "properties": {"item": {"type": "string"}, "qr_payload": {"type": "string"}}}}}},
-        "PrintRequest": {"type": "object", "additionalProperties": false, "required": ["content_type", "data"], "properties": {
+        "PrintRequest": {"type": "object", "additionalProperties": false, "required": ["content_type"],
+            "description": "exactly one of `data` and `lookup`", "properties": {
             "content_type": {"type": "string"}, "options": schema_ref("PrintOptions"), "data": schema_ref("RawLabelData"),
+            "lookup": schema_ref("PrintLookupRequest"),
             "printer": {"type": "string", "description": "slug or id; the default printer when absent"}}}
     });
     if let Value::Object(m) = part {
@@ -249,7 +314,9 @@ fn schemas() -> Value {
     let part = json!({
         "JobList": {"type": "array", "items": schema_ref("JobRead")},
         "PrintJobStatusResponse": {"type": "object", "properties": {
-            "job_id": {"type": "string"}, "status": state, "error_code": {"type": ["string", "null"]},
+            "job_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "paused", "printing", "completed", "failed", "cancelled"],
+                "description": "upstream's vocabulary on this route: done = completed; failed_restart = failed with error_code printer_interrupted"}, "error_code": {"type": ["string", "null"]},
             "error_message": {"type": ["string", "null"]}, "error_detail": {"type": ["object", "null"]},
             "created_at": {"type": "string"}, "started_at": ts, "finished_at": ts, "live": {"type": "null"}}},
         "BatchSummary": {"type": "object", "properties": {
@@ -315,6 +382,62 @@ fn schemas() -> Value {
         map.extend(m);
     }
     let part = json!({
+        "PrintLookupRequest": {"type": "object", "additionalProperties": false, "required": ["app"],
+            "description": "label data from Snipe-IT (asset tag), Grocy (product id) or Spoolman (spool id); `identifier` is upstream's name for `id`",
+            "properties": {"app": {"type": "string", "enum": ["snipeit", "grocy", "spoolman"]},
+                "id": {"type": ["string", "integer"]}, "identifier": {"type": ["string", "integer"]}}},
+        "LookupResult": {"type": "object", "required": ["app", "id"], "properties": {
+            "app": {"type": "string", "enum": ["snipeit", "grocy", "spoolman"]}, "id": {"type": "string"},
+            "name": {"type": ["string", "null"]}, "url": {"type": ["string", "null"]},
+            "extra": {"type": "object", "properties": {"secondary": {"type": "array", "items": {"type": "string"}}, "primary_id": {"type": "string"}}}}},
+        "SpoolmanWebhookPayload": {"type": "object", "required": ["spool_id", "type"], "description": "header X-API-Key: PRINTER_HUB_WEBHOOK_API_KEY; other fields are ignored",
+            "properties": {"spool_id": {"type": ["string", "integer"]}, "type": {"type": "string"},
+                "quantity": {"type": "integer", "minimum": 1, "maximum": 10, "description": "copies"},
+                "content_type": {"type": "string", "default": "qr_two_lines"}}},
+        "GrocyWebhookPayload": {"description": "upstream's body, or Grocy's own label printer webhook (LABEL_PRINTER_WEBHOOK; JSON or application/x-www-form-urlencoded; the secret in X-API-Key or as `api_key` via LABEL_PRINTER_PARAMS)",
+            "oneOf": [
+                {"type": "object", "required": ["product_id", "type"], "properties": {
+                    "product_id": {"type": ["string", "integer"]}, "type": {"type": "string"},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": 10, "description": "copies"},
+                    "content_type": {"type": "string", "default": "qr_two_lines"}}},
+                {"type": "object", "required": ["grocycode"], "properties": {
+                    "grocycode": {"type": "string", "examples": ["grcy:p:12:6574b7f3d2e1a"]},
+                    "product": {"type": "string"}, "battery": {"type": "string"}, "chore": {"type": "string"}, "recipe": {"type": "string"},
+                    "due_date": {"type": "string", "examples": ["DD: 2026-12-24"]}, "api_key": {"type": "string"},
+                    "details": {"type": "object"}}}]},
+        "WebhookAcceptedResponse": {"type": "object", "required": ["job_id"], "properties": {
+            "job_id": {"type": "string"}, "job_ids": {"type": "array", "items": {"type": "string"}},
+            "batch_id": {"type": "string"}, "printer_id": {"type": "string"}}},
+        "SubscriptionCreate": {"type": "object", "additionalProperties": false, "required": ["url", "events"], "properties": {
+            "url": {"type": "string", "description": "http(s) URL inside PRINTER_HUB_PRINTER_NETWORKS"},
+            "events": {"type": "array", "items": schema_ref("OutboundEventType")},
+            "secret": {"type": "string", "description": "whsec_ + base64 of 16-64 bytes; generated when absent"},
+            "enabled": {"type": "boolean", "default": true}, "description": {"type": "string", "maxLength": 500}}},
+        "SubscriptionPatch": {"type": "object", "additionalProperties": false, "properties": {
+            "url": {"type": "string"}, "events": {"type": "array", "items": schema_ref("OutboundEventType")},
+            "enabled": {"type": "boolean"}, "description": {"type": "string"}}},
+        "OutboundEventType": {"type": "string", "enum": crate::integrations::outbox::EVENT_TYPES},
+        "Subscription": {"type": "object", "properties": {
+            "id": {"type": "string"}, "url": {"type": "string"}, "events": {"type": "array", "items": schema_ref("OutboundEventType")},
+            "enabled": {"type": "boolean"}, "description": {"type": ["string", "null"]},
+            "created_at": {"type": "string"}, "updated_at": {"type": "string"},
+            "last_delivery": {"type": "object", "properties": {"status": {"type": ["string", "null"], "enum": ["delivered", "retrying", "failed", null]},
+                "http_status": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]}, "at": ts}},
+            "deliveries": {"type": "object", "properties": {"pending": {"type": "integer"}, "delivered": {"type": "integer"}, "failed": {"type": "integer"}}}}},
+        "SubscriptionCreated": {"allOf": [schema_ref("Subscription"), {"type": "object", "properties": {"secret": {"type": "string"}}}]},
+        "SubscriptionList": {"type": "array", "items": schema_ref("Subscription")},
+        "Delivery": {"type": "object", "description": "one message: its id is the webhook-id of every attempt", "properties": {
+            "id": {"type": "string"}, "subscription_id": {"type": "string"}, "event_id": {"type": "integer"},
+            "type": schema_ref("OutboundEventType"), "payload": {"type": "object"}, "created_at": {"type": "string"},
+            "state": {"type": "string", "enum": ["pending", "delivered", "failed"]}, "attempts": {"type": "integer"},
+            "next_attempt_at": ts, "last_attempt_at": ts, "last_http_status": {"type": ["integer", "null"]},
+            "last_error": {"type": ["string", "null"]}, "delivered_at": ts, "seq": {"type": "integer"}}},
+        "DeliveryList": {"type": "array", "items": schema_ref("Delivery")}
+    });
+    if let Value::Object(m) = part {
+        map.extend(m);
+    }
+    let part = json!({
         "Healthz": {"type": "object", "properties": {
             "status": {"type": "string"}, "version": {"type": "string"}, "revision": {"type": "string"},
             "build_date": {"type": "string"}, "repository": {"type": "string"}, "sse_active_subscribers": {"type": "integer"},
@@ -324,6 +447,32 @@ fn schemas() -> Value {
             "checks": {"type": "object", "additionalProperties": {"type": "object", "properties": {
                 "status": {"type": "string", "enum": ["ok", "fail", "skipped", "stale"]}, "detail": {"type": "string"}, "metric": {"type": "object"}}}},
             "version": {"type": "string"}, "revision": {"type": "string"}}}
+    });
+    if let Value::Object(m) = part {
+        map.extend(m);
+    }
+    // console (issue 11).
+    let part = json!({
+        "SessionCreate": {"type": "object", "required": ["key"], "additionalProperties": false,
+            "properties": {"key": {"type": "string", "description": "an API key (lh_pat_...)"}}},
+        "Session": {"type": "object", "properties": {
+            "session": {"type": "boolean", "description": "false when the request used an API key header or SSO (then no csrf_token)"},
+            "csrf_token": {"type": "string", "description": "send as X-CSRF-Token with every cookie-authenticated request that changes state"},
+            "expires_at": {"type": "string", "format": "date-time"}, "key_id": {"type": "string"},
+            "key_name": {"type": "string"}, "scope": {"type": "string", "enum": ["read", "print", "admin"]},
+            "printers": {"type": "array", "items": {"type": "string"}, "description": "allowed printer ids; empty = all"}}},
+        "ContentTypeList": {"type": "object", "properties": {
+            "content_types": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "required": {"type": "array", "items": {"type": "string"}},
+                "optional": {"type": "array", "items": {"type": "string"}}}}},
+            "models": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "family": {"type": "string"}, "dpi": {"type": "integer"}}}}}},
+        "ConnectionTest": {"type": "object", "required": ["model", "connection"], "properties": {
+            "model": {"type": "string"}, "connection": schema_ref("PrinterConnection"), "slug": {"type": "string"}}},
+        "ConnectionTestResult": {"type": "object", "properties": {
+            "ok": {"type": "boolean"}, "uri": {"type": "string"}, "online": {"type": "boolean"},
+            "media": {"type": ["string", "null"]}, "problem": {"type": ["object", "null"]},
+            "details": {"type": "object"}, "error": {"type": "object"}, "took_ms": {"type": "integer"}}}
     });
     if let Value::Object(m) = part {
         map.extend(m);

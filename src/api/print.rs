@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::{body, origin, Api, ApiError};
 use crate::http::{Reply, Request, Response};
-use crate::hub::labels::{self, LabelRequest};
+use crate::hub::labels::{self, LabelError, LabelRequest};
 use crate::hub::printers;
 use crate::hub::rfc3339;
 use crate::hub::submit::{self, Accepted, Idempotency, Item, Outcome, PrintOptions, Submission};
@@ -53,6 +53,7 @@ pub struct BatchRequest {
 }
 
 fn item(
+    api: &Api,
     idx: Option<usize>,
     content_type: String,
     options: PrintOptions,
@@ -63,27 +64,28 @@ fn item(
         Some(i) => format!("items[{i}].{field}"),
         None => field.to_string(),
     };
-    if lookup.is_some() {
-        return Err(ApiError::invalid(
-            "lookup_not_supported",
-            format!(
-                "{}: integration lookups are not part of labelhub; send `data`",
-                at("lookup")
-            ),
-        ));
-    }
-    let data = match data {
-        Some(Value::Object(map)) => Value::Object(map),
-        Some(_) => {
+    let data = match (data, lookup) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "validation_error",
+                format!("{}: send either `data` or `lookup`, not both", at("lookup")),
+            ))
+        }
+        // apps (issue 13): label data from Snipe-IT, Grocy or Spoolman.
+        (None, Some(lookup)) => {
+            super::integrations::lookup_label_data(api, &lookup, &at("lookup"))?
+        }
+        (Some(Value::Object(map)), None) => Value::Object(map),
+        (Some(_), None) => {
             return Err(ApiError::invalid(
                 "validation_error",
                 format!("{}: expected an object", at("data")),
             ))
         }
-        None => {
+        (None, None) => {
             return Err(ApiError::invalid(
                 "validation_error",
-                format!("{}: required", at("data")),
+                format!("{}: required (or `lookup`)", at("data")),
             ))
         }
     };
@@ -98,7 +100,10 @@ fn item(
 /// route, resolved printer id, key): the same key on another spelling of
 /// the path, or with the printer named by slug instead of id, is the same
 /// request.
-fn idempotency(req: &Request, printer_id: &str) -> Result<Option<Idempotency>, ApiError> {
+pub(super) fn idempotency(
+    req: &Request,
+    printer_id: &str,
+) -> Result<Option<Idempotency>, ApiError> {
     let Some(key) = req.header("idempotency-key") else {
         return Ok(None);
     };
@@ -175,7 +180,7 @@ pub fn print(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         }
     };
     crate::auth::api::require_printer(req, &printer.id)?;
-    let item = item(None, r.content_type, r.options, r.data, r.lookup)?;
+    let item = item(api, None, r.content_type, r.options, r.data, r.lookup)?;
     let idempotency = idempotency(req, &printer.id)?;
     let sub = Submission {
         printer,
@@ -214,11 +219,26 @@ pub fn batch(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             ),
         ));
     }
+    // Lookups run one after another, before the submission, within one
+    // overall deadline (a batch of slow lookups cannot hold a handler).
+    let lookups_until = std::time::Instant::now() + super::integrations::BATCH_LOOKUP_BUDGET;
     let items = r
         .items
         .into_iter()
         .enumerate()
-        .map(|(i, it)| item(Some(i), it.content_type, it.options, it.data, it.lookup))
+        .map(|(i, it)| {
+            if it.lookup.is_some() && std::time::Instant::now() > lookups_until {
+                return Err(super::integrations::lookup_budget_spent(i));
+            }
+            item(
+                api,
+                Some(i),
+                it.content_type,
+                it.options,
+                it.data,
+                it.lookup,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let idempotency = idempotency(req, &printer.id)?;
     let sub = Submission {
@@ -275,7 +295,24 @@ pub fn preview(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             data: &r.data,
             high_res: r.high_resolution,
         })
-        .map_err(crate::hub::HubError::from)?;
+        .map_err(|e| match (&r.media, r.tape_mm, &e) {
+            // apps (issue 13): a width given as `tape_mm` that the model
+            // cannot print is upstream's 409 `unsupported_tape`.
+            (None, Some(mm), LabelError::Media(_))
+            | (
+                None,
+                Some(mm),
+                LabelError::Render {
+                    code: "unknown_media" | "media_not_supported",
+                    ..
+                },
+            ) => crate::hub::HubError::Label(LabelError::Render {
+                code: "unsupported_tape",
+                message: format!("tape_mm={mm} is not a supported tape width: {e}"),
+                detail: Some(json!({"tape_mm": mm})),
+            }),
+            _ => crate::hub::HubError::from(e),
+        })?;
     let png = api.hub.renderer.to_png(&page);
     Ok(Reply::Respond(Response::new(200, "image/png", png)))
 }

@@ -53,10 +53,15 @@ pub fn status(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let live = api.hub.printers.live(&p.id).unwrap_or_default();
     let stored = p.status.clone().unwrap_or(Value::Null);
     let online = live.online.or_else(|| stored["online"].as_bool());
-    let problem = live
-        .problem
-        .clone()
-        .or_else(|| stored["problem"].as_str().map(str::to_string));
+    // faults (issue 10): a thread holding its queue after a failed write
+    // reports `storage_error` first: nothing prints until writes work.
+    let problem = if live.storage_error.is_some() {
+        Some("storage_error".to_string())
+    } else {
+        live.problem
+            .clone()
+            .or_else(|| stored["problem"].as_str().map(str::to_string))
+    };
     let captured = live.polled_at.or(p.status_at);
     let media = p.loaded_media().map(str::to_string);
     json(
@@ -71,9 +76,10 @@ pub fn status(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             "last_probe_age_s": captured.map(|c| (now_ms() - c).max(0) / 1000),
             "last_error": live.last_error,
             "note": if captured.is_none() { Some("No probe yet") } else { None },
-            "paused": p.paused,
-            "paused_reason": p.paused_reason,
-            "paused_detail": p.paused_detail,
+            "paused": p.paused || live.storage_error.is_some(),
+            "paused_reason": if live.storage_error.is_some() { Some("storage_error") } else { p.paused_reason.as_deref() },
+            "paused_detail": live.storage_error.as_deref().or(p.paused_detail.as_deref()),
+            "storage_error": live.storage_error,
             "auto_resume": p.auto_resume,
             "thread_alive": api.hub.printers.alive(&p.id).unwrap_or(false),
             "current_job": live.current_job,

@@ -68,13 +68,20 @@ pub fn job(job: &Job) -> Value {
     })
 }
 
-/// Upstream `PrintJobStatusResponse` (`GET /jobs/{id}`), in the one state
-/// vocabulary (`done`, not upstream's in-memory `completed`).
+/// Upstream `PrintJobStatusResponse` (`GET /jobs/{id}`) in upstream's
+/// vocabulary for that route (its clients poll until `completed`): `done`
+/// is `completed`, `failed_restart` is `failed` with `error_code`
+/// `printer_interrupted`. The `/api/*` routes keep labelhub's vocabulary.
 pub fn legacy_job(job: &Job) -> Value {
+    let (status, error_code) = match job.state {
+        JobState::Done => ("completed", job.error_code.clone()),
+        JobState::FailedRestart => ("failed", Some("printer_interrupted".to_string())),
+        other => (other.as_str(), job.error_code.clone()),
+    };
     json!({
         "job_id": job.id,
-        "status": job.state.as_str(),
-        "error_code": job.error_code,
+        "status": status,
+        "error_code": error_code,
         "error_message": job.error,
         "error_detail": job.error_detail,
         "created_at": rfc3339(job.created_at),
@@ -160,6 +167,9 @@ pub fn printer(p: &Printer, live: Option<&LiveState>, alive: Option<bool>) -> Va
         "media": p.media,
         "loaded_media": p.loaded_media(),
         "online": live.and_then(|l| l.online),
+        // faults (issue 10): set while the printer holds its queue after a
+        // failed write.
+        "storage_error": live.and_then(|l| l.storage_error.clone()),
         "thread_alive": alive.unwrap_or(false),
         "created_at": rfc3339(p.created_at),
         "updated_at": rfc3339(p.updated_at),

@@ -36,8 +36,10 @@ pub const MAX_ALLOWED_PRINTERS: usize = 256;
 pub struct CreateRequest {
     pub name: String,
     pub scopes: Vec<String>,
+    /// Absent or `null`: every printer. `[]` is refused (faults, issue 10:
+    /// an empty list silently meaning "every printer" surprised operators).
     #[serde(default)]
-    pub allowed_printer_ids: Vec<String>,
+    pub allowed_printer_ids: Option<Vec<String>>,
     #[serde(default = "default_rate")]
     pub rate_limit_per_minute: i64,
     #[serde(default)]
@@ -61,8 +63,19 @@ pub struct PatchRequest {
     pub rate_limit_per_minute: Option<i64>,
     #[serde(default)]
     pub notes: Option<String>,
-    #[serde(default)]
-    pub allowed_printer_ids: Option<Vec<String>>,
+    /// Absent: unchanged; `null`: every printer; `[]`: refused (issue 10).
+    #[serde(default, deserialize_with = "present")]
+    pub allowed_printer_ids: Option<Option<Vec<String>>>,
+}
+
+/// A field that is present (even as `null`) is `Some`: tells "absent" from
+/// "null" in a PATCH body.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// Who is making an admin change, for the audit row.
@@ -112,6 +125,9 @@ pub fn create(
     printer_exists: &dyn Fn(&Uuid) -> bool,
     now_ms: i64,
 ) -> Result<Value, AuthError> {
+    // apps (issue 13): the creation answer echoes `scopes` as sent
+    // (upstream's clients compare it); the key holds the highest one.
+    let sent_scopes = req.scopes.clone();
     let new = NewKey {
         name: check_name(&req.name)?,
         scope: Scope::from_list(&req.scopes).ok_or_else(|| {
@@ -120,7 +136,10 @@ pub fn create(
                 "give at least one of \"read\", \"print\", \"admin\" and nothing else",
             )
         })?,
-        allowed_printer_ids: check_printers(&req.allowed_printer_ids, printer_exists)?,
+        allowed_printer_ids: match &req.allowed_printer_ids {
+            None => Vec::new(),
+            Some(ids) => check_printers(ids, printer_exists)?,
+        },
         rate_limit_per_minute: check_rate(req.rate_limit_per_minute)?,
         notes: check_notes(req.notes)?,
         expires_at: match req.expires_at.as_deref() {
@@ -151,7 +170,7 @@ pub fn create(
         "plaintext": plaintext.expose(),
         "prefix": row.key_prefix,
         "name": row.name,
-        "scopes": [row.scope.as_str()],
+        "scopes": sent_scopes,
     }))
 }
 
@@ -172,7 +191,11 @@ pub fn update(
         notes: check_notes(req.notes)?,
         allowed_printer_ids: req
             .allowed_printer_ids
-            .map(|ids| check_printers(&ids, printer_exists))
+            .map(|ids| match ids {
+                // Stored as the empty list: every printer.
+                None => Ok(Vec::new()),
+                Some(ids) => check_printers(&ids, printer_exists),
+            })
             .transpose()?,
     };
     let limits = patch
@@ -329,12 +352,35 @@ fn parse_id(id: &str) -> Result<Uuid, AuthError> {
 }
 
 fn check_name(name: &str) -> Result<String, AuthError> {
+    display_name(name, MAX_NAME_CHARS).map_err(|message| AuthError::invalid("name", message))
+}
+
+/// Characters a display name may not contain besides control characters:
+/// invisible and direction-changing format characters (zero-width spaces
+/// and joiners, bidi marks, embeddings, overrides and isolates, the BOM,
+/// soft hyphen, line and paragraph separators).
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// The character rules of display names, shared by API keys and printers
+/// (faults, issue 10): trimmed, 1 to `max` characters, no control
+/// characters, no invisible or direction-changing format characters.
+/// Returns the trimmed name or the message for the 422.
+pub fn display_name(name: &str, max: usize) -> Result<String, String> {
     let name = name.trim();
     let n = name.chars().count();
-    if n == 0 || n > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(AuthError::invalid(
-            "name",
-            format!("1 to {MAX_NAME_CHARS} characters, no control characters"),
+    if n == 0
+        || n > max
+        || name
+            .chars()
+            .any(|c| c.is_control() || is_invisible_format(c))
+    {
+        return Err(format!(
+            "1 to {max} characters, no control characters and no invisible or \
+             direction-changing characters (zero-width spaces, bidi overrides)"
         ));
     }
     Ok(name.to_string())
@@ -361,6 +407,12 @@ fn check_printers(
     ids: &[String],
     printer_exists: &dyn Fn(&Uuid) -> bool,
 ) -> Result<Vec<Uuid>, AuthError> {
+    if ids.is_empty() {
+        return Err(AuthError::invalid(
+            "allowed_printer_ids",
+            "an empty list is refused: send null for every printer, or list the printer ids",
+        ));
+    }
     if ids.len() > MAX_ALLOWED_PRINTERS {
         return Err(AuthError::invalid(
             "allowed_printer_ids",
@@ -427,7 +479,7 @@ mod tests {
         .unwrap();
         let plaintext = created["plaintext"].as_str().unwrap().to_owned();
         assert!(plaintext.starts_with("lh_pat_"));
-        assert_eq!(created["scopes"], json!(["print"]));
+        assert_eq!(created["scopes"], json!(["read", "print"]));
         assert_eq!(created["prefix"].as_str().unwrap(), &plaintext[..16]);
         let id = created["key_id"].as_str().unwrap();
         let view = get(&conn, id).unwrap();
@@ -549,7 +601,7 @@ mod tests {
         let err = revoke(&conn, &gate, &wide, actor, 2).unwrap_err();
         assert_eq!(err.code(), "last_admin_key");
         let limit = PatchRequest {
-            allowed_printer_ids: Some(vec![printer]),
+            allowed_printer_ids: Some(Some(vec![printer])),
             ..PatchRequest::default()
         };
         let err = update(&conn, &gate, &wide, limit, actor, &any_printer, 2).unwrap_err();

@@ -123,9 +123,16 @@ fn admit(
     let (principal, touch) = {
         let conn = api.hub.db.read();
         let ip = req.peer.map(|p| p.ip());
-        state
-            .gate
-            .authenticate_read(&conn, |name| req.header(name), ip, now_ms())?
+        // The one place credentials are read: an API key, else a console
+        // session cookie (+ CSRF token for state changes), else SSO.
+        super::session::credentials(
+            &state.gate,
+            &conn,
+            &req.method,
+            |name| req.header(name),
+            ip,
+            now_ms(),
+        )?
     };
     if let Some(touch) = touch {
         touch.write(&api.hub.db.lock());

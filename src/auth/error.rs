@@ -17,6 +17,12 @@ pub enum AuthError {
     MissingCredentials,
     /// The key is malformed, unknown, wrong, disabled or expired. 401.
     InvalidKey,
+    /// The console session cookie is unknown, expired, signed out, or its
+    /// key is no longer usable. 401.
+    SessionInvalid,
+    /// A cookie-authenticated request that changes state came without the
+    /// session's CSRF token (or with a wrong one). 403.
+    CsrfTokenInvalid,
     /// SSO headers were sent but the trust token is wrong or the user header
     /// is empty. 401.
     InvalidSsoToken,
@@ -60,6 +66,8 @@ impl AuthError {
             AuthError::MissingCredentials => "missing_credentials",
             AuthError::InvalidKey => "invalid_key",
             AuthError::InvalidSsoToken => "invalid_sso_token",
+            AuthError::SessionInvalid => "session_invalid",
+            AuthError::CsrfTokenInvalid => "csrf_token_invalid",
             AuthError::InsufficientScope { .. } => "insufficient_scope",
             AuthError::PrinterNotAllowed => "printer_not_allowed",
             AuthError::RateLimited { .. } => "rate_limit_exceeded",
@@ -100,6 +108,12 @@ impl fmt::Display for AuthError {
             }
             AuthError::InvalidKey => f.write_str("the API key is not valid"),
             AuthError::InvalidSsoToken => f.write_str("the single sign-on headers are not valid"),
+            AuthError::SessionInvalid => {
+                f.write_str("the session has ended (signed out, expired or its key revoked)")
+            }
+            AuthError::CsrfTokenInvalid => f.write_str(
+                "a session request that changes something needs the X-CSRF-Token header",
+            ),
             AuthError::InsufficientScope { required, held } => write!(
                 f,
                 "this route needs the `{required}` scope; the key has `{held}`"

@@ -537,7 +537,14 @@ fn forward(client: &mut TcpStream, peer: SocketAddr, shared: &Shared) -> Result<
                 complete = true;
                 break;
             }
-            Ok(n) => response.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                response.extend_from_slice(&chunk[..n]);
+                // console (issue 11): a Server-Sent Events stream never
+                // ends by itself; pass it on as it comes once its head is in.
+                if is_event_stream(&response) {
+                    break;
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
@@ -560,6 +567,22 @@ fn forward(client: &mut TcpStream, peer: SocketAddr, shared: &Shared) -> Result<
     let _ = client.flush();
     linger_close(client, shared);
     Ok(())
+}
+
+/// Whether a (partial) response's complete head says
+/// `Content-Type: text/event-stream`.
+fn is_event_stream(response: &[u8]) -> bool {
+    let Some(end) = find(response, b"\r\n\r\n") else {
+        return false;
+    };
+    String::from_utf8_lossy(&response[..end])
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .any(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("content-type")
+                && value.trim().starts_with("text/event-stream")
+        })
 }
 
 /// Marks a response as the last on its connection: the front serves one
@@ -682,6 +705,12 @@ impl Head {
     /// Whether the request asks to wait (`?wait=` with a non-zero value):
     /// such requests count against the per-address long-poll cap.
     pub fn is_long_poll(&self) -> bool {
+        // console (issue 11): a Server-Sent Events stream is a long wait too.
+        if self.headers.iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case("accept") && value.contains("text/event-stream")
+        }) {
+            return true;
+        }
         let Some((_, query)) = self.target.split_once('?') else {
             return false;
         };

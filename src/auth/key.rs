@@ -36,6 +36,13 @@ pub type KeyDigest = [u8; 32];
 #[derive(Debug)]
 pub struct RandomError(String);
 
+impl RandomError {
+    /// The error of another use of the random source (console sessions).
+    pub(crate) fn from_message(message: String) -> RandomError {
+        RandomError(message)
+    }
+}
+
 impl std::fmt::Display for RandomError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "the system random source failed: {}", self.0)

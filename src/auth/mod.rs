@@ -11,6 +11,7 @@
 //! - [`bootstrap`]: the first admin key, written to a 0600 file.
 //! - [`admin`]: the `/api/admin/api-keys` and `/api/admin/audit` logic.
 //! - [`api`]: the HTTP face: the per-request gate and the admin handlers.
+//! - [`session`]: console sessions (cookie, CSRF token), read by the gate.
 //! - [`front`]: the front door before tiny_http (limits, timeouts, caps).
 //!
 //! **Architecture invariants:**
@@ -35,6 +36,7 @@ pub mod limits;
 pub mod principal;
 pub mod rate;
 pub mod scope;
+pub mod session;
 pub mod sso;
 pub mod store;
 

@@ -423,6 +423,22 @@ impl Emulator {
         &self.out_dir
     }
 
+    /// Recreates the output directory when it was removed while the
+    /// emulator runs (faults, issue 10: a printer must not stay paused
+    /// because someone tidied up its output).
+    pub(crate) fn ensure_out_dir(&self) -> Result<(), String> {
+        if self.out_dir.is_dir() {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.out_dir)
+            .map_err(|e| format!("recreating {}: {e}", self.out_dir.display()))?;
+        log::warn!(
+            "emulator: the output directory {} was missing; recreated it",
+            self.out_dir.display()
+        );
+        Ok(())
+    }
+
     /// Sets (or clears) the API fault. The control file still wins.
     pub fn set_fault(&self, fault: Option<Fault>) -> Result<(), EmulatorError> {
         if let Some(Fault::Media(id)) = &fault {

@@ -29,6 +29,7 @@ use crate::http::{Server, ServerConfig};
 use crate::hub::device::BrotherDevices;
 use crate::hub::labels::RenderLabels;
 use crate::hub::{events, recovery, retention, Config, Hub};
+use crate::integrations::{outbox, Integrations, IntegrationsConfig};
 
 const USAGE: &str = "\
 labelhub serve: run the print hub
@@ -76,13 +77,18 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
         };
     }
     limit_malloc_arenas();
-    let (config, auth) = match (Config::from_env(), AuthConfig::from_env()) {
-        (Ok(config), Ok(auth)) => (config, auth),
-        (config, auth) => {
+    let (config, auth, apps) = match (
+        Config::from_env(),
+        AuthConfig::from_env(),
+        IntegrationsConfig::from_env(),
+    ) {
+        (Ok(config), Ok(auth), Ok(apps)) => (config, auth, apps),
+        (config, auth, apps) => {
             let errors: Vec<String> = config
                 .err()
                 .into_iter()
                 .chain(auth.err())
+                .chain(apps.err())
                 .flatten()
                 .collect();
             return Err(CliError::Usage(format!(
@@ -92,7 +98,7 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
         }
     };
     init_logging(config.log_level, config.access_log);
-    serve(config, auth)
+    serve(config, auth, apps)
 }
 
 fn init_logging(level: log::LevelFilter, access_log: bool) {
@@ -111,12 +117,19 @@ fn init_logging(level: log::LevelFilter, access_log: bool) {
 }
 
 /// Runs the hub until SIGTERM or SIGINT.
-pub fn serve(config: Config, auth: AuthConfig) -> Result<(), CliError> {
+pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Result<(), CliError> {
     let started = Instant::now();
     let shutdown_timeout = config.shutdown_timeout;
     // Signals first: a SIGTERM during start-up still shuts down cleanly.
     let mut signals = Signals::new([SIGTERM, SIGINT])
         .map_err(|e| CliError::Failed(format!("cannot install signal handlers: {e}")))?;
+    // faults (issue 10): a file size limit (RLIMIT_FSIZE) must surface as a
+    // write error (EFBIG -> storage_unavailable), not kill the hub.
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .map_err(|e| CliError::Failed(format!("cannot install signal handlers: {e}")))?;
     let hub = Hub::open(config, Arc::new(RenderLabels), Arc::new(BrotherDevices))
         .map_err(|e| CliError::Failed(format!("cannot open the database: {e}")))?;
     log::info!(
@@ -156,6 +169,15 @@ pub fn serve(config: Config, auth: AuthConfig) -> Result<(), CliError> {
         .map_err(|e| CliError::Failed(format!("cannot start the retention thread: {e}")))?;
 
     let api = Api::new(hub.clone());
+    // apps (issue 13): lookups, webhooks, and the outbound webhook sender
+    // (it resends what the outbox still holds from before a crash).
+    let mut apps = apps;
+    apps.networks = crate::integrations::policy::Networks::new(hub.config.printer_networks.clone());
+    let integrations = Integrations::new(apps);
+    api.set_integrations(integrations.clone());
+    let (sender_stop, sender_rx) = crossbeam_channel::bounded::<()>(1);
+    let _sender = outbox::spawn(hub.clone(), integrations, sender_rx)
+        .map_err(|e| CliError::Failed(format!("cannot start the webhook sender: {e}")))?;
     let last_seq = events::last_id(&hub.db.lock()).unwrap_or(0);
     // auth: the public address belongs to the front door; tiny_http
     // listens on a loopback port that only the front talks to.
@@ -244,6 +266,9 @@ pub fn serve(config: Config, auth: AuthConfig) -> Result<(), CliError> {
     let stuck = hub.shutdown(shutdown_timeout);
     let _ = retention_stop.send(());
     let _ = retention.join();
+    // Not joined: a delivery in flight may take its timeout; it stays
+    // pending in the outbox and is sent again on the next start.
+    let _ = sender_stop.send(());
     if stuck.is_empty() {
         log::info!(
             "stopped in {:.0} ms",

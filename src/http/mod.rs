@@ -150,10 +150,28 @@ impl Response {
     }
 }
 
+/// Takes over a response body that is written piece by piece after the
+/// handler returned (Server-Sent Events, console issue 11): it gets the
+/// connection's writer once the head is sent, and must not block the
+/// handler thread with it (hand it to another thread).
+pub struct StreamSink(pub Box<dyn FnOnce(Box<dyn std::io::Write + Send>) + Send>);
+
+impl std::fmt::Debug for StreamSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamSink")
+    }
+}
+
 /// What a handler decided.
 #[derive(Debug)]
 pub enum Reply {
     Respond(Response),
+    /// Send `head` (status and headers, no length: the body ends when the
+    /// connection closes), then hand the connection to `sink`.
+    Stream {
+        head: Response,
+        sink: StreamSink,
+    },
     /// Nothing new yet: park the request until one of `keys` changes past
     /// event `seen`, or until `deadline`.
     Park {

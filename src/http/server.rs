@@ -7,7 +7,7 @@
 //! request is parked); ours are `http-accept`, `http-N` (the pool) and
 //! `http-park-timer`.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -302,6 +302,7 @@ fn run<A: App>(shared: &Shared<A>, raw: tiny_http::Request, mut req: Request) {
     let reply = catch_unwind(AssertUnwindSafe(|| (route.handler)(&shared.app, &mut req)));
     match reply {
         Ok(Reply::Respond(resp)) => finish(raw, &req, resp),
+        Ok(Reply::Stream { head, sink }) => stream(raw, &req, head, sink),
         Ok(Reply::Park {
             keys,
             seen,
@@ -348,6 +349,29 @@ fn finish(raw: tiny_http::Request, req: &Request, resp: Response) {
     respond(raw, resp);
 }
 
+/// Writes a streamed response's head on the connection and hands the
+/// connection to the sink (the handler thread is free at once).
+fn stream(raw: tiny_http::Request, req: &Request, head: Response, sink: super::StreamSink) {
+    let elapsed = req.received.elapsed();
+    crate::metrics::http_request(&req.method, req.template, head.status, elapsed);
+    access_log(req, head.status, elapsed);
+    let mut out = format!("HTTP/1.1 {} OK\r\n", head.status);
+    for (name, value) in &head.headers {
+        if name.bytes().all(|b| b.is_ascii_graphic()) && !value.contains(['\r', '\n']) {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let mut writer = raw.into_writer();
+    if writer
+        .write_all(out.as_bytes())
+        .and_then(|()| writer.flush())
+        .is_ok()
+    {
+        (sink.0)(writer);
+    }
+}
+
 /// Log target of the access log (`PRINTER_HUB_ACCESS_LOG=0` filters it out
 /// in `cli::serve`, so a switched-off line is never formatted).
 pub const ACCESS_LOG_TARGET: &str = "labelhub::access";
@@ -379,7 +403,13 @@ fn access_log(req: &Request, status: u16, elapsed: Duration) {
 }
 
 fn respond(raw: tiny_http::Request, resp: Response) {
-    let mut out = tiny_http::Response::from_data(resp.body).with_status_code(resp.status);
+    // A body of known length always goes with Content-Length: tiny_http
+    // would switch to chunked encoding past 32 KiB (the OpenAPI document
+    // crossed that with the console's routes), which simple clients and
+    // the front's buffered forwarding do not need.
+    let mut out = tiny_http::Response::from_data(resp.body)
+        .with_status_code(resp.status)
+        .with_chunked_threshold(usize::MAX);
     for (name, value) in &resp.headers {
         if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
             out = out.with_header(h);

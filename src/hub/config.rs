@@ -25,7 +25,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PRINTER_HUB_LOG_LEVEL", "info", "error, warn, info, debug or trace"),
     ("PRINTER_HUB_ACCESS_LOG", "true", "one info line per request (method, route, status, ms, key prefix, client); false turns it off"),
     ("PRINTER_HUB_DIR_ROOTS", "", "directories (`:`-separated) where `dir://` printers may write besides the data directory"),
-    ("PRINTER_HUB_PRINTER_NETWORKS", "", "CIDR networks (`,`-separated) that `tcp://` printers must be in; empty = any host"),
+    ("PRINTER_HUB_PRINTER_NETWORKS", "", "CIDR networks (`,`-separated) that `tcp://` printers and outbound webhook subscribers must be in; empty = any host"),
 ];
 
 /// The hub's configuration.
@@ -169,6 +169,7 @@ impl Config {
         for name in vars.keys() {
             let auth_var = crate::auth::config::VARIABLES
                 .iter()
+                .chain(crate::integrations::config::VARIABLES)
                 .any(|(k, _, _)| k == name);
             if !auth_var && !VARIABLES.iter().any(|(known, _, _)| known == name) {
                 log::warn!("ignoring unknown variable {name}");
@@ -319,6 +320,7 @@ pub(crate) mod tests {
             .iter()
             .map(|v| v.0)
             .chain(crate::auth::config::VARIABLES.iter().map(|v| v.0))
+            .chain(crate::integrations::config::VARIABLES.iter().map(|v| v.0))
             .collect();
         let mut names = all.clone();
         names.sort();

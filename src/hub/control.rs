@@ -74,6 +74,14 @@ pub fn retry_job(hub: &Hub, id: &str, origin: &Origin) -> Result<Job, HubError> 
         if !old.state.is_terminal() {
             return Err(refuse(id, old.state, "retry"));
         }
+        // faults (issue 10): as `/print` answers for a disabled printer.
+        let printer = printers::get(w.tx, &old.printer_id)?;
+        if !printer.enabled {
+            return Err(HubError::Conflict {
+                code: "printer_disabled",
+                message: format!("printer `{}` is disabled", printer.slug),
+            });
+        }
         let now = now_ms();
         w.tx.prepare_cached(
             "INSERT INTO batches (id, printer_id, created_by, api_key_id, source_ip, n_jobs, half_cut, created_at)

@@ -13,13 +13,71 @@
 //! * Migrations are `sql/NNNN_*.sql`, embedded, applied in order in one
 //!   transaction each, recorded in `PRAGMA user_version`. A database whose
 //!   version is newer than [`SCHEMA_VERSION`] is refused and left untouched.
+//! * Storage faults (issue 10) are states, not just errors: every commit
+//!   records whether the disk took it ([`Db::storage_fault`]); a fault is
+//!   cleared by the next commit that succeeds. Before every commit the file
+//!   at the database path is compared with the one opened (device and
+//!   inode): a deleted or replaced database stops every write for good
+//!   (`storage_replaced`), instead of writing into an unlinked file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::HubError;
+
+/// Why the database cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    /// No space left (SQLITE_FULL, ENOSPC): 507.
+    Full,
+    /// Read-only, I/O error, cannot open: 503.
+    Unavailable,
+    /// The database file was deleted or replaced under the running hub:
+    /// writes stop until a restart (503).
+    Replaced,
+}
+
+impl StorageFault {
+    pub fn code(self) -> &'static str {
+        match self {
+            StorageFault::Full => "storage_full",
+            StorageFault::Unavailable => "storage_unavailable",
+            StorageFault::Replaced => "storage_replaced",
+        }
+    }
+
+    /// Classifies an SQLite error; `None` when it is not the disk's fault.
+    pub fn of(e: &rusqlite::Error) -> Option<StorageFault> {
+        use rusqlite::ErrorCode as C;
+        match e.sqlite_error_code()? {
+            C::DiskFull => Some(StorageFault::Full),
+            C::ReadOnly
+            | C::SystemIoFailure
+            | C::CannotOpen
+            | C::DatabaseCorrupt
+            | C::NotADatabase
+            | C::FileLockingProtocolFailed => Some(StorageFault::Unavailable),
+            _ => None,
+        }
+    }
+}
+
+/// The current storage fault: what, why, since when.
+#[derive(Debug, Clone)]
+pub struct FaultState {
+    pub fault: StorageFault,
+    pub message: String,
+    pub since: Instant,
+}
+
+/// The test seam for write faults: `LABELHUB_TEST_STORAGE_FAULT` names a
+/// file whose content (`full`, `readonly`, `ioerr`, or nothing) makes every
+/// commit fail with that SQLite error until the file changes. Read once per
+/// commit, only when the variable is set.
+pub const FAULT_FILE_VAR: &str = "LABELHUB_TEST_STORAGE_FAULT";
 
 /// The migrations, in order. Entry `i` takes the schema from version `i` to
 /// `i + 1`. Append only; never edit or remove an entry.
@@ -29,6 +87,12 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/0010_auth.sql"),
     // policy (issue 9): printers.snmp_community.
     include_str!("../../sql/0011_printer_secrets.sql"),
+    // faults (issue 10): one `printing` per printer, the storage probe row.
+    include_str!("../../sql/0012_faults.sql"),
+    // console (issue 11): browser sessions.
+    include_str!("../../sql/0014_sessions.sql"),
+    // apps (issue 13): webhook subscriptions and outbox.
+    include_str!("../../sql/0015_integrations.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -49,6 +113,25 @@ pub const PRAGMAS: &[(&str, &str)] = &[
 pub struct Db {
     conn: Mutex<Connection>,
     reader: Option<Mutex<Connection>>,
+    /// The file opened and its (device, inode), for the replaced check.
+    identity: Option<(PathBuf, (u64, u64))>,
+    fault: Mutex<Option<FaultState>>,
+    /// Injected fault (unit tests) and the control file (integration tests).
+    injected: Mutex<Option<std::ffi::c_int>>,
+    fault_file: Option<PathBuf>,
+    last_probe: Mutex<Option<Instant>>,
+}
+
+/// (device, inode) of a file.
+fn file_id(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// An SQLite error with `code`, as a failing disk would give it.
+fn sqlite_error(code: std::ffi::c_int, message: &str) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(message.to_string()))
 }
 
 impl Db {
@@ -62,6 +145,14 @@ impl Db {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         let mut db = Db::from_connection(conn)?;
+        db.identity = Some((
+            path.to_path_buf(),
+            file_id(path).map_err(|error| HubError::Io {
+                context: format!("reading {}", path.display()),
+                error,
+            })?,
+        ));
+        db.fault_file = std::env::var_os(FAULT_FILE_VAR).map(PathBuf::from);
         // Opened after the migrations, so it never sees an old schema.
         let reader = Connection::open_with_flags(
             path,
@@ -95,6 +186,11 @@ impl Db {
         Ok(Db {
             conn: Mutex::new(conn),
             reader: None,
+            identity: None,
+            fault: Mutex::new(None),
+            injected: Mutex::new(None),
+            fault_file: None,
+            last_probe: Mutex::new(None),
         })
     }
 
@@ -121,18 +217,191 @@ impl Db {
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, HubError>,
     ) -> Result<T, HubError> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let res = f(&tx)?;
+        let res = (|| {
+            self.check_identity()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let res = f(&tx)?;
+            self.commit(tx)?;
+            Ok(res)
+        })();
+        self.note(&res);
+        res
+    }
+
+    /// Commits a write transaction: refused when the database file was
+    /// replaced or a fault is injected (the transaction rolls back).
+    /// Callers that commit by themselves (group commit) call [`Db::note`]
+    /// with the outcome.
+    pub fn commit(&self, tx: rusqlite::Transaction<'_>) -> Result<(), HubError> {
+        self.check_identity()?;
+        if let Some(code) = self.injected_fault() {
+            drop(tx);
+            return Err(sqlite_error(code, "injected test fault").into());
+        }
         let t = std::time::Instant::now();
         tx.commit()?;
         crate::metrics::commit(t.elapsed());
-        Ok(res)
+        Ok(())
+    }
+
+    /// Records the outcome of a write: a storage error sets the fault
+    /// state, a success clears it (except `Replaced`, which stays).
+    pub fn note<T>(&self, res: &Result<T, HubError>) {
+        let mut state = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        match res {
+            Ok(_) => {
+                if let Some(old) = state.as_ref() {
+                    if old.fault != StorageFault::Replaced {
+                        log::warn!(
+                            "storage: writes succeed again after {:.1} s of {}",
+                            old.since.elapsed().as_secs_f64(),
+                            old.fault.code()
+                        );
+                        *state = None;
+                    }
+                }
+            }
+            Err(HubError::Storage { fault, message }) => match state.as_mut() {
+                Some(old) if old.fault == StorageFault::Replaced => {}
+                Some(old) if old.fault == *fault => old.message = message.clone(),
+                _ => {
+                    if *fault != StorageFault::Replaced {
+                        log::error!("storage: writes fail ({}): {message}", fault.code());
+                    }
+                    *state = Some(FaultState {
+                        fault: *fault,
+                        message: message.clone(),
+                        since: Instant::now(),
+                    });
+                }
+            },
+            Err(_) => {}
+        }
+    }
+
+    /// [`Db::note`] for a group commit: a member that failed on the disk
+    /// counts as a failed write even when the (smaller) commit succeeded.
+    pub fn note_group<T>(&self, res: &Result<Vec<Result<T, HubError>>, HubError>) {
+        let failed = res.as_ref().ok().and_then(|list| {
+            list.iter().find_map(|r| {
+                r.as_ref()
+                    .err()
+                    .filter(|e| matches!(e, HubError::Storage { .. }))
+            })
+        });
+        match failed {
+            Some(e) => self.note::<()>(&Err(e.for_group())),
+            None => self.note(res),
+        }
+    }
+
+    /// The storage fault seen by the last write, if any.
+    pub fn storage_fault(&self) -> Option<FaultState> {
+        self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Fails with `storage_replaced` when the file at the database path is
+    /// not the one opened (deleted, or another file moved there). Once seen,
+    /// it stays: the process must be restarted on the right file.
+    pub fn check_identity(&self) -> Result<(), HubError> {
+        let replaced = |message: String| HubError::Storage {
+            fault: StorageFault::Replaced,
+            message,
+        };
+        if let Some(f) = self.storage_fault() {
+            if f.fault == StorageFault::Replaced {
+                return Err(replaced(f.message));
+            }
+        }
+        let Some((path, id)) = &self.identity else {
+            return Ok(());
+        };
+        let problem = match file_id(path) {
+            Ok(now) if now == *id => return Ok(()),
+            Ok(_) => format!(
+                "the database file {} was replaced by another file while the hub runs; \
+                 refusing every write (restart labelhub to use the new file)",
+                path.display()
+            ),
+            Err(e) => format!(
+                "the database file {} is gone ({e}) while the hub runs; refusing every \
+                 write, nothing accepted now would survive a restart (restore the file \
+                 or restart labelhub)",
+                path.display()
+            ),
+        };
+        log::error!("STORAGE: {problem}");
+        let err = replaced(problem);
+        self.note::<()>(&Err(replaced(err.to_string())));
+        Err(err)
+    }
+
+    /// Makes every commit fail with SQLITE_FULL (`Full`) or
+    /// SQLITE_READONLY (otherwise); `None` heals. Tests only.
+    pub fn inject_fault(&self, fault: Option<StorageFault>) {
+        *self.injected.lock().unwrap_or_else(|e| e.into_inner()) = fault.map(|f| match f {
+            StorageFault::Full => rusqlite::ffi::SQLITE_FULL,
+            _ => rusqlite::ffi::SQLITE_READONLY,
+        });
+    }
+
+    /// The SQLite result code a commit must fail with, if a fault is
+    /// injected.
+    fn injected_fault(&self) -> Option<std::ffi::c_int> {
+        if let Some(code) = *self.injected.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Some(code);
+        }
+        let text = std::fs::read_to_string(self.fault_file.as_ref()?).ok()?;
+        match text.trim() {
+            "full" => Some(rusqlite::ffi::SQLITE_FULL),
+            "readonly" => Some(rusqlite::ffi::SQLITE_READONLY),
+            "ioerr" => Some(rusqlite::ffi::SQLITE_IOERR_WRITE),
+            _ => None,
+        }
+    }
+
+    /// For readiness: checks that the file is still the one opened and,
+    /// while a fault is recorded, tries one probe write (at most every
+    /// 500 ms), so readiness turns back as soon as the disk takes writes.
+    /// Returns the fault that remains.
+    pub fn storage_health(&self) -> Option<FaultState> {
+        if self.check_identity().is_err() {
+            return self.storage_fault();
+        }
+        let fault = self.storage_fault()?;
+        let due = {
+            let mut last = self.last_probe.lock().unwrap_or_else(|e| e.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(500));
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if !due {
+            return Some(fault);
+        }
+        let _ = self.probe();
+        self.storage_fault()
+    }
+
+    /// A write that needs the disk (one page of `storage_probe`): used to
+    /// learn that a fault is over when nothing else writes.
+    pub fn probe(&self) -> Result<(), HubError> {
+        self.write(|tx| probe_row(tx))
     }
 
     /// The schema version recorded in the database.
     pub fn schema_version(&self) -> Result<i64, HubError> {
         user_version(&self.lock())
     }
+}
+
+/// Rewrites the one row of `storage_probe`, so a transaction needs the
+/// disk even when it changes nothing else.
+pub fn probe_row(conn: &Connection) -> Result<(), HubError> {
+    conn.prepare_cached("UPDATE storage_probe SET at = at + 1 WHERE id = 1")?
+        .execute([])?;
+    Ok(())
 }
 
 /// Applies [`PRAGMAS`] to a connection.
@@ -240,6 +509,69 @@ mod tests {
         assert!(db.read().execute("DELETE FROM events", []).is_err());
         drop(db);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn insert_event(db: &Db) -> Result<(), HubError> {
+        db.write(|tx| {
+            tx.execute(
+                "INSERT INTO events (at, kind, data) VALUES (1, 'test', '{}')",
+                [],
+            )?;
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn a_failed_write_is_a_fault_until_a_write_succeeds() {
+        let db = Db::open_in_memory().unwrap();
+        assert!(db.storage_fault().is_none());
+        db.inject_fault(Some(StorageFault::Full));
+        let err = insert_event(&db).unwrap_err();
+        assert_eq!(err.code(), "storage_full");
+        assert_eq!(db.storage_fault().unwrap().fault, StorageFault::Full);
+        // Nothing was committed.
+        let n: i64 = db
+            .read()
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        db.inject_fault(Some(StorageFault::Unavailable));
+        assert_eq!(insert_event(&db).unwrap_err().code(), "storage_unavailable");
+        // Still failing: the health check's probe fails too.
+        assert!(db.storage_health().is_some());
+        db.inject_fault(None);
+        *db.last_probe.lock().unwrap() = None;
+        assert!(db.storage_health().is_none(), "the probe write heals it");
+        insert_event(&db).unwrap();
+    }
+
+    #[test]
+    fn a_deleted_or_replaced_database_file_stops_every_write() {
+        for replace in [false, true] {
+            let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("hub.db");
+            let db = Db::open(&path).unwrap();
+            insert_event(&db).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            if replace {
+                drop(Db::open(&path).unwrap());
+            }
+            let err = insert_event(&db).unwrap_err();
+            assert_eq!(err.code(), "storage_replaced", "{err}");
+            assert!(
+                err.to_string()
+                    .contains(if replace { "replaced" } else { "is gone" }),
+                "{err}"
+            );
+            let health = db.storage_health().unwrap();
+            assert_eq!(health.fault, StorageFault::Replaced);
+            // It stays, even if the file comes back.
+            assert!(db.storage_health().is_some());
+            assert_eq!(insert_event(&db).unwrap_err().code(), "storage_replaced");
+            drop(db);
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 
     #[test]

@@ -431,6 +431,46 @@ pub fn queued_of_batch(conn: &Connection, batch_id: &str) -> Result<Vec<String>,
     Ok(ids)
 }
 
+/// Upstream's `GET /api/jobs?since=<time>` (apps, issue 13): jobs created
+/// at or after `q.since`, **oldest first**, at most `q.limit`, so a client
+/// that asks again with the `created_at` of the last job it showed reaches
+/// newer jobs. The second value is the `seq` of the last row when more
+/// follow (the next page's `after` cursor).
+pub fn list_since_oldest_first(
+    conn: &Connection,
+    q: &ListQuery,
+    after: Option<i64>,
+) -> Result<(Vec<Job>, Option<i64>), HubError> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs
+         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR printer_id = ?2)
+           AND (?3 IS NULL OR batch_id = ?3) AND created_at >= ?4
+           AND (?5 IS NULL OR seq > ?5)
+         ORDER BY seq LIMIT ?6"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let limit = q.limit.max(1);
+    let rows = stmt.query_map(
+        params![
+            q.state.map(JobState::as_str),
+            q.printer_id,
+            q.batch_id,
+            q.since.unwrap_or(0),
+            after,
+            limit as i64 + 1
+        ],
+        job_from_row,
+    )?;
+    let mut jobs: Vec<Job> = rows.collect::<Result<_, _>>()?;
+    let next = if jobs.len() > limit {
+        jobs.truncate(limit);
+        jobs.last().map(|j| j.seq)
+    } else {
+        None
+    };
+    Ok((jobs, next))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

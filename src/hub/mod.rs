@@ -12,6 +12,7 @@
 //! * After every commit that wrote events, [`Hub::write`] tells the change
 //!   listener (the long-poll registry), so waiting requests wake up.
 
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod db;
@@ -72,6 +73,12 @@ pub enum HubError {
     ShuttingDown,
     /// A group commit failed; every submission in it gets this message.
     Commit(String),
+    /// The database cannot be written (disk full, read-only, I/O error,
+    /// file replaced): retry later.
+    Storage {
+        fault: db::StorageFault,
+        message: String,
+    },
 }
 
 impl HubError {
@@ -94,6 +101,19 @@ impl HubError {
             HubError::Handoff { .. } => "handoff_failed",
             HubError::ShuttingDown => "shutting_down",
             HubError::Commit(_) => "database_error",
+            HubError::Storage { fault, .. } => fault.code(),
+        }
+    }
+
+    /// The error to hand every member of a failed group commit: storage
+    /// faults keep their kind, anything else becomes `Commit`.
+    pub(crate) fn for_group(&self) -> HubError {
+        match self {
+            HubError::Storage { fault, message } => HubError::Storage {
+                fault: *fault,
+                message: message.clone(),
+            },
+            e => HubError::Commit(e.to_string()),
         }
     }
 
@@ -137,6 +157,17 @@ impl fmt::Display for HubError {
             }
             HubError::ShuttingDown => f.write_str("the hub is shutting down"),
             HubError::Commit(message) => write!(f, "database error: {message}"),
+            HubError::Storage { fault, message } => match fault {
+                db::StorageFault::Full => {
+                    write!(f, "the disk is full; nothing was written: {message}")
+                }
+                db::StorageFault::Unavailable => write!(
+                    f,
+                    "the database cannot be written (read-only or I/O error); \
+                     nothing was written: {message}"
+                ),
+                db::StorageFault::Replaced => f.write_str(message),
+            },
         }
     }
 }
@@ -145,7 +176,13 @@ impl std::error::Error for HubError {}
 
 impl From<rusqlite::Error> for HubError {
     fn from(e: rusqlite::Error) -> HubError {
-        HubError::Db(e)
+        match db::StorageFault::of(&e) {
+            Some(fault) => HubError::Storage {
+                fault,
+                message: e.to_string(),
+            },
+            None => HubError::Db(e),
+        }
     }
 }
 
@@ -281,12 +318,9 @@ impl Hub {
     }
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch (the wall clock; see [`clock`]).
 pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    now.as_millis() as i64
+    clock::wall_ms()
 }
 
 /// RFC 3339 with millisecond precision and a `Z` suffix.

@@ -181,7 +181,7 @@ fn conflict_on_unique(e: rusqlite::Error, slug: &str, name: &str) -> HubError {
             message: format!("a printer named `{name}` exists"),
         }
     } else {
-        HubError::Db(e)
+        e.into()
     }
 }
 

@@ -45,6 +45,10 @@ pub struct LiveState {
     pub current_job: Option<String>,
     /// Jobs waiting in the thread's queue.
     pub pending: usize,
+    /// faults (issue 10): set while the thread holds its queue because a
+    /// write failed (`<error_code>: <message>`); cleared when the retried
+    /// write succeeds.
+    pub storage_error: Option<String>,
 }
 
 /// Shared between a printer thread and the registry.

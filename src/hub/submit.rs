@@ -15,6 +15,8 @@ use super::{now_ms, Hub, HubError, Origin};
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+pub const IDEMPOTENCY_TTL: std::time::Duration =
+    std::time::Duration::from_millis(IDEMPOTENCY_TTL_MS as u64);
 
 /// Per-item print options (upstream `PrintOptions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -104,7 +106,12 @@ fn check_replay(
              WHERE scope = ?1 AND key = ?2 AND created_at > ?3",
         )?
         .query_row(
-            params![idem.scope, idem.key, now_ms() - IDEMPOTENCY_TTL_MS],
+            // faults (issue 10): expiry counts monotonic time across clock jumps.
+            params![
+                idem.scope,
+                idem.key,
+                super::clock::global().cutoff(IDEMPOTENCY_TTL)
+            ],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
@@ -184,7 +191,8 @@ fn commit_grouped(hub: &Hub, prepared: Prepared) -> Result<Outcome, HubError> {
     }
     let group = hub.submits.take();
     let mut changes = Changes::default();
-    let results = write_group(&mut conn, &group, &mut changes);
+    let results = write_group(&hub.db, &mut conn, &group, &mut changes);
+    hub.db.note_group(&results);
     match results {
         Ok(results) => {
             for ((_, reply), res) in group.into_iter().zip(results) {
@@ -192,9 +200,8 @@ fn commit_grouped(hub: &Hub, prepared: Prepared) -> Result<Outcome, HubError> {
             }
         }
         Err(e) => {
-            let message = e.to_string();
             for (_, reply) in group {
-                let _ = reply.send(Err(HubError::Commit(message.clone())));
+                let _ = reply.send(Err(e.for_group()));
             }
         }
     }
@@ -205,10 +212,12 @@ fn commit_grouped(hub: &Hub, prepared: Prepared) -> Result<Outcome, HubError> {
 }
 
 fn write_group(
+    db: &super::Db,
     conn: &mut rusqlite::Connection,
     group: &[Waiting],
     changes: &mut Changes,
 ) -> Result<Vec<Result<Outcome, HubError>>, HubError> {
+    db.check_identity()?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(group.len());
     for (prepared, _) in group {
@@ -223,9 +232,8 @@ fn write_group(
         }
         results.push(res);
     }
-    let t = std::time::Instant::now();
-    tx.commit()?;
-    crate::metrics::commit(t.elapsed());
+    // Db::commit times the commit for the metrics.
+    db.commit(tx)?;
     Ok(results)
 }
 

@@ -503,7 +503,7 @@ fn retention_purges_old_terminal_rows_in_chunks_and_keeps_the_rest() {
         .unwrap();
     }
     let cutoff = now - 30 * 86_400_000;
-    let purged = retention::purge(&env.hub.db, cutoff, now).unwrap();
+    let purged = retention::purge(&env.hub.db, cutoff, now - submit::IDEMPOTENCY_TTL_MS).unwrap();
     assert_eq!(purged.jobs, 3);
     assert_eq!(purged.batches, 1);
     assert!(purged.events >= 3);
@@ -511,7 +511,7 @@ fn retention_purges_old_terminal_rows_in_chunks_and_keeps_the_rest() {
     assert!(jobs::batch_snapshot(&env.hub.db.lock(), &a.batch_id).is_err());
     assert!(env.all_in(&b.job_ids, JobState::Done));
     assert_eq!(
-        retention::purge(&env.hub.db, cutoff, now).unwrap(),
+        retention::purge(&env.hub.db, cutoff, now - submit::IDEMPOTENCY_TTL_MS).unwrap(),
         retention::Purged::default()
     );
 }
@@ -761,4 +761,287 @@ fn jobs_submitted_while_a_printer_thread_restarts_are_not_lost_or_failed() {
             .collect()
     });
     env.wait("all printed", |e| e.all_in(&ids, JobState::Done));
+}
+
+// faults (issue 10): write faults while printing.
+
+impl Env {
+    /// The invariant checked after every step: at most one job of the
+    /// printer is `printing`.
+    fn one_printing(&self) {
+        let n: i64 = self
+            .hub
+            .db
+            .read()
+            .query_row(
+                "SELECT count(*) FROM jobs WHERE state = 'printing' AND printer_id = ?1",
+                [&self.printer().id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(n <= 1, "{n} jobs printing at once");
+    }
+
+    fn live(&self) -> registry::LiveState {
+        self.hub.printers.live(&self.printer().id).unwrap()
+    }
+
+    /// `wait`, checking the invariant on every look.
+    fn wait_checked(&self, what: &str, f: impl Fn(&Env) -> bool) {
+        self.wait(what, |e| {
+            e.one_printing();
+            f(e)
+        });
+    }
+
+    fn markers(&self) -> Vec<u32> {
+        self.fake.pages().iter().map(|p| p.1).collect()
+    }
+}
+
+/// Fails on main: the label in flight stayed `printing` forever, the rest
+/// of the batch stayed `queued` (dropped from the thread's memory) and the
+/// next submission printed ahead of them.
+#[test]
+fn a_write_fault_mid_batch_holds_the_queue_and_heals_without_reprinting() {
+    use super::db::StorageFault;
+    let env = env();
+    let (reached_tx, reached) = crossbeam_channel::unbounded();
+    let (release, release_rx) = crossbeam_channel::unbounded();
+    env.fake.state.lock().unwrap().block_at = Some((2, reached_tx, release_rx));
+    let batch = env.submit((1..=6).map(|n| item(n, 1)).collect());
+    reached.recv_timeout(Duration::from_secs(10)).unwrap();
+    // Label 3 is on its way; the disk fills before it can be recorded.
+    env.hub.db.inject_fault(Some(StorageFault::Full));
+    release.send(()).unwrap();
+    env.wait_checked("storage_error", |e| e.live().storage_error.is_some());
+    assert!(env
+        .live()
+        .storage_error
+        .unwrap()
+        .starts_with("storage_full"));
+    assert_eq!(
+        env.states(&batch.job_ids),
+        vec![
+            JobState::Done,
+            JobState::Done,
+            JobState::Printing,
+            JobState::Queued,
+            JobState::Queued,
+            JobState::Queued
+        ]
+    );
+    assert_eq!(
+        env.hub.db.storage_fault().map(|f| f.fault),
+        Some(StorageFault::Full)
+    );
+    // Submissions and operator actions fail with the storage code.
+    let sub = Submission {
+        printer: env.printer(),
+        items: vec![item(8, 1)],
+        half_cut_override: None,
+        origin: Origin::default(),
+        idempotency: None,
+    };
+    let err = submit::submit(&env.hub, sub, &|_| (202, String::new())).unwrap_err();
+    assert_eq!(err.code(), "storage_full");
+    let err = control::pause_printer(&env.hub, &env.printer()).unwrap_err();
+    assert_eq!(err.code(), "storage_full");
+    env.one_printing();
+    // The disk is back: a new submission comes in at once.
+    env.hub.db.inject_fault(None);
+    let late = env.submit(vec![item(9, 1)]);
+    let mut all = batch.job_ids.clone();
+    all.extend(late.job_ids.clone());
+    env.wait_checked("everything printed", |e| e.all_in(&all, JobState::Done));
+    assert_eq!(
+        env.markers(),
+        vec![1, 2, 3, 4, 5, 6, 9],
+        "each label once, in order"
+    );
+    assert_eq!(env.live().storage_error, None);
+    assert!(env.hub.db.storage_fault().is_none());
+}
+
+/// Fails on main: after the fault, pause then resume claimed the next
+/// label while the stranded one was still `printing` (two at once).
+#[test]
+fn pause_and_resume_around_a_write_fault_never_make_two_printing() {
+    use super::db::StorageFault;
+    let env = env();
+    let (reached_tx, reached) = crossbeam_channel::unbounded();
+    let (release, release_rx) = crossbeam_channel::unbounded();
+    env.fake.state.lock().unwrap().block_at = Some((1, reached_tx, release_rx));
+    let batch = env.submit((1..=4).map(|n| item(n, 1)).collect());
+    reached.recv_timeout(Duration::from_secs(10)).unwrap();
+    env.hub.db.inject_fault(Some(StorageFault::Unavailable));
+    release.send(()).unwrap();
+    env.wait_checked("storage_error", |e| e.live().storage_error.is_some());
+    assert!(env
+        .live()
+        .storage_error
+        .unwrap()
+        .starts_with("storage_unavailable"));
+    env.hub.db.inject_fault(None);
+    control::pause_printer(&env.hub, &env.printer()).unwrap();
+    env.one_printing();
+    env.wait_checked("the owed label recorded", |e| {
+        e.states(&batch.job_ids)[1] == JobState::Done
+    });
+    control::resume_printer(&env.hub, &env.printer()).unwrap();
+    env.one_printing();
+    env.wait_checked("everything printed", |e| {
+        e.all_in(&batch.job_ids, JobState::Done)
+    });
+    assert_eq!(env.markers(), vec![1, 2, 3, 4]);
+}
+
+/// A fault while claiming (nothing sent yet) and while the printer resumes
+/// by itself: the queue waits and prints once the disk is back.
+#[test]
+fn a_fault_before_anything_is_sent_holds_the_queue_until_writes_work() {
+    use super::db::StorageFault;
+    let env = env();
+    env.fake.state.lock().unwrap().problem = Some("cover_open".into());
+    let batch = env.submit((1..=3).map(|n| item(n, 1)).collect());
+    env.wait_checked("printer paused", |e| e.printer().paused);
+    env.hub.db.inject_fault(Some(StorageFault::Full));
+    env.fake.state.lock().unwrap().problem = None;
+    env.wait_checked("storage_error", |e| e.live().storage_error.is_some());
+    assert!(env.fake.pages().is_empty());
+    assert!(env.all_in(&batch.job_ids, JobState::Queued));
+    env.hub.db.inject_fault(None);
+    env.wait_checked("everything printed", |e| {
+        e.all_in(&batch.job_ids, JobState::Done)
+    });
+    assert_eq!(env.markers(), vec![1, 2, 3]);
+    assert!(!env.printer().paused);
+}
+
+// faults (issue 10): clock steps.
+
+/// A clock the test steps: (clock, wall ms, monotonic ms).
+fn stepped_clock(
+    wall: i64,
+) -> (
+    clock::Clock,
+    Arc<std::sync::atomic::AtomicI64>,
+    Arc<std::sync::atomic::AtomicI64>,
+) {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let w = Arc::new(AtomicI64::new(wall));
+    let m = Arc::new(AtomicI64::new(0));
+    let (w2, m2) = (w.clone(), m.clone());
+    let c = clock::Clock::with_sources(
+        Box::new(move || w2.load(Ordering::SeqCst)),
+        Box::new(move || m2.load(Ordering::SeqCst)),
+    );
+    (c, w, m)
+}
+
+/// Fails on main (there, a purge after a +31 day step deleted the labels
+/// printed a moment before, their batch and their events).
+#[test]
+fn a_31_day_forward_step_purges_nothing_fresh() {
+    use std::sync::atomic::Ordering;
+    const DAY: i64 = 86_400_000;
+    let env = env();
+    let a = env.submit(vec![item(1, 1), item(2, 1)]);
+    env.wait("done", |e| e.all_in(&a.job_ids, JobState::Done));
+    let (c, wall, mono) = stepped_clock(now_ms());
+    mono.fetch_add(1_000, Ordering::SeqCst);
+    wall.fetch_add(1_000 + 31 * DAY, Ordering::SeqCst);
+    // Just after the jump: nothing at all.
+    assert_eq!(
+        retention::run_with(&env.hub, &c).unwrap(),
+        retention::Purged::default()
+    );
+    assert_eq!(c.jumps().len(), 1);
+    // Settled: the purge runs, but the labels are seconds old on the
+    // monotonic clock.
+    let settle = clock::SETTLE.as_millis() as i64 + 1_000;
+    mono.fetch_add(settle, Ordering::SeqCst);
+    wall.fetch_add(settle, Ordering::SeqCst);
+    let purged = retention::run_with(&env.hub, &c).unwrap();
+    assert_eq!(purged.jobs, 0, "{purged:?}");
+    assert_eq!(purged.events, 0, "{purged:?}");
+    assert!(env.all_in(&a.job_ids, JobState::Done));
+    assert!(jobs::batch_snapshot(&env.hub.db.read(), &a.batch_id).is_ok());
+    // Once 30 days have passed on the monotonic clock they go.
+    mono.fetch_add(30 * DAY, Ordering::SeqCst);
+    wall.fetch_add(30 * DAY, Ordering::SeqCst);
+    let purged = retention::run_with(&env.hub, &c).unwrap();
+    assert_eq!(purged.jobs, 2, "{purged:?}");
+}
+
+/// A start at 1970 (no hardware clock): nothing is purged while the clock
+/// is earlier than the newest row; the step to now ages nothing.
+#[test]
+fn a_start_in_1970_then_a_step_to_now_purges_nothing_fresh() {
+    use std::sync::atomic::Ordering;
+    let env = env();
+    let a = env.submit(vec![item(1, 1)]);
+    env.wait("done", |e| e.all_in(&a.job_ids, JobState::Done));
+    let real = now_ms();
+    let (c, wall, mono) = stepped_clock(5_000);
+    assert_eq!(
+        retention::run_with(&env.hub, &c).unwrap(),
+        retention::Purged::default()
+    );
+    // Rows written meanwhile carry 1970 times.
+    env.hub
+        .db
+        .write(|tx| {
+            tx.execute(
+                "UPDATE jobs SET finished_at = 6000, created_at = 6000 WHERE id = ?1",
+                [&a.job_ids[0]],
+            )?;
+            tx.execute("UPDATE events SET at = 6000", [])?;
+            Ok(())
+        })
+        .unwrap();
+    mono.fetch_add(60_000, Ordering::SeqCst);
+    wall.store(real + 60_000, Ordering::SeqCst); // NTP
+    let settle = clock::SETTLE.as_millis() as i64 + 1_000;
+    mono.fetch_add(settle, Ordering::SeqCst);
+    wall.fetch_add(settle, Ordering::SeqCst);
+    let purged = retention::run_with(&env.hub, &c).unwrap();
+    assert_eq!(purged, retention::Purged::default());
+    assert!(env.all_in(&a.job_ids, JobState::Done));
+}
+
+/// An admin change restarts the printer thread while it owes a write: the
+/// label that went out is never sent again (recorded `failed_restart`, "may
+/// or may not have printed", as after a crash) and the rest print once.
+#[test]
+fn a_thread_restarted_while_it_owes_a_write_resends_nothing() {
+    use super::db::StorageFault;
+    let env = env();
+    let (reached_tx, reached) = crossbeam_channel::unbounded();
+    let (release, release_rx) = crossbeam_channel::unbounded();
+    env.fake.state.lock().unwrap().block_at = Some((1, reached_tx, release_rx));
+    let batch = env.submit((1..=4).map(|n| item(n, 1)).collect());
+    reached.recv_timeout(Duration::from_secs(10)).unwrap();
+    env.hub.db.inject_fault(Some(StorageFault::Full));
+    release.send(()).unwrap();
+    env.wait_checked("storage_error", |e| e.live().storage_error.is_some());
+    // The restart cannot record anything either.
+    control::apply_printer(&env.hub, &env.printer()).unwrap();
+    env.wait_checked("the new thread holds the queue", |e| {
+        e.live().storage_error.is_some()
+    });
+    env.hub.db.inject_fault(None);
+    env.wait_checked("everything terminal", |e| {
+        e.states(&batch.job_ids).iter().all(|s| s.is_terminal())
+    });
+    assert_eq!(
+        env.states(&batch.job_ids),
+        vec![
+            JobState::Done,
+            JobState::FailedRestart,
+            JobState::Done,
+            JobState::Done
+        ]
+    );
+    assert_eq!(env.markers(), vec![1, 2, 3, 4], "label 2 sent once");
 }

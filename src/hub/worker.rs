@@ -15,12 +15,22 @@
 //! * Printer problems (offline, cover open, no media) pause the printer and
 //!   send nothing; its jobs wait. A medium that does not match a job pauses
 //!   that job only.
+//! * A failed write never strands the queue (issue 10). The thread keeps the
+//!   state changes it owes ([`Owed`]: a label that was sent is owed `done`),
+//!   puts the ids it had taken back at the front of its queue, reports
+//!   `storage_error` and sends nothing until one retried transaction (with
+//!   backoff) records everything owed. A label that went out is marked done
+//!   then, never sent again. After the retry the queue is reloaded from the
+//!   database in `seq` order, so nothing submitted meanwhile prints ahead of
+//!   the jobs that waited. While owing, the thread claims nothing, so at most
+//!   one job per printer is `printing` (the unique index
+//!   `jobs_one_printing` is the backstop).
 
 use std::collections::{HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use serde_json::json;
@@ -56,6 +66,8 @@ pub(crate) fn spawn(
                 pending_set: HashSet::new(),
                 stop: false,
                 recorded: None,
+                owed: Vec::new(),
+                stall: None,
             };
             worker.run();
         })
@@ -74,7 +86,32 @@ struct Worker {
     /// when: unchanged polls are not written again for a minute, so a busy
     /// printer does not pay a commit per label for its status.
     recorded: Option<(StatusKey, std::time::Instant)>,
+    /// Job state changes whose write failed, retried until recorded.
+    owed: Vec<Owed>,
+    /// Set while a write failed: when to retry and the current backoff.
+    stall: Option<Stall>,
 }
+
+/// A job state change the printer thread owes the database: its write
+/// failed; it is written again (with the same guard) until it succeeds.
+#[derive(Debug, Clone)]
+struct Owed {
+    id: String,
+    from: &'static [JobState],
+    to: JobState,
+    error: Option<JobError>,
+}
+
+/// Retrying after a failed write.
+#[derive(Debug, Clone, Copy)]
+struct Stall {
+    backoff: Duration,
+    next: Instant,
+}
+
+/// The first retry after a failed write, and the longest wait between two.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const MAX_RETRY: Duration = Duration::from_secs(2);
 
 /// What a status write records: online, problem code, medium.
 type StatusKey = (bool, Option<String>, Option<String>);
@@ -95,6 +132,16 @@ impl Worker {
                 self.printer.slug
             );
         }
+        // A job left `printing` that recovery could not record (its write
+        // failed too): the retry sweeps it to `failed_restart` first.
+        let stranded =
+            jobs::of_printer(&self.hub.db.read(), &self.printer.id, &[JobState::Printing]);
+        if !matches!(stranded, Ok(ref list) if list.is_empty()) {
+            self.stall = Some(Stall {
+                backoff: FIRST_RETRY,
+                next: Instant::now(),
+            });
+        }
         // Learn the loaded medium before the first job needs it.
         self.guarded("status poll", Worker::poll_idle);
         let poll = self.hub.config.status_poll;
@@ -102,6 +149,17 @@ impl Worker {
             self.drain();
             if self.stop {
                 break;
+            }
+            if let Some(stall) = self.stall {
+                let wait = stall.next.saturating_duration_since(Instant::now());
+                match self.rx.recv_timeout(wait) {
+                    Ok(msg) => self.handle(msg),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.guarded("storage retry", Worker::retry_storage)
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                continue;
             }
             if self.printer.paused || self.pending.is_empty() {
                 match self.rx.recv_timeout(poll) {
@@ -117,6 +175,11 @@ impl Worker {
         }
         if let Some(mut dev) = self.device.take() {
             dev.abort();
+        }
+        if !self.owed.is_empty() {
+            // One last try; what stays unrecorded is `printing`, which
+            // recovery makes `failed_restart` (never printed again).
+            self.retry_storage();
         }
         log::info!("printer {} stopped", self.printer.slug);
     }
@@ -153,10 +216,8 @@ impl Worker {
                 Ok(())
             });
             if let Err(e) = res {
-                log::error!(
-                    "printer {}: recording the failure failed: {e}",
-                    self.printer.slug
-                );
+                // The retry sweeps what is left `printing`.
+                self.stalled("recording the failure", &e);
             }
             self.live.update(|l| l.current_job = None);
             // Labels of the interrupted run are still queued: take them back.
@@ -249,6 +310,98 @@ impl Worker {
         Ok(())
     }
 
+    /// Forgets the in-memory queue and loads it again in `seq` order.
+    fn rebuild_queue(&mut self) -> Result<(), HubError> {
+        self.pending.clear();
+        self.pending_set.clear();
+        self.reload_queue()
+    }
+
+    /// A write failed: hold the queue and retry with backoff.
+    fn stalled(&mut self, what: &str, e: &HubError) {
+        let backoff = match self.stall {
+            Some(s) => (s.backoff * 2).min(MAX_RETRY),
+            None => {
+                log::error!(
+                    "printer {}: {what} failed: {e}; holding the queue ({} owed) and retrying",
+                    self.printer.slug,
+                    self.owed.len()
+                );
+                FIRST_RETRY
+            }
+        };
+        self.stall = Some(Stall {
+            backoff,
+            next: Instant::now() + backoff,
+        });
+        let text = format!("{}: {e}", e.code());
+        self.live.update(|l| {
+            l.storage_error = Some(text);
+            l.current_job = None;
+        });
+    }
+
+    /// Writes everything owed in one transaction (with a probe row, so it
+    /// needs the disk). Any other job of this printer still `printing` was
+    /// cut off (a panic, a recovery that could not write) and becomes
+    /// `failed_restart`. On success the queue is reloaded in `seq` order.
+    fn retry_storage(&mut self) {
+        let owed = self.owed.clone();
+        let printer_id = self.printer.id.clone();
+        let interrupted = JobError::new(
+            "printer_interrupted",
+            "the hub lost track of this label while the database could not be written; \
+             it may or may not have printed",
+        );
+        let res = self.hub.write(|w| {
+            super::db::probe_row(w.tx)?;
+            for o in &owed {
+                match jobs::transition(w, &o.id, o.from, o.to, o.error.as_ref()) {
+                    Ok(_) | Err(HubError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            for job in jobs::of_printer(w.tx, &printer_id, &[JobState::Printing])? {
+                jobs::transition(
+                    w,
+                    &job.id,
+                    &[JobState::Printing],
+                    JobState::FailedRestart,
+                    Some(&interrupted),
+                )?
+                .ok();
+            }
+            Ok(())
+        });
+        if let Err(e) = res {
+            self.stalled("retrying the write", &e);
+            return;
+        }
+        if self.stall.is_some() {
+            log::warn!(
+                "printer {}: the database takes writes again; recorded {} owed job state(s), \
+                 printing resumes",
+                self.printer.slug,
+                owed.len()
+            );
+        }
+        for o in &owed {
+            match (&o.to, &o.error) {
+                (JobState::Done, _) => super::observe::job_done(&self.printer, &o.id),
+                (JobState::Failed, Some(err)) => {
+                    super::observe::job_failed(&self.printer, &o.id, err)
+                }
+                _ => {}
+            }
+        }
+        self.owed.clear();
+        self.stall = None;
+        self.live.update(|l| l.storage_error = None);
+        if let Err(e) = self.rebuild_queue() {
+            self.stalled("loading the queue", &e);
+        }
+    }
+
     fn device(&mut self) -> Result<&mut Box<dyn Device>, DeviceError> {
         if self.device.is_none() {
             let model = labels::model_by_name(&self.printer.model).map_err(|e| DeviceError {
@@ -339,10 +492,8 @@ impl Worker {
             .hub
             .write(|w| printers::record_status(w, &id, online, problem, media, details));
         if let Err(e) = res {
-            log::error!(
-                "printer {}: recording status failed: {e}",
-                self.printer.slug
-            );
+            self.recorded = None;
+            self.stalled("recording status", &e);
         }
         if online && media.is_some() {
             self.printer.seen_media = media.map(str::to_string);
@@ -360,10 +511,7 @@ impl Worker {
             .write(|w| printers::set_paused(w, &id, true, Some(code), Some(message)))
         {
             Ok(_) => {}
-            Err(e) => log::error!(
-                "printer {}: recording the pause failed: {e}",
-                self.printer.slug
-            ),
+            Err(e) => self.stalled("recording the pause", &e),
         }
         self.printer.paused = true;
         self.printer.paused_reason = Some(code.to_string());
@@ -385,10 +533,7 @@ impl Worker {
                     .hub
                     .write(|w| printers::set_paused(w, &id, false, None, None))
                 {
-                    log::error!(
-                        "printer {}: recording the resume failed: {e}",
-                        self.printer.slug
-                    );
+                    self.stalled("recording the resume", &e);
                     return;
                 }
                 log::info!(
@@ -440,7 +585,11 @@ impl Worker {
                     self.pop();
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    let taken: Vec<String> = run.iter().map(|j| j.id.clone()).collect();
+                    self.unpop(&taken);
+                    return Err(e);
+                }
             };
             if job.state != JobState::Queued {
                 self.pop();
@@ -464,15 +613,14 @@ impl Worker {
         let Ready::Yes(loaded) = self.check() else {
             return;
         };
+        if self.stall.is_some() {
+            // Recording the status failed: send nothing until writes work.
+            return;
+        }
         let run = match self.next_run() {
             Ok(run) => run,
             Err(e) => {
-                log::error!(
-                    "printer {}: reading the queue failed: {e}",
-                    self.printer.slug
-                );
-                // Do not spin on a failing database.
-                std::thread::sleep(Duration::from_millis(200));
+                self.stalled("reading the queue", &e);
                 return;
             }
         };
@@ -505,10 +653,11 @@ impl Worker {
                 });
                 match res {
                     Ok(()) => super::observe::jobs_paused_wrong_media(&self.printer, &run, &loaded),
-                    Err(e) => log::error!(
-                        "printer {}: pausing mismatched jobs failed: {e}",
-                        self.printer.slug
-                    ),
+                    Err(e) => {
+                        let ids: Vec<String> = run.iter().map(|j| j.id.clone()).collect();
+                        self.unpop(&ids);
+                        self.stalled("pausing mismatched jobs", &e);
+                    }
                 }
                 return;
             }
@@ -536,15 +685,33 @@ impl Worker {
     }
 
     /// Claims the first of `ids[*idx..]` that is still queued; advances
-    /// `idx` past the ones that are not.
-    fn claim_from(&mut self, ids: &[String], idx: &mut usize) -> bool {
+    /// `idx` past the ones that are not. A failed write is an error (`idx`
+    /// then points at the label that was not claimed).
+    fn claim_from(&mut self, ids: &[String], idx: &mut usize) -> Result<bool, HubError> {
         while *idx < ids.len() {
-            if self.claim(&ids[*idx]) {
-                return true;
+            if self.claim(&ids[*idx])? {
+                return Ok(true);
             }
             *idx += 1;
         }
-        false
+        Ok(false)
+    }
+
+    /// A write failed in the middle of a run: close the stream (what was
+    /// sent stays sent), put `rest` back at the front of the queue, and
+    /// hold the queue.
+    fn stop_run(&mut self, stream_open: bool, rest: &[String], what: &str, e: &HubError) {
+        if stream_open {
+            if let Err(err) = self.device().and_then(|d| d.finish()) {
+                log::warn!(
+                    "printer {}: closing the stream failed: {err}",
+                    self.printer.slug
+                );
+                self.device = None;
+            }
+        }
+        self.unpop(rest);
+        self.stalled(what, e);
     }
 
     /// Prints a run as one stream. Page `i` is sent as the last page when a
@@ -562,11 +729,46 @@ impl Worker {
             return;
         }
         let mut idx = 0;
-        let mut claimed = self.claim_from(&ids, &mut idx);
+        let mut claimed = match self.claim_from(&ids, &mut idx) {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                // Nothing was sent: the stream is closed without a page.
+                if let Some(dev) = self.device.as_mut() {
+                    dev.abort();
+                }
+                self.device = None;
+                self.unpop(&ids[idx..]);
+                self.stalled("claiming a label", &e);
+                return;
+            }
+        };
+        // The first label of the stream: before it nothing was sent.
+        let first = idx;
         while claimed {
             let id = ids[idx].clone();
             self.live.update(|l| l.current_job = Some(id.clone()));
             let page = jobs::page(&self.hub.db.read(), &id).map(labels::unpack);
+            if let Err(e @ HubError::Storage { .. }) = &page {
+                // The disk, not the label: nothing of it was sent, so it
+                // goes back to `queued` once writes work again.
+                self.owed.push(Owed {
+                    id: id.clone(),
+                    from: &[JobState::Printing],
+                    to: JobState::Queued,
+                    error: None,
+                });
+                if idx == first {
+                    if let Some(dev) = self.device.as_mut() {
+                        dev.abort();
+                    }
+                    self.device = None;
+                    self.unpop(&ids[idx..]);
+                    self.stalled("reading a label", e);
+                } else {
+                    self.stop_run(true, &ids[idx..], "reading a label", e);
+                }
+                return;
+            }
             let Ok(Some(page)) = page else {
                 let err = JobError::new(
                     "bitmap_unreadable",
@@ -574,7 +776,27 @@ impl Worker {
                 );
                 self.finish_job(&id, Err(&err));
                 idx += 1;
-                claimed = self.claim_from(&ids, &mut idx);
+                if self.stall.is_some() {
+                    // `finish_job` owes the failure; hold the rest.
+                    self.unpop(&ids[idx..]);
+                    if let Some(dev) = self.device.as_mut() {
+                        dev.abort();
+                    }
+                    self.device = None;
+                    return;
+                }
+                claimed = match self.claim_from(&ids, &mut idx) {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        if let Some(dev) = self.device.as_mut() {
+                            dev.abort();
+                        }
+                        self.device = None;
+                        self.unpop(&ids[idx..]);
+                        self.stalled("claiming a label", &e);
+                        return;
+                    }
+                };
                 continue;
             };
             self.drain_during_run();
@@ -618,21 +840,33 @@ impl Worker {
                 super::observe::job_done(&self.printer, &id);
             }
             idx += 1;
+            if let Err(e) = res {
+                // The label is out: it is owed `done` and never sent again.
+                // The next one was not claimed (the transaction rolled back).
+                self.owed.push(Owed {
+                    id: id.clone(),
+                    from: &[JobState::Printing],
+                    to: JobState::Done,
+                    error: None,
+                });
+                self.stop_run(!last, &ids[idx..], "recording a printed label", &e);
+                return;
+            }
             if last {
                 if idx < ids.len() {
                     self.unpop(&ids[idx..]);
                 }
                 return;
             }
-            claimed = match res {
-                Ok(true) => true,
-                Ok(false) => self.claim_from(&ids, &mut idx),
+            let next = match res {
+                Ok(true) => Ok(true),
+                _ => self.claim_from(&ids, &mut idx),
+            };
+            claimed = match next {
+                Ok(claimed) => claimed,
                 Err(e) => {
-                    log::error!(
-                        "printer {}: recording job {id} done failed: {e}",
-                        self.printer.slug
-                    );
-                    self.claim_from(&ids, &mut idx)
+                    self.stop_run(true, &ids[idx..], "claiming a label", &e);
+                    return;
                 }
             };
         }
@@ -678,19 +912,11 @@ impl Worker {
         }
     }
 
-    fn claim(&mut self, id: &str) -> bool {
-        match self.hub.write(|w| {
+    /// `queued -> printing`; `Ok(false)` when the job is no longer queued.
+    fn claim(&mut self, id: &str) -> Result<bool, HubError> {
+        self.hub.write(|w| {
             Ok(jobs::transition(w, id, &[JobState::Queued], JobState::Printing, None)?.is_ok())
-        }) {
-            Ok(claimed) => claimed,
-            Err(e) => {
-                log::error!(
-                    "printer {}: claiming job {id} failed: {e}",
-                    self.printer.slug
-                );
-                false
-            }
-        }
+        })
     }
 
     fn any_queued(&self, ids: &[String]) -> bool {
@@ -708,33 +934,36 @@ impl Worker {
         })
     }
 
+    /// Records how a claimed job ended; a failed write is owed.
     fn finish_job(&mut self, id: &str, res: Result<(), &JobError>) {
+        let owed = match res {
+            Ok(()) => Owed {
+                id: id.to_string(),
+                from: &[JobState::Printing],
+                to: JobState::Done,
+                error: None,
+            },
+            Err(err) => Owed {
+                id: id.to_string(),
+                from: &[JobState::Printing, JobState::Queued],
+                to: JobState::Failed,
+                error: Some(err.clone()),
+            },
+        };
         let out = self.hub.write(|w| {
-            let changed = match res {
-                Ok(()) => {
-                    jobs::transition(w, id, &[JobState::Printing], JobState::Done, None)?.is_ok()
-                }
-                Err(err) => jobs::transition(
-                    w,
-                    id,
-                    &[JobState::Printing, JobState::Queued],
-                    JobState::Failed,
-                    Some(err),
-                )?
-                .is_ok(),
-            };
-            Ok(changed)
+            Ok(jobs::transition(w, id, owed.from, owed.to, owed.error.as_ref())?.is_ok())
         });
-        match (out, res) {
+        match (&out, res) {
             (Ok(false), _) => {}
             (Ok(true), Ok(())) => super::observe::job_done(&self.printer, id),
             (Ok(true), Err(err)) => super::observe::job_failed(&self.printer, id, err),
-            (Err(e), _) => log::error!(
-                "printer {}: recording job {id} failed: {e}",
-                self.printer.slug
-            ),
+            (Err(_), _) => {}
         }
         self.live.update(|l| l.current_job = None);
+        if let Err(e) = out {
+            self.owed.push(owed);
+            self.stalled("recording a job's end", &e);
+        }
     }
 
     /// A device error while sending: the label in flight fails, the rest go
@@ -771,7 +1000,10 @@ impl Worker {
                 Ok(failed) => failed
                     .iter()
                     .for_each(|id| super::observe::job_failed(&self.printer, id, &err)),
-                Err(e) => log::error!("printer {}: failing jobs failed: {e}", self.printer.slug),
+                Err(e) => {
+                    self.unpop(rest);
+                    self.stalled("failing jobs", &e);
+                }
             }
         } else {
             self.unpop(rest);

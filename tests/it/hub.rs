@@ -42,9 +42,10 @@ fn submit_prints_and_the_png_appears() {
     assert_eq!(pngs.len(), 1);
     // 12 mm tape on a PT-P750W: 70 printable dots across.
     assert_eq!(png_size(&pngs[0]).1, 70);
-    // The legacy shape uses the same vocabulary.
+    // The legacy shape speaks upstream's vocabulary on that route (apps,
+    // issue 13): done = completed.
     let legacy = hub.get(&format!("/jobs/{job_id}")).json();
-    assert_eq!(legacy["status"], "done");
+    assert_eq!(legacy["status"], "completed");
     assert_eq!(legacy["job_id"], job_id);
 }
 

@@ -2,8 +2,11 @@
 //! `labelhub` binary or the library's public API; shared helpers live in
 //! `support`.
 
+mod apps;
 mod auth;
 mod auth_fuzz;
+mod console;
+mod faults;
 mod hub;
 mod hub_crash;
 mod layers;
@@ -13,3 +16,4 @@ mod printer_io;
 mod raster;
 mod render;
 mod support;
+mod webdriver;

@@ -769,6 +769,16 @@ fn body_for_schema(schema: &str, slug: &str) -> Value {
         "PrinterUpdatePayload" => json!({"name": "Renamed"}),
         "ApiKeyCreate" => json!({"name": "walk", "scopes": ["admin"]}),
         "ApiKeyPatch" => json!({"notes": "walk"}),
+        // console (issue 11).
+        "SessionCreate" => json!({"key": "lh_pat_not-a-real-key"}),
+        "ConnectionTest" => {
+            json!({"model": "PT-P750W", "connection": {"uri": "emulator:?media=12"}})
+        }
+        // apps (issue 13).
+        "SpoolmanWebhookPayload" => json!({"spool_id": 7, "type": "updated"}),
+        "GrocyWebhookPayload" => json!({"product_id": 3, "type": "stock_added"}),
+        "SubscriptionCreate" => json!({"url": "http://127.0.0.1:9/walk", "events": ["job.done"]}),
+        "SubscriptionPatch" => json!({"enabled": false}),
         other => panic!("the walk does not know a body for schema {other}: add it here"),
     }
 }
@@ -793,6 +803,13 @@ fn fill(template: &str, f: &Fill<'_>) -> String {
                 Some("job_id") => f.job.to_string(),
                 Some("batch_id") => f.batch.to_string(),
                 Some("key_id") => f.key_id.to_string(),
+                // console (issue 11): an asset name (not a resource).
+                Some("file") => "app.js".to_string(),
+                // apps (issue 13): no printer in these.
+                Some("app") => "grocy".to_string(),
+                Some("entity_id") => "3".to_string(),
+                Some("subscription_id") => "00000000-0000-4000-8000-000000000000".to_string(),
+                Some("delivery_id") => "msg_walk".to_string(),
                 Some(other) => {
                     panic!("the walk does not know how to fill {{{other}}} in {template}")
                 }
@@ -957,7 +974,16 @@ fn every_route_in_every_spelling_keeps_a_limited_key_in_its_printer() {
                             let r = send(&hub, m, &target, Some(key), body.as_ref(), &[]);
                             requests += 1;
                             let what = format!("{kname} key: {m} {target} ({method} {template})");
-                            assert!(r.status < 500, "{what}: {}", shown(&r));
+                            // apps (issue 13): an app or webhook secret
+                            // not configured here is a 503 by design.
+                            // (HEAD answers have no body to name it.)
+                            let off = matches!(
+                                code(&r).as_str(),
+                                "integration_not_configured" | "webhook_not_configured"
+                            ) || (r.status == 503
+                                && *m == "HEAD"
+                                && template.starts_with("/api/lookup/"));
+                            assert!(r.status < 500 || off, "{what}: {}", shown(&r));
                             // Reads answer every spelling like the canonical
                             // one (a target starting with `//` is the
                             // front's 400).
@@ -1070,7 +1096,10 @@ fn idempotency_holds_across_every_spelling_of_every_submission_route() {
                 .into_iter()
                 .flatten()
                 .any(|p| p["name"] == "Idempotency-Key");
-            if !idempotent {
+            // apps (issue 13): the inbound webhooks need a webhook secret
+            // and a configured app; their idempotency is tested in
+            // apps::webhooks_print_on_the_printer_set_for_their_app.
+            if !idempotent || template.starts_with("/api/webhook/") {
                 continue;
             }
             routes += 1;

@@ -199,6 +199,7 @@ impl JobRun {
         speed: Speed,
         drop_after: Option<usize>,
     ) -> Result<JobRun, String> {
+        emu.ensure_out_dir()?;
         let part_path = emu.out_dir.join(format!(".job-{seq:06}.bin.part"));
         let bin_path = emu.out_dir.join(format!("job-{seq:06}.bin"));
         let part = File::create(&part_path)
@@ -341,6 +342,7 @@ impl JobRun {
         let label = page.label(&self.geometry);
         let seq = self.emu.next_page_seq();
         let png = self.emu.out_dir.join(format!("{seq:06}.png"));
+        self.emu.ensure_out_dir().map_err(Rejection::Io)?;
         write_png(&png, &label).map_err(Rejection::Io)?;
         self.printed
             .push((lines, page.wire.height(), page.wire.count_ink()));
