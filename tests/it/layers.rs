@@ -47,6 +47,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "api",
         &[
             "auth",
+            "base64",
             "brother",
             "build_info",
             "console",
@@ -72,7 +73,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "render",
         ],
     ),
-    ("main", &["cli"]),
+    ("main", &["build_info", "cli"]),
     // Modules of branches in flight (issue 14 merge), with their edges then.
     ("build_info", &[]),
     ("metrics", &[]),
