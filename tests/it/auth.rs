@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{label, Hub, Resp, Rng};
+use crate::support::{label, parse_http, Hub, Resp, Rng};
 
 // ---------------------------------------------------------------- helpers
 
@@ -93,44 +93,7 @@ fn connect_from(dst: SocketAddr, src: Ipv4Addr) -> std::io::Result<TcpStream> {
 }
 
 fn parse_resp(bytes: &[u8]) -> Option<Resp> {
-    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&bytes[..end]).ok()?;
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = bytes[end + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    if chunked {
-        body = dechunk(&body);
-    }
-    Some(Resp {
-        status,
-        headers,
-        bytes: body,
-    })
-}
-
-/// A `Transfer-Encoding: chunked` body, decoded.
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&b[..nl])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
-            .unwrap_or(0);
-        b = &b[nl + 2..];
-        if size == 0 || size > b.len() {
-            break;
-        }
-        out.extend_from_slice(&b[..size]);
-        b = &b[(size + 2).min(b.len())..];
-    }
-    out
+    parse_http(bytes, false)
 }
 
 fn code(r: &Resp) -> String {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{label, Hub, Resp};
+use crate::support::{label, parse_http, Hub, Resp};
 
 // ---------------------------------------------------------------- helpers
 
@@ -47,52 +47,12 @@ fn send(
     let _ = s.shutdown(Shutdown::Write);
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
-    parse(&out, method == "HEAD").unwrap_or_else(|| {
+    parse_http(&out, method == "HEAD").unwrap_or_else(|| {
         panic!(
             "no HTTP answer to {method} {target}: {:?}",
             String::from_utf8_lossy(&out)
         )
     })
-}
-
-fn parse(bytes: &[u8], head: bool) -> Option<Resp> {
-    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let text = std::str::from_utf8(&bytes[..end]).ok()?;
-    let mut lines = text.split("\r\n");
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = bytes[end + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    if chunked && !head {
-        body = dechunk(&body);
-    }
-    Some(Resp {
-        status,
-        headers,
-        bytes: body,
-    })
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&b[..nl])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
-            .unwrap_or(0);
-        b = &b[nl + 2..];
-        if size == 0 || size > b.len() {
-            break;
-        }
-        out.extend_from_slice(&b[..size]);
-        b = &b[(size + 2).min(b.len())..];
-    }
-    out
 }
 
 /// `%XX` decoded (what the server sees of a request target).

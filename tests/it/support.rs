@@ -409,3 +409,45 @@ pub fn decode_qr(path: &Path) -> String {
     assert_eq!(grids.len(), 1, "{}: one QR code", path.display());
     grids[0].decode().unwrap().1
 }
+
+/// A raw HTTP/1.1 answer (status line, headers, body; a chunked body is
+/// decoded; `head`: the answer to a HEAD, whose body is kept as sent).
+pub fn parse_http(bytes: &[u8], head: bool) -> Option<Resp> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let text = std::str::from_utf8(&bytes[..end]).ok()?;
+    let mut lines = text.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = bytes[end + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    if chunked && !head {
+        body = dechunk(&body);
+    }
+    Some(Resp {
+        status,
+        headers,
+        bytes: body,
+    })
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&b[..nl])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or(0);
+        b = &b[nl + 2..];
+        if size == 0 || size > b.len() {
+            break;
+        }
+        out.extend_from_slice(&b[..size]);
+        b = &b[(size + 2).min(b.len())..];
+    }
+    out
+}
