@@ -52,6 +52,7 @@ impl Bitmap {
     }
 
     /// `true` where there is ink. Out-of-range coordinates read as paper.
+    #[inline]
     pub fn get(&self, x: u32, y: u32) -> bool {
         if x >= self.width || y >= self.height {
             return false;
@@ -62,6 +63,7 @@ impl Bitmap {
 
     /// Sets one pixel. Out-of-range coordinates are ignored, so drawing code
     /// may clip freely.
+    #[inline]
     pub fn set(&mut self, x: u32, y: u32, ink: bool) {
         if x >= self.width || y >= self.height {
             return;
@@ -114,27 +116,105 @@ impl Bitmap {
         }
     }
 
-    /// Fills a rectangle (clipped to the bitmap).
+    /// Fills the rectangle `[x, x + w) × [y, y + h)` with ink or paper
+    /// (clipped to the bitmap), a byte at a time: a 62 mm QR code is half a
+    /// million dots and must not be set one by one.
     pub fn fill_rect(&mut self, x: u32, y: u32, w: u32, h: u32, ink: bool) {
         let x_end = x.saturating_add(w).min(self.width);
         let y_end = y.saturating_add(h).min(self.height);
-        for yy in y.min(self.height)..y_end {
-            for xx in x.min(self.width)..x_end {
-                self.set(xx, yy, ink);
+        if x >= x_end || y >= y_end {
+            return;
+        }
+        let (first, last) = (x as usize >> 3, (x_end as usize - 1) >> 3);
+        let head = 0xFFu8 >> (x & 7);
+        let tail = 0xFFu8 << (7 - ((x_end - 1) & 7));
+        let paint = |byte: &mut u8, mask: u8| {
+            if ink {
+                *byte |= mask;
+            } else {
+                *byte &= !mask;
+            }
+        };
+        for row in y..y_end {
+            let line = &mut self.data[row as usize * self.stride..][..self.stride];
+            if first == last {
+                paint(&mut line[first], head & tail);
+            } else {
+                paint(&mut line[first], head);
+                line[first + 1..last].fill(if ink { 0xFF } else { 0 });
+                paint(&mut line[last], tail);
             }
         }
     }
 
-    /// Copies the ink of `src` onto `self` with its top-left corner at
-    /// `(x, y)` (ink is OR-ed; clipped to `self`).
+    /// ORs the ink of `src` onto `self` with its top-left corner at
+    /// `(x, y)` (clipped), a byte at a time.
     pub fn draw(&mut self, src: &Bitmap, x: u32, y: u32) {
-        for sy in 0..src.height {
-            for sx in 0..src.width {
-                if src.get(sx, sy) {
-                    self.set(x + sx, y + sy, true);
+        if x >= self.width || y >= self.height {
+            return;
+        }
+        let shift = x & 7;
+        let first = (x >> 3) as usize;
+        let rows = src.height.min(self.height - y);
+        for sy in 0..rows {
+            let src_row = &src.data[sy as usize * src.stride..][..src.stride];
+            let dst_start = (y + sy) as usize * self.stride;
+            let dst_row = &mut self.data[dst_start..dst_start + self.stride];
+            let dst = &mut dst_row[first..];
+            if shift == 0 {
+                for (d, &b) in dst.iter_mut().zip(src_row) {
+                    *d |= b;
+                }
+            } else {
+                let mut carry = 0u8;
+                let n = dst.len().min(src_row.len());
+                for (d, &b) in dst[..n].iter_mut().zip(src_row) {
+                    *d |= (b >> shift) | carry;
+                    carry = b << (8 - shift);
+                }
+                if let Some(d) = dst.get_mut(n) {
+                    *d |= carry;
+                }
+            }
+            // Bits pushed past the width land in the padding of the last
+            // byte: clear them.
+            if !self.width.is_multiple_of(8) {
+                let last = self.stride - 1;
+                dst_row[last] &= 0xFFu8 << (8 - self.width % 8);
+            }
+        }
+    }
+
+    /// Clears every dot that is inked in `mask` (same size; otherwise
+    /// nothing changes), so that a red and a black layer never overlap.
+    pub fn subtract(&mut self, mask: &Bitmap) {
+        if mask.width == self.width && mask.height == self.height {
+            for (d, m) in self.data.iter_mut().zip(&mask.data) {
+                *d &= !m;
+            }
+        }
+    }
+
+    /// The same picture turned a quarter clockwise: `(x, y)` goes to
+    /// `(height - 1 - y, x)`.
+    pub fn rotate_cw(&self) -> Bitmap {
+        let h = self.height;
+        self.moved(self.height, self.width, |x, y| (h - 1 - y, x))
+    }
+
+    /// A `width × height` bitmap with every ink pixel `(x, y)` of `self`
+    /// moved to `to(x, y)`.
+    fn moved(&self, width: u32, height: u32, to: impl Fn(u32, u32) -> (u32, u32)) -> Bitmap {
+        let mut res = Bitmap::new(width, height);
+        for y in 0..self.height {
+            for x in 0..self.width {
+                if self.get(x, y) {
+                    let (nx, ny) = to(x, y);
+                    res.set(nx, ny, true);
                 }
             }
         }
+        res
     }
 
     /// Number of ink pixels.
@@ -149,28 +229,13 @@ impl Bitmap {
 
     /// Swaps the axes: pixel `(x, y)` moves to `(y, x)`.
     pub fn transpose(&self) -> Bitmap {
-        let mut res = Bitmap::new(self.height, self.width);
-        for y in 0..self.height {
-            for x in 0..self.width {
-                if self.get(x, y) {
-                    res.set(y, x, true);
-                }
-            }
-        }
-        res
+        self.moved(self.height, self.width, |x, y| (y, x))
     }
 
     /// Mirrors left-right.
     pub fn flip_horizontal(&self) -> Bitmap {
-        let mut res = Bitmap::new(self.width, self.height);
-        for y in 0..self.height {
-            for x in 0..self.width {
-                if self.get(x, y) {
-                    res.set(self.width - 1 - x, y, true);
-                }
-            }
-        }
-        res
+        let w = self.width;
+        self.moved(self.width, self.height, |x, y| (w - 1 - x, y))
     }
 
     /// Grey image with black ink on white paper (for PNG output).
@@ -203,6 +268,74 @@ impl Bitmap {
         }
         res
     }
+}
+
+/// The colour red ink is shown in, in every PNG the crate writes (previews,
+/// emulator output, `labelhub decode`).
+pub const RED_INK: [u8; 3] = [204, 0, 0];
+
+/// The one bitmap-to-PNG: a page in label orientation, white paper and black
+/// ink. Grey-scale without a red layer; with one, RGB with red ink in
+/// [`RED_INK`] (black wins where a dot is inked on both layers; a red layer
+/// of another size is read as paper outside its bounds).
+pub fn to_png(black: &Bitmap, red: Option<&Bitmap>) -> image::ImageResult<Vec<u8>> {
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    use image::{ExtendedColorType, ImageEncoder};
+
+    let (w, h) = (black.width, black.height);
+    let (pixels, colour) = match red {
+        None => {
+            // One table lookup per packed byte: 8 grey pixels.
+            let mut table = [[255u8; 8]; 256];
+            for (byte, px) in table.iter_mut().enumerate() {
+                for (bit, p) in px.iter_mut().enumerate() {
+                    if byte & (0x80 >> bit) != 0 {
+                        *p = 0;
+                    }
+                }
+            }
+            let mut out = Vec::with_capacity(w as usize * h as usize);
+            for y in 0..h {
+                let row = black.row(y);
+                for (i, &byte) in row.iter().enumerate() {
+                    let n = (w as usize - i * 8).min(8);
+                    out.extend_from_slice(&table[usize::from(byte)][..n]);
+                }
+            }
+            (out, ExtendedColorType::L8)
+        }
+        Some(red) => {
+            let mut out = Vec::with_capacity(w as usize * h as usize * 3);
+            for y in 0..h {
+                let red_row = if y < red.height { red.row(y) } else { &[] };
+                for (i, &b) in black.row(y).iter().enumerate() {
+                    let r = red_row.get(i).copied().unwrap_or(0) & !b;
+                    let n = (w as usize - i * 8).min(8);
+                    if b | r == 0 {
+                        out.extend_from_slice(&[255; 24][..n * 3]);
+                        continue;
+                    }
+                    for bit in 0..n {
+                        let mask = 0x80 >> bit;
+                        out.extend_from_slice(if b & mask != 0 {
+                            &[0, 0, 0]
+                        } else if r & mask != 0 {
+                            &RED_INK
+                        } else {
+                            &[255, 255, 255]
+                        });
+                    }
+                }
+            }
+            (out, ExtendedColorType::Rgb8)
+        }
+    };
+    // Fast settings: label bitmaps are flat two-tone images that compress
+    // well, and previews and the emulator sit in request and print paths.
+    let mut png = Vec::new();
+    PngEncoder::new_with_quality(&mut png, CompressionType::Fast, FilterType::Up)
+        .write_image(&pixels, w, h, colour)?;
+    Ok(png)
 }
 
 impl fmt::Debug for Bitmap {
@@ -254,5 +387,100 @@ mod tests {
         let back = Bitmap::from_gray_image(&bmp.to_gray_image(), 128);
         assert_eq!(back, bmp);
         assert_eq!(bmp.to_ascii().lines().nth(1), Some("..#####.."));
+    }
+
+    /// The byte-wise `fill_rect` and `draw` against pixel-by-pixel drawing.
+    fn slow_fill(w: u32, h: u32, (x, y, rw, rh): (u32, u32, u32, u32), ink: bool) -> Bitmap {
+        let mut b = Bitmap::new(w, h);
+        if !ink {
+            for yy in 0..h {
+                for xx in 0..w {
+                    b.set(xx, yy, true);
+                }
+            }
+        }
+        for yy in y..y + rh {
+            for xx in x..x + rw {
+                b.set(xx, yy, ink);
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn fill_rect_matches_pixel_fill() {
+        for (x, w) in [
+            (0, 1),
+            (3, 2),
+            (5, 9),
+            (7, 1),
+            (8, 8),
+            (2, 30),
+            (0, 37),
+            (36, 9),
+        ] {
+            for ink in [true, false] {
+                let mut fast = Bitmap::new(37, 3);
+                if !ink {
+                    fast.fill_rect(0, 0, 37, 3, true);
+                }
+                fast.fill_rect(x, 1, w, 5, ink);
+                assert_eq!(fast, slow_fill(37, 3, (x, 1, w, 5), ink), "x={x} w={w}");
+            }
+        }
+    }
+
+    #[test]
+    fn draw_matches_pixel_copy() {
+        let mut src = Bitmap::new(13, 5);
+        for (x, y) in [(0, 0), (12, 4), (5, 2), (7, 1), (8, 3)] {
+            src.set(x, y, true);
+        }
+        for (x, y) in [(0, 0), (3, 1), (8, 0), (15, 2), (26, 4), (40, 0)] {
+            let mut fast = Bitmap::new(30, 7);
+            fast.draw(&src, x, y);
+            let mut slow = Bitmap::new(30, 7);
+            for sy in 0..5 {
+                for sx in 0..13 {
+                    if src.get(sx, sy) {
+                        slow.set(x + sx, y + sy, true);
+                    }
+                }
+            }
+            assert_eq!(fast, slow, "at ({x},{y})");
+        }
+    }
+
+    #[test]
+    fn rotate_and_subtract() {
+        let mut c = Bitmap::new(3, 2);
+        c.set(2, 0, true);
+        assert!(c.rotate_cw().get(1, 2));
+        assert_eq!(c.rotate_cw(), c.transpose().flip_horizontal());
+        let mut full = Bitmap::new(3, 2);
+        full.fill_rect(0, 0, 3, 2, true);
+        full.subtract(&c);
+        assert_eq!(full.count_ink(), 5);
+        assert!(!full.get(2, 0));
+    }
+
+    #[test]
+    fn png_grey_and_red() {
+        let mut black = Bitmap::new(11, 2);
+        black.fill_rect(0, 0, 3, 1, true);
+        let png = to_png(&black, None).unwrap();
+        let img = image::load_from_memory(&png).unwrap();
+        assert_eq!(img.color(), image::ColorType::L8);
+        assert_eq!(Bitmap::from_gray_image(&img.to_luma8(), 128), black);
+
+        let mut red = Bitmap::new(11, 2);
+        red.fill_rect(2, 0, 9, 2, true);
+        let rgb = image::load_from_memory(&to_png(&black, Some(&red)).unwrap())
+            .unwrap()
+            .into_rgb8();
+        assert_eq!(rgb.get_pixel(0, 0).0, [0, 0, 0]);
+        assert_eq!(rgb.get_pixel(2, 0).0, [0, 0, 0], "black wins");
+        assert_eq!(rgb.get_pixel(10, 1).0, RED_INK);
+        assert_eq!(rgb.get_pixel(1, 1).0, [255, 255, 255]);
     }
 }

@@ -164,10 +164,20 @@ fn hub_status(e: &HubError) -> u16 {
             // `unsupported_tape` was 409 too).
             LabelError::Media(_) => 409,
             LabelError::Render {
-                code: "unknown_media" | "media_not_supported",
+                code: "unknown_media" | "media_not_supported" | "unsupported_tape",
                 ..
             } => 409,
-            LabelError::Render { status, .. } => *status,
+            // The renderer names what is wrong; the status is chosen here:
+            // an oversized upload, a broken invariant, else unprintable data.
+            LabelError::Render {
+                code: "image_too_large",
+                ..
+            } => 413,
+            LabelError::Render {
+                code: "internal_render_error",
+                ..
+            } => 500,
+            LabelError::Render { .. } => 422,
         },
         HubError::Handoff { .. } | HubError::ShuttingDown => 503,
         HubError::Quota { .. } => 429,
@@ -502,6 +512,26 @@ mod tests {
                     "{code}: Retry-After"
                 );
             }
+        }
+    }
+    #[test]
+    fn render_refusals_get_their_status_here() {
+        let render = |code| {
+            ApiError::from(HubError::Label(LabelError::Render {
+                code,
+                message: String::new(),
+                detail: None,
+            }))
+        };
+        for (code, status) in [
+            ("image_too_large", 413),
+            ("internal_render_error", 500),
+            ("media_not_supported", 409),
+            ("unsupported_tape", 409),
+            ("text_does_not_fit", 422),
+            ("content_type_data_mismatch", 422),
+        ] {
+            assert_eq!(render(code).status(), status, "{code}");
         }
     }
 }

@@ -319,7 +319,6 @@ pub fn preview(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             ) => crate::hub::HubError::Label(LabelError::Render {
                 code: "unsupported_tape",
                 message: format!("tape_mm={mm} is not a supported tape width: {e}"),
-                status: 409,
                 detail: Some(json!({"tape_mm": mm})),
             }),
             _ => crate::hub::HubError::from(e),

@@ -54,18 +54,19 @@ use std::time::{Duration, Instant};
 use super::encode::Page;
 use super::media::{self, Geometry, MediaError};
 use super::model::{Family, Model};
+use super::seq::max_seq;
 use super::snmp::{self, Oid, Value};
 use super::status::{Errors, Phase, Problem, Status, StatusType};
-use super::transport::{max_seq, Transport, TransportError};
 use crate::bitmap::Bitmap;
 
+pub(crate) use job::JobRun;
 pub use job::{Rejection, DEFAULT_DROP_AFTER};
 pub use server::Server;
 
 /// Most printed pages and jobs kept in memory (the files stay on disk).
 const HISTORY: usize = 1000;
 /// How long a job waits for the previous one to finish.
-const BUSY_WAIT: Duration = Duration::from_secs(60);
+pub(crate) const BUSY_WAIT: Duration = Duration::from_secs(60);
 
 /// How fast pages come out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -320,7 +321,7 @@ pub struct Emulator {
 }
 
 /// Why a job cannot start.
-enum StartError {
+pub(crate) enum StartError {
     Offline,
     Problem(Problem),
     Busy,
@@ -436,14 +437,6 @@ impl Emulator {
             self.out_dir.display()
         );
         Ok(())
-    }
-
-    /// An in-process transport to this emulator.
-    pub fn transport(self: &Arc<Self>) -> Box<dyn Transport> {
-        Box::new(EmulatorTransport {
-            emu: Arc::clone(self),
-            job: None,
-        })
     }
 
     /// Sets (or clears) the API fault. The control file still wins.
@@ -651,7 +644,7 @@ impl Emulator {
 
     /// Starts a job: waits for a running one, refuses when the printer is
     /// off, the cover open or nothing loaded.
-    fn start_job(self: &Arc<Self>) -> Result<job::JobRun, StartError> {
+    pub(crate) fn start_job(self: &Arc<Self>) -> Result<JobRun, StartError> {
         let fault = self.fault();
         match fault {
             Some(Fault::Offline) => return Err(StartError::Offline),
@@ -844,93 +837,14 @@ fn job_event(record: &JobRecord) -> serde_json::Value {
     })
 }
 
-/// Writes `page` as a PNG: grey (black on white) for one colour, RGB with
-/// red pixels for two-colour pages. Atomic (temp file + rename).
+/// Writes `page` as a PNG (`bitmap::to_png`: grey for one colour, RGB with
+/// red ink for two-colour pages). Atomic (temp file + rename).
 fn write_png(path: &Path, page: &Page) -> Result<(), String> {
     let tmp = path.with_extension("png.part");
-    let (w, h) = (page.black.width(), page.black.height());
-    let res = match &page.red {
-        None => {
-            let expand = Expand::new([0], [255]);
-            let mut buf = Vec::with_capacity(w as usize * h as usize);
-            for y in 0..h {
-                expand.row(&mut buf, page.black.row(y), w);
-            }
-            save_png(&tmp, &buf, w, h, image::ExtendedColorType::L8)
-        }
-        Some(red) => {
-            // Two passes over a white canvas: red pixels, then black on top
-            // (a dot cannot be both; black wins).
-            let mut buf = vec![255u8; w as usize * h as usize * 3];
-            let mask = Expand::new([1], [0]);
-            let mut row_mask = Vec::with_capacity(w as usize);
-            for y in 0..h {
-                let line = &mut buf[(y * w) as usize * 3..((y + 1) * w) as usize * 3];
-                for (layer, colour) in [(red, [255u8, 0, 0]), (&page.black, [0, 0, 0])] {
-                    row_mask.clear();
-                    mask.row(&mut row_mask, layer.row(y), w);
-                    for (px, &ink) in line.chunks_exact_mut(3).zip(&row_mask) {
-                        if ink == 1 {
-                            px.copy_from_slice(&colour);
-                        }
-                    }
-                }
-            }
-            save_png(&tmp, &buf, w, h, image::ExtendedColorType::Rgb8)
-        }
-    };
-    res.map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    let png = crate::bitmap::to_png(&page.black, page.red.as_ref())
+        .map_err(|e| format!("encoding {}: {e}", tmp.display()))?;
+    fs::write(&tmp, png).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
     fs::rename(&tmp, path).map_err(|e| format!("renaming {}: {e}", tmp.display()))
-}
-
-/// Turns packed bit rows into pixel bytes, one table lookup per byte.
-struct Expand<const N: usize> {
-    table: Vec<u8>,
-}
-
-impl<const N: usize> Expand<N> {
-    fn new(on: [u8; N], off: [u8; N]) -> Expand<N> {
-        let mut table = Vec::with_capacity(256 * 8 * N);
-        for byte in 0..=255u8 {
-            for bit in 0..8 {
-                table.extend_from_slice(if byte & (0x80 >> bit) != 0 { &on } else { &off });
-            }
-        }
-        Expand { table }
-    }
-
-    /// Appends `width` pixels of a packed row (MSB first).
-    fn row(&self, out: &mut Vec<u8>, row: &[u8], width: u32) {
-        let full = width as usize / 8;
-        for &byte in &row[..full.min(row.len())] {
-            let at = usize::from(byte) * 8 * N;
-            out.extend_from_slice(&self.table[at..at + 8 * N]);
-        }
-        let tail = width as usize % 8;
-        if let Some(&byte) = row.get(full).filter(|_| tail > 0) {
-            let at = usize::from(byte) * 8 * N;
-            out.extend_from_slice(&self.table[at..at + tail * N]);
-        }
-    }
-}
-
-/// Fast PNG settings: label bitmaps are flat two-tone images that compress
-/// well without filters, and the emulator sits in the printing path.
-fn save_png(
-    path: &Path,
-    buf: &[u8],
-    w: u32,
-    h: u32,
-    colour: image::ExtendedColorType,
-) -> image::ImageResult<()> {
-    use image::ImageEncoder;
-    let file = std::io::BufWriter::new(fs::File::create(path)?);
-    image::codecs::png::PngEncoder::new_with_quality(
-        file,
-        image::codecs::png::CompressionType::Level(1),
-        image::codecs::png::FilterType::NoFilter,
-    )
-    .write_image(buf, w, h, colour)
 }
 
 /// Reads a PNG written by the emulator back into a page: dark pixels are
@@ -978,114 +892,6 @@ fn pack(pixels: &[u8], w: u32, h: u32, n: usize, ink: impl Fn(&[u8]) -> bool) ->
         }
     }
     res
-}
-
-/// The in-process transport (`emulator:` URIs, [`Emulator::transport`]).
-struct EmulatorTransport {
-    emu: Arc<Emulator>,
-    job: Option<job::JobRun>,
-}
-
-impl EmulatorTransport {
-    fn target(&self) -> String {
-        format!(
-            "emulator {} ({})",
-            self.emu.model.name,
-            self.emu.out_dir.display()
-        )
-    }
-
-    fn map(&self, rejection: Rejection) -> TransportError {
-        let target = self.target();
-        match rejection {
-            Rejection::Printer { problem, detail } => TransportError::Printer {
-                target,
-                problem,
-                detail,
-            },
-            Rejection::Stream(reason) => TransportError::Rejected { target, reason },
-            Rejection::Dropped { after } => TransportError::ConnectionDropped {
-                target,
-                detail: format!("the printer dropped the connection after {after} bytes"),
-            },
-            Rejection::Io(detail) => TransportError::Io { target, detail },
-        }
-    }
-}
-
-impl Transport for EmulatorTransport {
-    fn describe(&self) -> String {
-        self.target()
-    }
-
-    fn status(&mut self) -> Result<Status, TransportError> {
-        self.emu.status().ok_or_else(|| TransportError::Offline {
-            target: self.target(),
-            detail: "the emulated printer is turned off (fault `offline`)".into(),
-        })
-    }
-
-    fn begin(&mut self, _size_hint: usize) -> Result<(), TransportError> {
-        self.abort();
-        match self.emu.start_job() {
-            Ok(run) => {
-                self.job = Some(run);
-                Ok(())
-            }
-            Err(StartError::Offline) => Err(TransportError::Offline {
-                target: self.target(),
-                detail: "the emulated printer is turned off (fault `offline`)".into(),
-            }),
-            Err(StartError::Problem(problem)) => Err(TransportError::Printer {
-                target: self.target(),
-                problem,
-                detail: "the job was refused".into(),
-            }),
-            Err(StartError::Busy) => Err(TransportError::Busy {
-                target: self.target(),
-                hint: format!(
-                    "another job has been printing for more than {} s",
-                    BUSY_WAIT.as_secs()
-                ),
-            }),
-            Err(StartError::Io(detail)) => Err(TransportError::Io {
-                target: self.target(),
-                detail,
-            }),
-        }
-    }
-
-    fn write(&mut self, chunk: &[u8]) -> Result<(), TransportError> {
-        let Some(job) = self.job.as_mut() else {
-            return Err(TransportError::NotStarted {
-                target: self.target(),
-            });
-        };
-        match job.feed(chunk) {
-            Ok(()) => Ok(()),
-            Err(rejection) => {
-                if let Some(job) = self.job.take() {
-                    job.end_failed(&rejection);
-                }
-                Err(self.map(rejection))
-            }
-        }
-    }
-
-    fn finish(&mut self) -> Result<(), TransportError> {
-        let Some(job) = self.job.take() else {
-            return Err(TransportError::NotStarted {
-                target: self.target(),
-            });
-        };
-        job.finish().map_err(|r| self.map(r))
-    }
-
-    fn abort(&mut self) {
-        if let Some(job) = self.job.take() {
-            job.abort();
-        }
-    }
 }
 
 #[cfg(test)]

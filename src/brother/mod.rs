@@ -12,20 +12,12 @@ pub mod lines;
 pub mod media;
 pub mod model;
 pub mod packbits;
+pub mod seq;
 pub mod snmp;
 pub mod status;
 pub mod transport;
 
 use std::fmt;
-
-/// Test helper of `snmp` and `status`: bytes written as whitespace-separated
-/// hex pairs, as in the protocol references.
-#[cfg(test)]
-pub(crate) fn hex_bytes(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).unwrap())
-        .collect()
-}
 
 /// The error type of the `brother` layer: one variant per part, each carrying
 /// that part's own typed error.

@@ -109,8 +109,9 @@ impl Model {
 
 const PT_SERIES: u8 = 0x30;
 
-/// Fields shared by the 128-pin, 180-dpi P-touch heads. Length limits: 31
-/// (4.4 mm) .. 7086 (1 m) lines; margin 14 (2 mm) .. 900 (127 mm) [spec].
+/// The P-touch base: every field, for the 128-pin, 180-dpi head (the other
+/// PT head starts from it). Length limits: 31 (4.4 mm) .. 7086 (1 m) lines;
+/// margin 14 (2 mm) .. 900 (127 mm) [spec].
 const fn pt128(name: &'static str, status_code: u8, usb: u16) -> Model {
     Model {
         name,
@@ -141,42 +142,29 @@ const fn pt128(name: &'static str, status_code: u8, usb: u16) -> Model {
     }
 }
 
-/// Fields shared by the 560-pin, 360-dpi PT-P900 family. Length limits are
-/// the 128-pin figures scaled to 360 dpi (4.4 mm .. 1 m); margin 14 (1 mm) ..
-/// 1800 [community transcription of the P900 manual].
+/// The 560-pin, 360-dpi PT-P900 family: the P-touch base with this head.
+/// Length limits are the 128-pin figures scaled to 360 dpi (4.4 mm .. 1 m);
+/// margin 14 (1 mm) .. 1800 [community transcription of the P900 manual].
 const fn pt560(name: &'static str, status_code: u8, usb: u16) -> Model {
     Model {
-        name,
-        family: Family::Pt,
         pins: 560,
         bytes_per_line: 70,
         dpi: 360,
         high_res_dpi: Some(720),
-        compression: true,
-        blank_line_cmd: true,
-        cutter: true,
-        cut_every: true,
-        half_cut: true,
-        chain: true,
-        two_colour: false,
-        mode_switch: true,
-        expanded_mode: true,
         last_page_marker: true,
-        status_code,
-        series_code: PT_SERIES,
         invalidate_bytes: 200,
         speed_mm_s: 60,
         min_length_dots: 62,
         max_length_dots: 14172,
         margin_range: (14, 1800),
-        usb_product_id: Some(usb),
-        wide_104mm: false,
+        ..pt128(name, status_code, usb)
     }
 }
 
-/// Fields shared by the 720-pin (62 mm) QL heads: 300 dpi, 90 bytes per
-/// line, 600 dpi along the feed, compression and `Z`; length 150..11811
-/// lines (QL-570 and later [bql]); feed margin 35..1500.
+/// The QL base: every field, for the 720-pin (62 mm) head (the other QL head
+/// starts from it): 300 dpi, 90 bytes per line, 600 dpi along the feed,
+/// compression and `Z`; length 150..11811 lines (QL-570 and later [bql]);
+/// feed margin 35..1500.
 const fn ql720(name: &'static str, series: u8, code: u8, usb: u16, speed: u16) -> Model {
     Model {
         name,
@@ -207,35 +195,17 @@ const fn ql720(name: &'static str, series: u8, code: u8, usb: u16, speed: u16) -
     }
 }
 
-/// Fields shared by the 1296-pin (102 mm) QL heads: 162 bytes per line, no
-/// 600-dpi mode listed [community tables].
+/// The 1296-pin (102 mm) QL heads: the QL base with this head, 162 bytes
+/// per line, no 600-dpi mode listed [community tables].
 const fn ql1296(name: &'static str, series: u8, code: u8, usb: u16) -> Model {
     Model {
-        name,
-        family: Family::Ql,
         pins: 1296,
         bytes_per_line: 162,
-        dpi: 300,
         high_res_dpi: None,
-        compression: true,
-        blank_line_cmd: true,
-        cutter: true,
-        cut_every: true,
-        half_cut: false,
-        chain: false,
-        two_colour: false,
-        mode_switch: true,
-        expanded_mode: true,
-        last_page_marker: false,
-        status_code: code,
-        series_code: series,
         invalidate_bytes: 350,
-        speed_mm_s: 110,
         min_length_dots: 301,
         max_length_dots: 35434,
-        margin_range: (35, 1500),
-        usb_product_id: Some(usb),
-        wide_104mm: false,
+        ..ql720(name, series, code, usb, 110)
     }
 }
 
@@ -268,32 +238,13 @@ pub static MODELS: &[Model] = &[
     // --- QL, 720-pin head -------------------------------------------------
     // QL-500: no cutter, no ESC i K, no ESC i a, no compression, 295 min.
     Model {
-        high_res_dpi: None,
-        compression: false,
-        blank_line_cmd: false,
         cutter: false,
         cut_every: false,
-        mode_switch: false,
         expanded_mode: false,
-        min_length_dots: 295,
-        ..ql720("QL-500", 0x30, 0x4F, 0x2015, 50)
+        ..ql720("QL-500", 0x30, 0x4F, 0x2015, 50).raster_only()
     },
-    Model {
-        high_res_dpi: None,
-        compression: false,
-        blank_line_cmd: false,
-        mode_switch: false,
-        min_length_dots: 295,
-        ..ql720("QL-550", 0x30, 0x4F, 0x2016, 90)
-    },
-    Model {
-        high_res_dpi: None,
-        compression: false,
-        blank_line_cmd: false,
-        mode_switch: false,
-        min_length_dots: 295,
-        ..ql720("QL-560", 0x34, 0x31, 0x2027, 100)
-    },
+    ql720("QL-550", 0x30, 0x4F, 0x2016, 90).raster_only(),
+    ql720("QL-560", 0x34, 0x31, 0x2027, 100).raster_only(),
     Model {
         compression: false,
         blank_line_cmd: false,
@@ -329,20 +280,10 @@ pub static MODELS: &[Model] = &[
     Model {
         compression: false,
         blank_line_cmd: false,
-        two_colour: true,
-        invalidate_bytes: 400,
-        ..ql720("QL-800", 0x34, 0x38, 0x209B, 148)
+        ..ql720("QL-800", 0x34, 0x38, 0x209B, 148).with_red()
     },
-    Model {
-        two_colour: true,
-        invalidate_bytes: 400,
-        ..ql720("QL-810W", 0x34, 0x39, 0x209C, 110)
-    },
-    Model {
-        two_colour: true,
-        invalidate_bytes: 400,
-        ..ql720("QL-820NWB", 0x34, 0x41, 0x209D, 110)
-    },
+    ql720("QL-810W", 0x34, 0x39, 0x209C, 110).with_red(),
+    ql720("QL-820NWB", 0x34, 0x41, 0x209D, 110).with_red(),
     // --- QL, 1296-pin head ------------------------------------------------
     Model {
         min_length_dots: 295,
@@ -377,6 +318,29 @@ impl Model {
             high_res_dpi: None,
             half_cut: false,
             cut_every: false,
+            ..self
+        }
+    }
+
+    /// The early raster-only QLs (QL-500/550/560): no high resolution, no
+    /// compression (so no `Z`), no `ESC i a`, labels of 295 lines at least.
+    const fn raster_only(self) -> Model {
+        Model {
+            high_res_dpi: None,
+            compression: false,
+            blank_line_cmd: false,
+            mode_switch: false,
+            min_length_dots: 295,
+            ..self
+        }
+    }
+
+    /// The two-colour QL-8xx: black and red on DK-22251, 400 NULs to
+    /// invalidate.
+    const fn with_red(self) -> Model {
+        Model {
+            two_colour: true,
+            invalidate_bytes: 400,
             ..self
         }
     }

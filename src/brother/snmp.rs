@@ -937,7 +937,7 @@ pub fn respond(request: &[u8], community: &[u8], table: &[(Oid, Value)]) -> Opti
 mod tests {
     use super::*;
 
-    use crate::brother::hex_bytes as hex;
+    use crate::brother::status::hex_bytes as hex;
 
     /// A v2c GetRequest for 1.3.6.1.2.1.1.1 (`system.sysDescr`, no instance
     /// arc) with request id 0x1234, laid out by hand from X.690.

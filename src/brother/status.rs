@@ -759,11 +759,20 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Test helper of `status` and `snmp`: bytes written as whitespace-separated
+/// hex pairs, as in the protocol references.
+#[cfg(test)]
+pub(crate) fn hex_bytes(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    use crate::brother::hex_bytes as hex;
+    use super::hex_bytes as hex;
 
     /// PT-D600 with 9 mm white/black laminated tape (reference §4 sample).
     const PT_D600_9MM: &str = "80 20 42 30 6A 30 00 00 00 00 09 01 00 00 00 00 \

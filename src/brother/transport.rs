@@ -21,10 +21,9 @@
 //!   usblp/ipp-usb conflict and the udev rule).
 
 mod dir;
+mod emulated;
 mod tcp;
 mod usb;
-
-pub(crate) use dir::max_seq;
 
 use std::fmt;
 use std::io;

@@ -14,7 +14,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use image::{DynamicImage, Rgb, RgbImage};
+use image::DynamicImage;
 use lexopt::prelude::*;
 use serde::Serialize;
 
@@ -255,24 +255,6 @@ pub fn page_from_image(img: &DynamicImage, g: &Geometry, family: Family, red: bo
     }
 }
 
-/// A PNG of one page: black ink black, red ink red, paper white.
-pub fn page_png(black: &Bitmap, red: Option<&Bitmap>) -> DynamicImage {
-    match red {
-        None => DynamicImage::ImageLuma8(black.to_gray_image()),
-        Some(red) => {
-            DynamicImage::ImageRgb8(RgbImage::from_fn(black.width(), black.height(), |x, y| {
-                if black.get(x, y) {
-                    Rgb([0, 0, 0])
-                } else if red.get(x, y) {
-                    Rgb([255, 0, 0])
-                } else {
-                    Rgb([255, 255, 255])
-                }
-            }))
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct DecodeReport<'a> {
     family: Option<Family>,
@@ -321,13 +303,15 @@ pub fn run_decode(mut args: lexopt::Parser) -> Result<(), CliError> {
     for (i, page) in stream.pages.iter().enumerate() {
         write_png(
             &out_dir.join(format!("page-{i:03}.wire.png")),
-            &page_png(&page.wire, page.red.as_ref()),
+            &page.wire,
+            page.red.as_ref(),
         )?;
         if let Some(g) = &geometry {
             let label = page.label(g);
             write_png(
                 &out_dir.join(format!("page-{i:03}.png")),
-                &page_png(&label.black, label.red.as_ref()),
+                &label.black,
+                label.red.as_ref(),
             )?;
         }
     }
@@ -399,9 +383,12 @@ fn find_geometry(
     Ok(found.and_then(|m| media::geometry_of(model, m).ok()))
 }
 
-fn write_png(path: &Path, img: &DynamicImage) -> Result<(), CliError> {
-    img.save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))
+/// A page as PNG (`bitmap::to_png`: black ink black, red ink red, paper
+/// white).
+fn write_png(path: &Path, black: &Bitmap, red: Option<&Bitmap>) -> Result<(), CliError> {
+    let failed = |e: String| CliError::Failed(format!("cannot write {}: {e}", path.display()));
+    let png = crate::bitmap::to_png(black, red).map_err(|e| failed(e.to_string()))?;
+    fs::write(path, png).map_err(|e| failed(e.to_string()))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use lexopt::prelude::*;
 use super::CliError;
 use crate::render::{self, ContentType, LabelData, Target, MAX_IMAGE_BYTES};
 
-const USAGE: &str = "\
+const HELP: &str = "\
 labelhub render: render one label to a preview PNG
 
 USAGE:
@@ -24,10 +24,7 @@ USAGE:
 OPTIONS:
     --model MODEL          printer model, e.g. PT-P750W, QL-820NWB
     --media MEDIA          medium id, e.g. 12, 24, 62, 62red, 29x90
-    --content-type TYPE    qr_only, qr_one_line, qr_two_lines, qr_three_lines,
-                           text_one_line, text_two_lines, qr_with_listing,
-                           barcode_one_line, barcode_two_lines,
-                           datamatrix_two_lines, image
+    --content-type TYPE    {content_types}
     --data JSON            label data, e.g. '{\"primary_id\":\"A-1\",\"title\":\"Box\"}'
     --data-file FILE       label data read from a JSON file
     --image FILE           PNG or JPEG for the image content type
@@ -134,4 +131,50 @@ pub fn run(parser: lexopt::Parser) -> Result<(), CliError> {
         }
     );
     Ok(())
+}
+
+/// The help text (`HELP` with the content types from the renderer's name
+/// table, wrapped under the option descriptions), for `format!("{USAGE}")`.
+const USAGE: Usage = Usage;
+
+struct Usage;
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut list = String::new();
+        let mut column = 27;
+        for (i, name) in ContentType::NAMES.iter().enumerate() {
+            let comma = if i + 1 < ContentType::NAMES.len() {
+                ","
+            } else {
+                ""
+            };
+            if column > 27 && column + 1 + name.len() + comma.len() > 80 {
+                list.push_str(&format!("\n{:27}", ""));
+                column = 27;
+            } else if column > 27 {
+                list.push(' ');
+                column += 1;
+            }
+            list.push_str(name);
+            list.push_str(comma);
+            column += name.len() + comma.len();
+        }
+        f.write_str(&HELP.replace("{content_types}", &list))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn help_lists_every_content_type_as_before() {
+        let help = super::USAGE.to_string();
+        assert!(help.contains(
+            "    --content-type TYPE    qr_only, qr_one_line, qr_two_lines, qr_three_lines,
+                           text_one_line, text_two_lines, qr_with_listing,
+                           barcode_one_line, barcode_two_lines,
+                           datamatrix_two_lines, image
+    --data JSON"
+        ));
+    }
 }

@@ -35,12 +35,11 @@ pub enum LabelError {
     UnknownModel(String),
     /// The medium is unknown or not supported by the model.
     Media(media::MediaError),
-    /// The renderer refused the content; `status` is its HTTP status hint
-    /// (422, 413 or 400), `detail` names fields where it can.
+    /// The renderer refused the content; `detail` names fields where it
+    /// can. The HTTP status follows from `code` (in `api::error`).
     Render {
         code: &'static str,
         message: String,
-        status: u16,
         detail: Option<Value>,
     },
 }
@@ -88,7 +87,6 @@ impl Renderer for RenderLabels {
         let ct = ContentType::parse(req.content_type).ok_or_else(|| LabelError::Render {
             code: "unknown_content_type",
             message: format!("unknown content_type `{}`", req.content_type),
-            status: 422,
             detail: Some(serde_json::json!({
                 "content_type": req.content_type,
                 "known": ContentType::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
@@ -98,7 +96,6 @@ impl Renderer for RenderLabels {
             serde_json::from_value(req.data.clone()).map_err(|e| LabelError::Render {
                 code: "validation_error",
                 message: format!("data: {e}"),
-                status: 422,
                 detail: None,
             })?;
         let mut target = Target::lookup(req.model.name, req.media).map_err(render_error)?;
@@ -125,7 +122,6 @@ fn render_error(e: crate::render::RenderError) -> LabelError {
     LabelError::Render {
         code: e.code(),
         message: e.to_string(),
-        status: e.status(),
         detail: (!detail.is_empty()).then_some(Value::Object(detail)),
     }
 }

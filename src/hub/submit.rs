@@ -561,7 +561,6 @@ impl LengthLimit<'_> {
                  (max_length_mm): shorten the text or raise the printer's max_length_mm",
                 self.printer, self.max_mm
             ),
-            status: 422,
             detail: Some(json!({"length_mm": mm, "max_length_mm": self.max_mm})),
         })
     }
@@ -595,12 +594,10 @@ fn render_all(
                 labels::LabelError::Render {
                     code,
                     message,
-                    status,
                     detail,
                 } if items.len() > 1 => labels::LabelError::Render {
                     code,
                     message: format!("items[{idx}]: {message}"),
-                    status,
                     detail: Some(json!({"item": idx, "detail": detail})),
                 },
                 e => e,
@@ -661,7 +658,6 @@ fn render_all(
                         vec![Err(HubError::Label(labels::LabelError::Render {
                             code: "internal_render_error",
                             message: "the renderer panicked".into(),
-                            status: 500,
                             detail: None,
                         }))]
                     })

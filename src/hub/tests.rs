@@ -27,7 +27,6 @@ impl Renderer for FakeRenderer {
             return Err(LabelError::Render {
                 code: "content_type_data_mismatch",
                 message: "missing fields: title".into(),
-                status: 422,
                 detail: Some(json!({"missing_fields": ["title"]})),
             });
         }

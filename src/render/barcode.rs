@@ -11,11 +11,11 @@
 //! bars and is never clipped (it shrinks to the minimum legible size, else
 //! the request is refused naming `barcode`).
 
-use super::canvas::Canvas;
 use super::data::BarcodeType;
 use super::dims::Dims;
 use super::error::RenderError;
 use super::font::{self, Shaped, Text, Weight};
+use crate::bitmap::Bitmap;
 
 /// Target module width (EAN-13's nominal X dimension is 0.33 mm).
 const MODULE_MM: f32 = 0.33;
@@ -378,7 +378,7 @@ fn fit_text(text: &str, scale: f32, max_w: u32, dims: &Dims) -> Result<Option<Te
 /// Draws `sym` with its text into a cell `height` dots tall and at most
 /// `max_width` dots long. Picks the widest module (up to 0.33 mm, at least
 /// `Dims::min_module_along`) that fits.
-pub fn draw(sym: &Linear, height: u32, max_width: u32, dims: &Dims) -> Result<Canvas, RenderError> {
+pub fn draw(sym: &Linear, height: u32, max_width: u32, dims: &Dims) -> Result<Bitmap, RenderError> {
     let min = dims.min_module_along();
     let target = dims.along(MODULE_MM).max(min);
     let Some(module) = (min..=target)
@@ -449,7 +449,7 @@ pub fn draw(sym: &Linear, height: u32, max_width: u32, dims: &Dims) -> Result<Ca
         return Err(too_small());
     }
     let bar_h = height - text_h - gap;
-    let mut canvas = Canvas::new(width, height);
+    let mut canvas = Bitmap::new(width, height);
     let x_sym = (width - sym_w) / 2 + sym.quiet_left * module;
     for (k, &bar) in sym.modules.iter().enumerate() {
         if bar {
@@ -460,7 +460,7 @@ pub fn draw(sym: &Linear, height: u32, max_width: u32, dims: &Dims) -> Result<Ca
             } else {
                 bar_h
             };
-            canvas.fill_rect(x_sym + k * module, 0, module, h);
+            canvas.fill_rect(x_sym + k * module, 0, module, h, true);
         }
     }
     let text_y = height - text_h;

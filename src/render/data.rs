@@ -1,5 +1,5 @@
-//! The render request: `ContentType` and `LabelData`, and the checks that run
-//! before any drawing (required fields, hard input limits, characters).
+//! The render request: `LabelData`, and the checks that run before any
+//! drawing (required fields, hard input limits, characters).
 //!
 //! **Invariant:** `validate` runs first and is cheap: it looks at lengths and
 //! characters only, so an oversized or malformed request is refused before a
@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::content::ContentType;
 use super::error::RenderError;
 use super::font;
 
@@ -22,78 +23,6 @@ pub const MAX_ITEMS: usize = 200;
 pub const MAX_QR_PAYLOAD_BYTES: usize = 4096;
 /// Hard cap on a barcode / Data Matrix payload, in bytes.
 pub const MAX_BARCODE_BYTES: usize = 512;
-
-/// What is drawn on the label. The upstream hub's seven types keep their
-/// names and required fields; the rest are labelhub additions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ContentType {
-    QrOnly,
-    QrOneLine,
-    QrTwoLines,
-    QrThreeLines,
-    TextOneLine,
-    TextTwoLines,
-    QrWithListing,
-    BarcodeOneLine,
-    BarcodeTwoLines,
-    DatamatrixTwoLines,
-    Image,
-}
-
-impl ContentType {
-    pub const ALL: [ContentType; 11] = [
-        ContentType::QrOnly,
-        ContentType::QrOneLine,
-        ContentType::QrTwoLines,
-        ContentType::QrThreeLines,
-        ContentType::TextOneLine,
-        ContentType::TextTwoLines,
-        ContentType::QrWithListing,
-        ContentType::BarcodeOneLine,
-        ContentType::BarcodeTwoLines,
-        ContentType::DatamatrixTwoLines,
-        ContentType::Image,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContentType::QrOnly => "qr_only",
-            ContentType::QrOneLine => "qr_one_line",
-            ContentType::QrTwoLines => "qr_two_lines",
-            ContentType::QrThreeLines => "qr_three_lines",
-            ContentType::TextOneLine => "text_one_line",
-            ContentType::TextTwoLines => "text_two_lines",
-            ContentType::QrWithListing => "qr_with_listing",
-            ContentType::BarcodeOneLine => "barcode_one_line",
-            ContentType::BarcodeTwoLines => "barcode_two_lines",
-            ContentType::DatamatrixTwoLines => "datamatrix_two_lines",
-            ContentType::Image => "image",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<ContentType> {
-        ContentType::ALL.into_iter().find(|ct| ct.as_str() == name)
-    }
-
-    /// Required fields, in the order they are reported when missing. For the
-    /// upstream types this is upstream's table order.
-    pub fn required_fields(self) -> &'static [&'static str] {
-        match self {
-            ContentType::QrOnly => &["qr_payload"],
-            ContentType::QrOneLine => &["qr_payload", "primary_id"],
-            ContentType::QrTwoLines => &["qr_payload", "primary_id", "title"],
-            ContentType::QrThreeLines => &["qr_payload", "primary_id", "title", "secondary"],
-            ContentType::TextOneLine => &["primary_id"],
-            ContentType::TextTwoLines => &["primary_id", "title"],
-            ContentType::QrWithListing => &["qr_payload", "primary_id", "items"],
-            ContentType::BarcodeOneLine => &["barcode", "primary_id"],
-            ContentType::BarcodeTwoLines => &["barcode", "primary_id", "title"],
-            ContentType::DatamatrixTwoLines => &["barcode", "primary_id", "title"],
-            ContentType::Image => &["image"],
-        }
-    }
-}
 
 /// 1D symbology for `barcode_*` content types.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

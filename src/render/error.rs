@@ -1,14 +1,12 @@
 //! `RenderError`: every way a render request can be refused.
 //!
-//! Each variant has a stable snake_case machine code (`code()`), an HTTP-style
-//! status (`status()`: 413 for oversized uploads, 422 for data the renderer
-//! cannot lay out, 500 for an internal invariant) and a human message
-//! (`Display`) that names the offending field. The HTTP mapping itself lives
-//! in `api::error`; this module only supplies the numbers.
+//! Each variant has a stable snake_case machine code (`code()`) and a human
+//! message (`Display`) that names the offending field. Which HTTP status a
+//! code gets is decided in `api::error` alone.
 
 use std::fmt;
 
-use super::data::ContentType;
+use super::content::ContentType;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RenderError {
@@ -92,17 +90,6 @@ impl RenderError {
             RenderError::RedNotSupported { .. } => "red_not_supported",
             RenderError::InvalidOption { .. } => "invalid_option",
             RenderError::Internal { .. } => "internal_render_error",
-        }
-    }
-
-    /// HTTP-style status: 413 for oversized uploads, 500 for internal
-    /// invariants, 422 for everything else (the request is well-formed but
-    /// cannot be rendered).
-    pub fn status(&self) -> u16 {
-        match self {
-            RenderError::ImageTooLarge { .. } => 413,
-            RenderError::Internal { .. } => 500,
-            _ => 422,
         }
     }
 

@@ -27,8 +27,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use ab_glyph::{Font, FontRef, Glyph, GlyphId, Outline, OutlinedGlyph, PxScale, PxScaleFactor};
 
-use super::canvas::Canvas;
 use super::error::RenderError;
+use crate::bitmap::Bitmap;
 
 /// Regular for titles and lists, bold for the primary id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,7 +66,7 @@ fn face(weight: Weight) -> Result<&'static Face, RenderError> {
 struct GlyphImage {
     left: i32,
     top: i32,
-    ink: Canvas,
+    ink: Bitmap,
 }
 
 type GlyphKey = (Weight, u16, u32, u32);
@@ -111,10 +111,10 @@ fn rasterise(outline: &Outline, id: GlyphId, px: PxScale, sf: PxScaleFactor) -> 
     let outlined = OutlinedGlyph::new(glyph, outline.clone(), sf);
     let b = outlined.px_bounds();
     let (w, h) = ((b.max.x - b.min.x) as u32, (b.max.y - b.min.y) as u32);
-    let mut ink = Canvas::new(w, h);
+    let mut ink = Bitmap::new(w, h);
     outlined.draw(|x, y, cov| {
         if cov > 0.5 {
-            ink.set(x, y);
+            ink.set(x, y, true);
         }
     });
     GlyphImage {
@@ -141,7 +141,7 @@ fn glyph_image(
     }
     let img = Arc::new(rasterise(outline, id, px, sf));
     if let Ok(mut cache) = glyph_cache().lock() {
-        let size = img.ink.byte_len();
+        let size = img.ink.as_bytes().len();
         if cache.bytes + size > GLYPH_CACHE_BYTES {
             cache.map.clear();
             cache.bytes = 0;
@@ -326,7 +326,7 @@ impl Shaped {
     /// Draws the line at `scale` with its ink box's left edge at `x` and its
     /// line box's top at `y`. Ink lands inside
     /// `[x, x + width) × [y, y + box_height)` of `measure(scale)`.
-    pub fn draw(&self, scale: f32, x_ratio: f32, canvas: &mut Canvas, x: u32, y: u32) {
+    pub fn draw(&self, scale: f32, x_ratio: f32, canvas: &mut Bitmap, x: u32, y: u32) {
         let ext = self.measure(scale, x_ratio);
         let (px, sf) = self.factors(scale, x_ratio);
         let origin_x = i64::from(x) - i64::from(ext.left);
@@ -346,7 +346,7 @@ impl Shaped {
                         for ix in 0..img.ink.width() {
                             let (cx, cy) = (gx + i64::from(ix), gy + i64::from(iy));
                             if img.ink.get(ix, iy) && cx >= 0 && cy >= 0 {
-                                canvas.set(cx as u32, cy as u32);
+                                canvas.set(cx as u32, cy as u32, true);
                             }
                         }
                     }
@@ -397,7 +397,7 @@ impl Text {
     }
 
     /// Draws with the ink's left edge at `x` and the line box's top at `y`.
-    pub fn draw(&self, canvas: &mut Canvas, x: u32, y: u32) {
+    pub fn draw(&self, canvas: &mut Bitmap, x: u32, y: u32) {
         self.shaped.draw(self.scale, self.x_ratio, canvas, x, y);
     }
 }
@@ -417,10 +417,10 @@ mod tests {
         assert!(!has_glyph('\u{4E2D}'));
     }
 
-    fn ink(text: &str, weight: Weight, scale: f32) -> (Canvas, Extents) {
+    fn ink(text: &str, weight: Weight, scale: f32) -> (Bitmap, Extents) {
         let s = Shaped::new(text, weight).unwrap();
         let e = s.measure(scale, 1.0);
-        let mut c = Canvas::new(e.width() + 4, e.box_height() + 4);
+        let mut c = Bitmap::new(e.width() + 4, e.box_height() + 4);
         s.draw(scale, 1.0, &mut c, 2, 2);
         (c, e)
     }

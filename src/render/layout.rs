@@ -19,13 +19,14 @@
 //!   layer is always present (possibly blank), elsewhere never.
 
 use super::barcode;
-use super::canvas::Canvas;
-use super::data::{ContentType, LabelData};
+use super::content::ContentType;
+use super::data::LabelData;
 use super::dims::Dims;
 use super::error::RenderError;
 use super::font::{Shaped, Text, Weight};
 use super::matrix::{self, Matrix};
 use super::picture;
+use crate::bitmap::Bitmap;
 
 /// Largest text scale (ascent to descent), so a 62 mm label does not get
 /// 6 cm letters.
@@ -40,8 +41,8 @@ const RATIO_SECONDARY: f32 = 0.6;
 /// The rendered layers, label orientation.
 #[derive(Debug)]
 pub struct Layers {
-    pub black: Canvas,
-    pub red: Option<Canvas>,
+    pub black: Bitmap,
+    pub red: Option<Bitmap>,
 }
 
 /// One line of a text column.
@@ -97,7 +98,7 @@ pub fn render(ct: ContentType, data: &LabelData, dims: &Dims) -> Result<Layers, 
 /// A drawn element placed along the feed.
 enum Element {
     /// A ready canvas (1D barcode), drawn black or red.
-    Cell { canvas: Canvas, red: bool },
+    Cell { canvas: Bitmap, red: bool },
     /// A square 2D symbol, drawn straight onto the label in a cell `width`
     /// dots long and `side` dots across.
     Matrix {
@@ -284,8 +285,8 @@ fn compose(elements: Vec<Element>, dims: &Dims, pad_x: u32) -> Result<Layers, Re
             max_dots: dims.length_limit(),
         });
     }
-    let mut black = Canvas::new(width, dims.height);
-    let mut red = dims.two_colour.then(|| Canvas::new(width, dims.height));
+    let mut black = Bitmap::new(width, dims.height);
+    let mut red = dims.two_colour.then(|| Bitmap::new(width, dims.height));
     let mut x = (width - content_w) / 2;
     for (i, el) in elements.iter().enumerate() {
         if i > 0 || matches!(el, Element::Text(_)) {
@@ -570,7 +571,7 @@ fn render_image(data: &LabelData, dims: &Dims) -> Result<Layers, RenderError> {
             }
             None => img_black,
         };
-        img_black = Canvas::new(w, h);
+        img_black = Bitmap::new(w, h);
         img_red = Some(merged);
     }
     let width = match dims.fixed_length {
@@ -581,10 +582,10 @@ fn render_image(data: &LabelData, dims: &Dims) -> Result<Layers, RenderError> {
         (width - w.min(width)) / 2,
         (dims.height - h.min(dims.height)) / 2,
     );
-    let mut black = Canvas::new(width, dims.height);
+    let mut black = Bitmap::new(width, dims.height);
     black.draw(&img_black, x, y);
     let red = if dims.two_colour {
-        let mut red = Canvas::new(width, dims.height);
+        let mut red = Bitmap::new(width, dims.height);
         if let Some(r) = &img_red {
             red.draw(r, x, y);
         }

@@ -14,8 +14,8 @@ use qrcode::canvas::{Canvas as QrCanvas, MaskPattern, Module};
 use qrcode::types::QrError;
 use qrcode::{Color, EcLevel, Version};
 
-use super::canvas::Canvas;
 use super::error::RenderError;
+use crate::bitmap::Bitmap;
 
 /// Light modules kept around a symbol on each side. QR's spec asks for 4,
 /// Data Matrix's for 1; 2 is what phone and handheld decoders (and
@@ -45,7 +45,7 @@ impl Matrix {
     /// dots across and `module_x` dots along the feed per module.
     pub fn draw(
         &self,
-        canvas: &mut Canvas,
+        canvas: &mut Bitmap,
         cell: (u32, u32, u32, u32),
         module: u32,
         module_x: u32,
@@ -70,6 +70,7 @@ impl Matrix {
                     y0 + my * module,
                     (mx - start) * module_x,
                     module,
+                    true,
                 );
             }
         }
@@ -570,7 +571,7 @@ mod tests {
         let m = qr("A", 40).unwrap();
         let module = m.module_dots(40);
         assert_eq!(module, 1);
-        let mut bmp = Canvas::new(40, 40);
+        let mut bmp = Bitmap::new(40, 40);
         m.draw(&mut bmp, (0, 0, 40, 40), module, module);
         // Finder pattern corner: top-left module of the symbol is dark.
         let off = (40 - m.side) / 2;

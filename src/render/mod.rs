@@ -14,14 +14,15 @@
 //! - The output always fits the medium: height = printable dots, width =
 //!   die-cut length or within the medium's length limits; nothing is clipped.
 //!
-//! Module map: `data` (request types, limits), `layout` (content types →
+//! Module map: `content` (content types and their names), `data` (label
+//! data, limits), `layout` (content types →
 //! layers), `font` (embedded DejaVu, shaping), `matrix` (QR, Data Matrix),
 //! `barcode` (Code 128, EAN-13), `picture` (image decoding and 1-bit
-//! conversion), `canvas` (fast drawing surface), `dims`, `error`. Base64 is
+//! conversion), `dims`, `error`. Layers are drawn on `bitmap::Bitmap`. Base64 is
 //! the crate's `base64`.
 
 mod barcode;
-mod canvas;
+mod content;
 mod data;
 mod dims;
 mod error;
@@ -33,9 +34,10 @@ mod picture;
 pub use crate::brother::encode::Page;
 use crate::brother::media::{self, Geometry};
 use crate::brother::model::{self, Model};
+pub use content::ContentType;
 pub use data::{
-    BarcodeType, ContentType, ImageMode, LabelData, MAX_BARCODE_BYTES, MAX_ITEMS,
-    MAX_QR_PAYLOAD_BYTES, MAX_SECONDARY, MAX_TEXT_CHARS, RED_ELEMENTS,
+    BarcodeType, ImageMode, LabelData, MAX_BARCODE_BYTES, MAX_ITEMS, MAX_QR_PAYLOAD_BYTES,
+    MAX_SECONDARY, MAX_TEXT_CHARS, RED_ELEMENTS,
 };
 pub use dims::Dims;
 pub use error::RenderError;
@@ -91,60 +93,17 @@ pub fn render(ct: ContentType, data: &LabelData, target: &Target) -> Result<Page
     data::validate(ct, data, dims.two_colour, target.geometry.media.id)?;
     let layers = layout::render(ct, data, &dims)?;
     Ok(Page {
-        black: layers.black.into_bitmap(),
-        red: layers.red.map(canvas::Canvas::into_bitmap),
+        black: layers.black,
+        red: layers.red,
     })
 }
 
-/// Colour of the red layer in previews.
-const PREVIEW_RED: [u8; 3] = [204, 0, 0];
-
-/// A preview PNG of `page` in label orientation: white paper, black ink, red
-/// ink in red. Grey-scale when there is no red layer.
+/// A preview PNG of `page` in label orientation (`bitmap::to_png`: the same
+/// PNG the emulator and `labelhub decode` write).
 pub fn to_png(page: &Page) -> Vec<u8> {
-    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-    use image::{ExtendedColorType, ImageEncoder};
-
-    let (w, h) = (page.black.width(), page.black.height());
-    let black = expand(&page.black);
-    let (pixels, colour) = match &page.red {
-        None => (black, ExtendedColorType::L8),
-        Some(red) => {
-            let red = expand(red);
-            let mut rgb = Vec::with_capacity(black.len() * 3);
-            for (&b, &r) in black.iter().zip(&red) {
-                rgb.extend_from_slice(if r == 0 {
-                    &PREVIEW_RED
-                } else if b == 0 {
-                    &[0, 0, 0]
-                } else {
-                    &[255, 255, 255]
-                });
-            }
-            (rgb, ExtendedColorType::Rgb8)
-        }
-    };
-    let mut out = Vec::new();
-    let encoder = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Up);
     // Encoding a well-sized in-memory image cannot fail; an empty result is
     // the documented (never expected) failure signal.
-    match encoder.write_image(&pixels, w, h, colour) {
-        Ok(()) => out,
-        Err(_) => Vec::new(),
-    }
-}
-
-/// One grey byte per dot (0 = ink, 255 = paper) from packed rows.
-fn expand(bmp: &crate::bitmap::Bitmap) -> Vec<u8> {
-    let w = bmp.width() as usize;
-    let mut res = Vec::with_capacity(w * bmp.height() as usize);
-    for y in 0..bmp.height() {
-        for (i, &byte) in bmp.row(y).iter().enumerate() {
-            let n = (w - i * 8).min(8);
-            res.extend((0..n).map(|k| if byte & (0x80 >> k) != 0 { 0 } else { 255 }));
-        }
-    }
-    res
+    crate::bitmap::to_png(&page.black, page.red.as_ref()).unwrap_or_default()
 }
 
 /// Empties the renderer's glyph caches, so the next render is timed cold

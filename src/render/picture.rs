@@ -12,10 +12,10 @@ use std::io::Cursor;
 
 use image::{GrayImage, ImageBuffer, ImageFormat, ImageReader, Limits, Luma, Pixel, RgbImage};
 
-use super::canvas::Canvas;
 use super::data::ImageMode;
 use super::error::RenderError;
 use crate::base64;
+use crate::bitmap::Bitmap;
 
 /// Largest accepted image file (decoded bytes).
 pub const MAX_IMAGE_BYTES: usize = 8 * 1024 * 1024;
@@ -174,15 +174,15 @@ pub fn to_layers(
     mode: ImageMode,
     threshold: u8,
     split_red: bool,
-) -> (Canvas, Option<Canvas>) {
+) -> (Bitmap, Option<Bitmap>) {
     let (mut grey, red) = if split_red {
         let scaled = scale(img, w, h);
-        let mut red = Canvas::new(w, h);
+        let mut red = Bitmap::new(w, h);
         let mut grey = Vec::with_capacity((w * h) as usize);
         for (x, y, p) in scaled.enumerate_pixels() {
             let [r, g, b] = p.0;
             if is_red(r, g, b) {
-                red.set(x, y);
+                red.set(x, y, true);
                 grey.push(255.0f32);
             } else {
                 grey.push(luma(r, g, b));
@@ -200,14 +200,14 @@ pub fn to_layers(
             None,
         )
     };
-    let mut black = Canvas::new(w, h);
+    let mut black = Bitmap::new(w, h);
     let t = f32::from(threshold);
     match mode {
         ImageMode::Threshold => {
             for y in 0..h {
                 for x in 0..w {
                     if grey[(y * w + x) as usize] < t {
-                        black.set(x, y);
+                        black.set(x, y, true);
                     }
                 }
             }
@@ -220,7 +220,7 @@ pub fn to_layers(
                     let ink = old < t;
                     let err = old - if ink { 0.0 } else { 255.0 };
                     if ink {
-                        black.set(x as u32, y as u32);
+                        black.set(x as u32, y as u32, true);
                     }
                     let mut spread = |dx: isize, dy: usize, k: f32| {
                         let nx = x as isize + dx;

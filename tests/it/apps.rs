@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::hub::add_printer;
-use crate::support::{label, temp_dir, Hub};
+use crate::support::{decode_qr, label, temp_dir, Hub};
 
 const T: Duration = Duration::from_secs(60);
 const WEBHOOK_KEY: &str = "0123456789abcdef0123456789abcdef-test";
@@ -613,26 +613,6 @@ fn lookups_answer_documented_shapes_and_name_failures() {
     let r = bare.get("/api/lookup/spoolman/7");
     assert_eq!(r.status, 503);
     assert_eq!(code(&r), "integration_not_configured");
-}
-
-/// Decodes the one QR code on a label PNG.
-fn decode_qr(path: &std::path::Path) -> String {
-    let img = image::open(path).unwrap().to_luma8();
-    let (w, h) = img.dimensions();
-    let pad = 16;
-    let mut big =
-        image::GrayImage::from_pixel(w * 4 + 2 * pad, h * 4 + 2 * pad, image::Luma([255]));
-    for (x, y, p) in img.enumerate_pixels() {
-        for dx in 0..4 {
-            for dy in 0..4 {
-                big.put_pixel(pad + x * 4 + dx, pad + y * 4 + dy, *p);
-            }
-        }
-    }
-    let mut prepared = rqrr::PreparedImage::prepare(big);
-    let grids = prepared.detect_grids();
-    assert_eq!(grids.len(), 1, "{}: one QR code", path.display());
-    grids[0].decode().unwrap().1
 }
 
 /// Waits for the job, then decodes the QR of the PNG it printed.

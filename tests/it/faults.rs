@@ -18,33 +18,13 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::hub::add_printer;
-use crate::support::{label, temp_dir, Hub, Resp};
+use crate::support::{decode_qr, label, temp_dir, Hub, Resp};
 
 const T: Duration = Duration::from_secs(60);
 const DAY_MS: i64 = 86_400_000;
 
 fn qr_label(name: &str) -> Value {
     json!({"content_type": "qr_only", "data": {"qr_payload": name}})
-}
-
-/// Decodes the QR code on a label PNG (scaled up 4x with a white border).
-fn decode(path: &Path) -> String {
-    let img = image::open(path).unwrap().to_luma8();
-    let (w, h) = img.dimensions();
-    let pad = 16;
-    let mut big =
-        image::GrayImage::from_pixel(w * 4 + 2 * pad, h * 4 + 2 * pad, image::Luma([255]));
-    for (x, y, p) in img.enumerate_pixels() {
-        for dx in 0..4 {
-            for dy in 0..4 {
-                big.put_pixel(pad + x * 4 + dx, pad + y * 4 + dy, *p);
-            }
-        }
-    }
-    let mut prepared = rqrr::PreparedImage::prepare(big);
-    let grids = prepared.detect_grids();
-    assert_eq!(grids.len(), 1, "{}: one QR code", path.display());
-    grids[0].decode().unwrap().1
 }
 
 /// The invariant, checked on the database itself after every step: at
@@ -279,7 +259,7 @@ fn faults_mid_batch(hub: &Hub, fault: &dyn Fn(bool), expect: (u16, &str)) {
         let job = hub.get(&format!("/api/jobs/{id}")).json();
         assert_eq!(job["state"], "done", "{name}: {job}");
     }
-    let printed: Vec<String> = hub.pngs("slow").iter().map(|p| decode(p)).collect();
+    let printed: Vec<String> = hub.pngs("slow").iter().map(|p| decode_qr(p)).collect();
     let mut count: HashMap<&str, usize> = HashMap::new();
     for n in &printed {
         *count.entry(n.as_str()).or_default() += 1;

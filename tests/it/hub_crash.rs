@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::hub::add_printer;
-use crate::support::Hub;
+use crate::support::{decode_qr, Hub};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -47,27 +47,6 @@ impl Rng {
 
 fn qr_label(name: &str) -> Value {
     json!({"content_type": "qr_only", "data": {"qr_payload": name}})
-}
-
-/// Decodes the QR code on a label PNG.
-fn decode(path: &std::path::Path) -> String {
-    let img = image::open(path).unwrap().to_luma8();
-    // Scale up 4x with a white border: the labels are small.
-    let (w, h) = img.dimensions();
-    let pad = 16;
-    let mut big =
-        image::GrayImage::from_pixel(w * 4 + 2 * pad, h * 4 + 2 * pad, image::Luma([255]));
-    for (x, y, p) in img.enumerate_pixels() {
-        for dx in 0..4 {
-            for dy in 0..4 {
-                big.put_pixel(pad + x * 4 + dx, pad + y * 4 + dy, *p);
-            }
-        }
-    }
-    let mut prepared = rqrr::PreparedImage::prepare(big);
-    let grids = prepared.detect_grids();
-    assert_eq!(grids.len(), 1, "{}: one QR code", path.display());
-    grids[0].decode().unwrap().1
 }
 
 /// Waits (on the event feed) until `n` state changes to `to_state` have
@@ -168,7 +147,7 @@ fn kill_9_at_random_points_loses_nothing_and_prints_nothing_twice() {
     );
 
     // What came out of the printer.
-    let printed: Vec<String> = hub.pngs("slow").iter().map(|p| decode(p)).collect();
+    let printed: Vec<String> = hub.pngs("slow").iter().map(|p| decode_qr(p)).collect();
     let mut count: HashMap<&str, usize> = HashMap::new();
     for name in &printed {
         *count.entry(name).or_default() += 1;

@@ -388,3 +388,24 @@ impl Rng {
         &items[self.below(items.len())]
     }
 }
+
+/// Decodes the one QR code on a label PNG (scaled up 4x with a white
+/// border: the labels are small).
+pub fn decode_qr(path: &Path) -> String {
+    let img = image::open(path).unwrap().to_luma8();
+    let (w, h) = img.dimensions();
+    let pad = 16;
+    let mut big =
+        image::GrayImage::from_pixel(w * 4 + 2 * pad, h * 4 + 2 * pad, image::Luma([255]));
+    for (x, y, p) in img.enumerate_pixels() {
+        for dx in 0..4 {
+            for dy in 0..4 {
+                big.put_pixel(pad + x * 4 + dx, pad + y * 4 + dy, *p);
+            }
+        }
+    }
+    let mut prepared = rqrr::PreparedImage::prepare(big);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "{}: one QR code", path.display());
+    grids[0].decode().unwrap().1
+}

@@ -9,11 +9,12 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{Transport, TransportError};
 use crate::brother::media;
 use crate::brother::model::Model;
+use crate::brother::seq::max_seq;
 use crate::brother::status::Status;
 
 pub(crate) struct DirTransport {
@@ -59,26 +60,6 @@ impl DirTransport {
             let _ = fs::remove_file(part);
         }
     }
-}
-
-/// The largest `<prefix><digits><suffix>` sequence number in `dir` (0 if
-/// none): this transport's `.bin` files and the emulator's PNGs and jobs.
-pub(crate) fn max_seq(dir: &Path, prefix: &str, suffix: &str) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let digits = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            digits.parse::<u64>().ok()
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 impl Transport for DirTransport {
@@ -157,30 +138,5 @@ impl Transport for DirTransport {
 
     fn abort(&mut self) {
         self.discard();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn max_seq_ignores_other_files() {
-        let dir = std::env::temp_dir().join(format!("labelhub-maxseq-{}", uuid::Uuid::new_v4()));
-        fs::create_dir_all(&dir).unwrap();
-        for name in [
-            "000003.bin",
-            "17.bin",
-            "x7.bin",
-            ".bin",
-            "000099.png",
-            "5.bin.part",
-        ] {
-            fs::write(dir.join(name), b"").unwrap();
-        }
-        assert_eq!(max_seq(&dir, "", ".bin"), 17);
-        assert_eq!(max_seq(&dir, "", ".png"), 99);
-        assert_eq!(max_seq(&dir.join("missing"), "", ".bin"), 0);
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -462,8 +462,15 @@
         h("p", {}, h("a", { href: "#/print" }, "Print another label"), " · ", h("a", { href: "#/jobs" }, "All jobs")));
       return s.all_terminal;
     }
-    if (await refresh()) return;
-    onEvent((e) => { if (e.batch_id === id) refresh(); });
+    // Listen before the first snapshot: an event that lands between the
+    // snapshot and the subscription would otherwise be lost, and the page
+    // would wait for a change that already happened.
+    let finished = false;
+    const off = onEvent((e) => {
+      if (finished || e.batch_id !== id) return;
+      refresh().then((end) => { if (end) { finished = true; off(); } });
+    });
+    if (await refresh()) { finished = true; off(); return; }
     // Fallback when the event stream is not available: long-poll the batch.
     (async () => {
       while (token === pageToken && document.body.dataset.live === "poll") {

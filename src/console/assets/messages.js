@@ -42,6 +42,13 @@ window.LH_MESSAGES = {
   delivery_not_found: "That webhook delivery does not exist (any more).",
   url_not_allowed: "That address is outside the networks this hub may reach.",
   unsupported_tape: "The printer cannot print on that tape width.",
+  // Appliance (backup, discovery, printers)
+  backup_too_large: "The database is too large to download here. Use `labelhub backup` on the hub instead.",
+  database_busy: "The database is busy right now. Try again in a moment.",
+  discovery_running: "A printer search is already running. Wait for it to finish.",
+  hub_running: "The hub is running; stop it before restoring a backup.",
+  printer_has_jobs: "This printer still has labels waiting. Cancel them first, or delete it together with its waiting labels.",
+  unsupported_media_type: "Send the request as JSON (images as base64), not as a form upload.",
   // Requests
   validation_error: "Some values are not valid.",
   invalid_parameter: "A parameter of the request is repeated, empty or not valid.",

@@ -8,7 +8,7 @@
 //! front listens on the public address. Per client connection (one thread,
 //! kept alive over many requests) the front
 //!
-//! 1. takes a slot for the client address (`auth::rate::ClientSlots`):
+//! 1. takes a slot for the client address (`http::front::slots::ClientSlots`):
 //!    past the per-address cap the answer is 429, past the overall cap 503;
 //! 2. reads each request head ([`head`]) within `header_timeout` (408), at
 //!    most `max_header_bytes` and `max_headers` (431), and checks its
@@ -43,6 +43,7 @@
 mod body;
 mod forward;
 pub mod head;
+pub mod slots;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -55,10 +56,10 @@ use std::time::{Duration, Instant};
 pub use forward::HOLD_LIMIT;
 pub use head::{parse_head, Framing, Head};
 
-use crate::auth::rate::{ClientSlots, Refused, Slot};
 use body::Budget;
 use forward::{Next, Pool};
 use head::Idle;
+use slots::{ClientSlots, Refused, Slot};
 
 /// The header that carries the real client address (`ip:port`) from the
 /// front to `http::server`. The front removes any copy a client sends.
