@@ -811,7 +811,7 @@ fn people_sign_in_print_watch_pause_cancel_see_faults_and_add_a_printer() {
     let yes = b.wait(&format!("{SHELF} button[data-action=confirm-delete]"), T);
     b.type_text(&yes, "\u{E007}");
     b.wait_text(&format!("{SHELF} [data-role=delete-problem]"), T, |t| {
-        t.contains("queued labels first")
+        t.contains("labels waiting") && t.contains("Cancel them first")
     });
     let force = b.wait(
         &format!("{SHELF} button[data-action=delete-cancel-queued]"),
