@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::Hub;
+use crate::support::{label, Hub};
 use crate::webdriver::Browser;
 
 const T: Duration = Duration::from_secs(20);
@@ -642,6 +642,15 @@ fn nav(b: &Browser, page: &str) {
 const DEMO_STATE: &str = "section.printer[data-printer=demo] [data-role=state]";
 const DEMO_REASON: &str = "section.printer[data-printer=demo] [data-role=reason]";
 
+/// Polls `cond` until it holds (or fails the test after `T`).
+fn wait_true(cond: impl Fn() -> bool, what: &str) {
+    let deadline = Instant::now() + T;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
 fn fill(b: &Browser, css: &str, text: &str) {
     let el = b.wait(css, T);
     b.clear(&el);
@@ -775,6 +784,70 @@ fn people_sign_in_print_watch_pause_cancel_see_faults_and_add_a_printer() {
     let created = hub.get("/api/printers/shelf");
     assert_eq!(created.status, 200);
     assert_eq!(created.json()["name"], "Shelf printer");
+
+    // ...and deletes it again. A label waits on it (paused), so the first
+    // try is refused in words and the second, explicit action cancels it.
+    assert_eq!(hub.post_empty("/api/printers/shelf/pause").status, 204);
+    let mut waiting = label("WAITS");
+    waiting["printer"] = json!("shelf");
+    assert_eq!(hub.post("/print", &waiting).status, 202);
+    const SHELF: &str = "tr[data-printer=shelf]";
+    let focused = "const e = document.activeElement; return e ? (e.dataset.action || '') : '';";
+    b.click(&b.wait(&format!("{SHELF} button[data-action=delete]"), T));
+    // Keyboard: the safe choice has the focus; Escape closes the question.
+    let keep = b.wait(&format!("{SHELF} button[data-action=keep]"), T);
+    wait_true(|| b.script(focused, json!([])) == "keep", "focus on Keep");
+    b.type_text(&keep, "\u{E00C}");
+    wait_true(
+        || {
+            b.find(&format!("{SHELF} [data-action=confirm-delete]"))
+                .is_none()
+        },
+        "Escape closes the confirmation",
+    );
+    assert_eq!(b.script(focused, json!([])), "delete");
+    b.click(&b.wait(&format!("{SHELF} button[data-action=delete]"), T));
+    // Enter on the focused confirm button deletes.
+    let yes = b.wait(&format!("{SHELF} button[data-action=confirm-delete]"), T);
+    b.type_text(&yes, "\u{E007}");
+    b.wait_text(&format!("{SHELF} [data-role=delete-problem]"), T, |t| {
+        t.contains("labels waiting") && t.contains("Cancel them first")
+    });
+    let force = b.wait(
+        &format!("{SHELF} button[data-action=delete-cancel-queued]"),
+        T,
+    );
+    assert_eq!(
+        b.text_of(&format!("{SHELF} button[data-action=delete-cancel-queued]")),
+        "Delete and cancel 1 waiting label"
+    );
+    assert_eq!(
+        hub.get("/api/printers/shelf").status,
+        200,
+        "not deleted yet"
+    );
+    shoot(&b, "admin-printers-delete");
+    b.click(&force);
+    wait_true(
+        || b.find(SHELF).is_none(),
+        "the deleted printer leaves the list",
+    );
+    b.wait_text("#alert", T, |t| {
+        t.contains("deleted") && t.contains("1 waiting label was cancelled")
+    });
+    assert!(b.find("tr[data-printer=demo]").is_some());
+    shoot(&b, "admin-printers-deleted");
+    assert_eq!(hub.get("/api/printers/shelf").status, 404);
+    let list = hub.get("/api/v1/admin/printers?include_disabled=true");
+    assert_eq!(list.status, 200);
+    let slugs: Vec<Value> = list
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["slug"].clone())
+        .collect();
+    assert_eq!(slugs, [json!("demo")], "gone from the admin list");
 
     // API keys: create one, the plaintext is shown once.
     b.click(&b.wait("a[href='#/admin/keys']", T));

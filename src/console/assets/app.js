@@ -594,6 +594,42 @@
     return form;
   }
 
+  // The in-row confirmation of a delete (no window.confirm: it is a real
+  // group of buttons, reached by Tab, left with "Keep" or Escape). When
+  // labels still wait, the API answers printer_has_jobs: say so and offer
+  // the explicit second action that cancels them (?cancel_queued=true).
+  function confirmDelete(p, close, done) {
+    const path = "/api/v1/admin/printers/" + encodeURIComponent(p.slug);
+    const yes = h("button", { type: "button", class: "danger", dataset: { action: "confirm-delete" } }, "Delete printer");
+    const keep = h("button", { type: "button", class: "secondary", dataset: { action: "keep" } }, "Keep");
+    const why = h("div", { dataset: { role: "delete-problem" }, "aria-live": "polite" });
+    const box = h("div", { class: "confirm", role: "group", "aria-label": "Delete " + p.name + "?" },
+      h("p", {}, "Delete “" + p.name + "” and its job history?"), h("div", { class: "actions" }, yes, keep), why);
+    const remove = (button, cancelQueued) => act(button, async () => {
+      try {
+        const r = await api("DELETE", path + (cancelQueued ? "?cancel_queued=true" : ""));
+        const n = r && r.jobs_cancelled;
+        showAlert("Printer “" + p.name + "” deleted." + (n ? " " + n + (n === 1 ? " waiting label was" : " waiting labels were") + " cancelled." : ""), "info");
+        done();
+      } catch (e) {
+        if (e.code !== "printer_has_jobs") throw e;
+        const resp = await api("GET", "/api/printers/" + encodeURIComponent(p.id) + "/queue?limit=200", undefined, { raw: true });
+        const n = (await resp.json()).filter((j) => j.state === "queued" || j.state === "paused").length;
+        const count = n + (resp.headers.get("X-Next-Cursor") ? " or more" : "");
+        const force = h("button", { type: "button", class: "danger", dataset: { action: "delete-cancel-queued" } },
+          "Delete and cancel " + count + (n === 1 && count === "1" ? " waiting label" : " waiting labels"));
+        force.addEventListener("click", () => remove(force, true));
+        why.replaceChildren(h("p", { class: "reason" }, describe(e.code)), h("div", { class: "actions" }, force));
+        force.focus();
+      }
+    });
+    yes.addEventListener("click", () => remove(yes, false));
+    keep.addEventListener("click", close);
+    box.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.preventDefault(); close(); } });
+    requestAnimationFrame(() => keep.focus());
+    return box;
+  }
+
   async function adminPrinters(body, token) {
     try { if (!formInfo) formInfo = await api("GET", "/api/content-types"); } catch (e) { showAlert(e.message); }
     let list;
@@ -607,10 +643,14 @@
       edit.addEventListener("click", () => { formSlot.replaceChildren(printerForm(p, reload)); formSlot.querySelector("input").focus(); });
       const toggle = h("button", { type: "button", class: p.enabled ? "danger" : "secondary" }, p.enabled ? "Disable" : "Enable");
       toggle.addEventListener("click", () => act(toggle, async () => { await api("POST", "/api/v1/admin/printers/" + encodeURIComponent(p.slug) + (p.enabled ? "/disable" : "/enable")); reload(); }));
+      const del = h("button", { type: "button", class: "danger", dataset: { action: "delete" }, "aria-label": "Delete " + p.name }, "Delete");
+      const buttons = h("div", { class: "actions" }, edit, toggle, del);
+      const cell = h("td", {}, buttons);
+      del.addEventListener("click", () => cell.replaceChildren(confirmDelete(p, () => { cell.replaceChildren(buttons); del.focus(); }, reload)));
       return h("tr", { dataset: { printer: p.slug } }, h("td", {}, p.name), h("td", {}, p.slug), h("td", {}, p.model),
         h("td", {}, (p.connection && p.connection.uri) || ""),
         h("td", {}, h("span", { class: "badge " + (p.enabled ? "online" : "disabled") }, p.enabled ? "enabled" : "disabled")),
-        h("td", {}, h("div", { class: "actions" }, edit, toggle)));
+        cell);
     });
     const add = h("button", { type: "button", id: "add-printer-btn" }, "Add a printer");
     add.addEventListener("click", () => { formSlot.replaceChildren(printerForm(null, reload)); formSlot.querySelector("input").focus(); });
