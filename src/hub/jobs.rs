@@ -200,36 +200,33 @@ pub fn page(conn: &Connection, id: &str) -> Result<StoredPage, HubError> {
 /// Walks the partial index `jobs_printer_waiting` and stops past the cap,
 /// so the count costs at most the quota even when a queue is longer.
 pub fn waiting_of_printer(conn: &Connection, printer_id: &str, cap: u64) -> Result<u64, HubError> {
-    let n: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE printer_id = ?1
-               AND state IN ('queued', 'paused', 'printing') LIMIT ?2)",
-        )?
-        .query_row(
-            params![
-                printer_id,
-                cap.saturating_add(1).min(i64::MAX as u64) as i64
-            ],
-            |r| r.get(0),
-        )?;
-    Ok(n.max(0) as u64)
+    count_waiting(
+        conn,
+        "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE printer_id = ?1
+           AND state IN ('queued', 'paused', 'printing') LIMIT ?2)",
+        printer_id,
+        cap,
+    )
 }
 
 /// Waiting jobs submitted with one API key (the per-key quota), counted up
 /// to `cap + 1` on the partial index `jobs_key_waiting`.
 pub fn waiting_of_key(conn: &Connection, api_key_id: &str, cap: u64) -> Result<u64, HubError> {
+    count_waiting(
+        conn,
+        "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE api_key_id = ?1
+           AND state IN ('queued', 'paused', 'printing') LIMIT ?2)",
+        api_key_id,
+        cap,
+    )
+}
+
+/// Runs one of the capped waiting counts above for `owner`.
+fn count_waiting(conn: &Connection, sql: &str, owner: &str, cap: u64) -> Result<u64, HubError> {
+    let limit = cap.saturating_add(1).min(i64::MAX as u64) as i64;
     let n: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE api_key_id = ?1
-               AND state IN ('queued', 'paused', 'printing') LIMIT ?2)",
-        )?
-        .query_row(
-            params![
-                api_key_id,
-                cap.saturating_add(1).min(i64::MAX as u64) as i64
-            ],
-            |r| r.get(0),
-        )?;
+        .prepare_cached(sql)?
+        .query_row(params![owner, limit], |r| r.get(0))?;
     Ok(n.max(0) as u64)
 }
 
