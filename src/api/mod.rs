@@ -22,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod integrations;
 pub mod jobs;
+pub mod keys;
 pub mod meta;
 pub mod metrics;
 pub mod openapi;
@@ -52,7 +53,7 @@ pub struct Api {
     pub hub: Arc<Hub>,
     parking: OnceLock<Arc<Parking>>,
     /// Access control (issue 5); until installed, only public routes answer.
-    auth: OnceLock<Arc<crate::auth::api::AuthState>>,
+    auth: OnceLock<Arc<crate::auth::AuthState>>,
     /// The bounded preview pool (issue 10).
     pub previews: print::PreviewPool,
     /// console (issue 11): open Server-Sent Events streams, started with
@@ -88,7 +89,7 @@ impl Api {
     }
 
     /// Installs access control (once; later calls are ignored).
-    pub fn set_auth(&self, state: Arc<crate::auth::api::AuthState>) {
+    pub fn set_auth(&self, state: Arc<crate::auth::AuthState>) {
         let _ = self.auth.set(state);
     }
 
@@ -107,7 +108,7 @@ impl Api {
     }
 
     /// The installed access control.
-    pub fn auth(&self) -> Option<&crate::auth::api::AuthState> {
+    pub fn auth(&self) -> Option<&crate::auth::AuthState> {
         self.auth.get().map(|a| a.as_ref())
     }
 
@@ -178,22 +179,22 @@ impl App for Api {
 
 impl Api {
     /// Decides whether the caller may use a route of `scope` and records
-    /// who it is: `auth::api::authenticate` (keys, SSO, scopes, printer
+    /// who it is: `auth::access::authenticate` (keys, SSO, scopes, printer
     /// allow-lists, submission rate limits). Without installed access
     /// control only public routes answer.
     pub fn authenticate(&self, req: &mut Request, scope: Scope) -> Result<(), ApiError> {
         match self.auth.get() {
-            Some(state) => crate::auth::api::authenticate(self, state, req, scope),
+            Some(state) => Ok(crate::auth::access::authenticate(&self.hub.db, state, req, scope)?),
             None if scope == Scope::Public => Ok(()),
             None => Err(crate::auth::AuthError::MissingCredentials.into()),
         }
     }
 
     /// Checks the caller of a parked request again when it wakes (key
-    /// still usable, scope, printers): `auth::api::recheck`.
+    /// still usable, scope, printers): `auth::access::recheck`.
     pub fn recheck(&self, req: &mut Request) -> Result<(), ApiError> {
         match self.auth.get() {
-            Some(state) => crate::auth::api::recheck(self, state, req),
+            Some(state) => Ok(crate::auth::access::recheck(&self.hub.db, state, req)?),
             None if req.scope == Scope::Public => Ok(()),
             None => Err(crate::auth::AuthError::MissingCredentials.into()),
         }
@@ -757,7 +758,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys",
             Admin,
             "All API keys (metadata only, never the key)",
-            crate::auth::api::list_keys,
+            keys::list_keys,
             UNRESTRICTED
         ),
         route!(
@@ -765,7 +766,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys",
             Admin,
             "Create an API key; the plaintext is in this response only",
-            crate::auth::api::create_key,
+            keys::create_key,
             UNRESTRICTED
         ),
         route!(
@@ -773,7 +774,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys/{key_id}",
             Admin,
             "One API key (metadata only)",
-            crate::auth::api::get_key,
+            keys::get_key,
             UNRESTRICTED
         ),
         route!(
@@ -781,7 +782,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys/{key_id}",
             Admin,
             "Change enabled, rate limit, notes or printer allow-list",
-            crate::auth::api::update_key,
+            keys::update_key,
             UNRESTRICTED
         ),
         route!(
@@ -789,7 +790,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys/{key_id}",
             Admin,
             "Revoke (disable) an API key",
-            crate::auth::api::revoke_key,
+            keys::revoke_key,
             UNRESTRICTED
         ),
         route!(
@@ -797,7 +798,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/audit",
             Admin,
             "Audit log of key and printer changes, newest first",
-            crate::auth::api::audit,
+            keys::audit,
             UNRESTRICTED
         ),
         // console (issue 11): the page, its files, sessions, the print

@@ -179,7 +179,7 @@ pub fn print(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             None => printers::default_printer(&conn)?,
         }
     };
-    crate::auth::api::require_printer(req, &printer.id)?;
+    crate::auth::access::require_printer(req, &printer.id)?;
     let item = item(api, None, r.content_type, r.options, r.data, r.lookup)?;
     let idempotency = idempotency(req, &printer.id)?;
     let sub = Submission {

@@ -193,7 +193,7 @@ fn changes_state(method: &str) -> bool {
 }
 
 /// THE hook where a request's credentials are read (called once by the
-/// gate, `auth::api::authenticate`):
+/// gate, `auth::access::authenticate`):
 ///
 /// 1. `X-Label-Hub-Key` present → the key decides ([`Gate::authenticate_read`]);
 /// 2. a session cookie → that session (401 `session_invalid` when unknown,

@@ -22,7 +22,7 @@ use signal_hook::iterator::Signals;
 
 use super::CliError;
 use crate::api::{self, Api};
-use crate::auth::api::AuthState;
+use crate::auth::AuthState;
 use crate::auth::AuthConfig;
 use crate::http::front::{Front, FrontConfig};
 use crate::http::{Listen, Server, ServerConfig};
