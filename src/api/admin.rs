@@ -317,7 +317,7 @@ fn by(req: &Request) -> String {
     let actor = req
         .principal
         .as_ref()
-        .map(|p| p.name.clone())
+        .map(|p| p.actor())
         .unwrap_or_else(|| "anonymous".into());
     format!("{actor}:{}", o.source_ip.unwrap_or_default())
 }

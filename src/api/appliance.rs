@@ -137,7 +137,7 @@ pub fn discover(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 fn limited(req: &Request) -> bool {
     req.principal
         .as_ref()
-        .is_none_or(|p| !p.allowed_printers.is_empty())
+        .is_none_or(|p| p.printers.is_limited())
 }
 
 /// `GET /api/v1/admin/backup`: a consistent copy of the database. It holds

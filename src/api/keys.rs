@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::{body, json, Api, ApiError};
-use crate::auth::admin::{self, Actor};
 use crate::auth::access::AuthState;
+use crate::auth::admin::{self, Actor};
 use crate::auth::AuthError;
 use crate::http::{Reply, Request, Response};
 use crate::hub::{now_ms, printers};
@@ -19,7 +19,7 @@ fn actor(req: &Request) -> (String, Option<String>) {
     let name = req
         .principal
         .as_ref()
-        .map(|p| p.name.clone())
+        .map(|p| p.actor())
         .unwrap_or_else(|| "unknown".into());
     (name, req.peer.map(|p| p.ip().to_string()))
 }

@@ -184,7 +184,12 @@ impl Api {
     /// control only public routes answer.
     pub fn authenticate(&self, req: &mut Request, scope: Scope) -> Result<(), ApiError> {
         match self.auth.get() {
-            Some(state) => Ok(crate::auth::access::authenticate(&self.hub.db, state, req, scope)?),
+            Some(state) => Ok(crate::auth::access::authenticate(
+                &self.hub.db,
+                state,
+                req,
+                scope,
+            )?),
             None if scope == Scope::Public => Ok(()),
             None => Err(crate::auth::AuthError::MissingCredentials.into()),
         }
@@ -203,15 +208,20 @@ impl Api {
 
 /// Audit origin of a request.
 pub fn origin(req: &Request) -> Origin {
-    let principal = req.principal.clone().unwrap_or_default();
+    let api_key_id = req
+        .principal
+        .as_ref()
+        .and_then(|p| p.api_key_id())
+        .map(|id| id.to_string());
     Origin {
-        api_key_id: principal.api_key_id.clone(),
-        // apps (issue 13): a batch's `created_by` is the bare key id, as
-        // upstream's clients expect; other principals keep their name.
-        created_by: Some(match &principal.api_key_id {
-            Some(id) => id.clone(),
-            None => principal.name.clone(),
+        // A batch's `created_by` is the bare key id, as upstream's clients
+        // expect; other principals keep their actor name.
+        created_by: Some(match (&api_key_id, &req.principal) {
+            (Some(id), _) => id.clone(),
+            (None, Some(p)) => p.actor(),
+            (None, None) => String::new(),
         }),
+        api_key_id,
         source_ip: req.peer.map(|p| p.ip().to_string()),
     }
 }

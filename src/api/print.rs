@@ -117,8 +117,8 @@ pub(super) fn idempotency(
     let principal = req
         .principal
         .as_ref()
-        .map(|p| p.name.as_str())
-        .unwrap_or("anonymous");
+        .map(|p| p.actor())
+        .unwrap_or_else(|| "anonymous".into());
     let route = format!("{} {}", req.method, req.template);
     let mut hash = Sha256::new();
     hash.update(route.as_bytes());

@@ -34,8 +34,8 @@
 //!   limited.
 
 use super::limits::{json_depth, MAX_JSON_DEPTH};
-use super::{AuthError, Gate, Principal, PrinterAccess, Scope};
-use crate::http::{self, Request, Resource};
+use super::{AuthError, Gate};
+use crate::http::{Principal, PrinterAccess, Request, Resource, Scope};
 use crate::hub::{jobs, now_ms, printers, Db};
 
 /// What `Api` holds for access control: the gate, and whether the server
@@ -46,30 +46,13 @@ pub struct AuthState {
     pub behind_front: bool,
 }
 
-fn to_http_scope(scope: Scope) -> http::Scope {
-    match scope {
-        Scope::Read => http::Scope::Read,
-        Scope::Print => http::Scope::Print,
-        Scope::Admin => http::Scope::Admin,
-    }
-}
-
-fn from_http_scope(scope: http::Scope) -> Option<Scope> {
-    match scope {
-        http::Scope::Public => None,
-        http::Scope::Read => Some(Scope::Read),
-        http::Scope::Print => Some(Scope::Print),
-        http::Scope::Admin => Some(Scope::Admin),
-    }
-}
-
 /// The gate. On success `req.principal` is set (none for public routes)
 /// and `req.peer` is the real client address.
 pub fn authenticate(
     db: &Db,
     state: &AuthState,
     req: &mut Request,
-    scope: http::Scope,
+    scope: Scope,
 ) -> Result<(), AuthError> {
     if state.behind_front && req.peer.is_none() {
         return Err(AuthError::DirectConnection);
@@ -101,12 +84,12 @@ fn admit(
     db: &Db,
     state: &AuthState,
     req: &mut Request,
-    scope: http::Scope,
+    scope: Scope,
 ) -> Result<Option<Principal>, AuthError> {
-    let Some(required) = from_http_scope(scope) else {
+    if scope == Scope::Public {
         req.principal = None;
         return Ok(None);
-    };
+    }
     // Keys are looked up on the read connection: authentication does not
     // wait behind a commit's fsync. The writing connection is taken only for
     // the once-a-minute `last_used_*` refresh.
@@ -127,22 +110,22 @@ fn admit(
     if let Some(touch) = touch {
         touch.write(&db.lock());
     }
-    principal.require(required)?;
+    require_scope(&principal, scope)?;
     check_printers(db, &principal, req)?;
-    req.principal = Some(http::Principal {
-        api_key_id: principal.api_key_id().map(|id| id.to_string()),
-        name: principal.actor(),
-        scope: Some(to_http_scope(principal.scope)),
-        allowed_printers: match &principal.printers {
-            PrinterAccess::All => Vec::new(),
-            PrinterAccess::Only(ids) => ids.iter().map(|id| id.to_string()).collect(),
-        },
-        key_prefix: match &principal.source {
-            crate::auth::principal::Source::ApiKey { prefix, .. } => Some(prefix.clone()),
-            crate::auth::principal::Source::Sso { .. } => None,
-        },
-    });
+    req.principal = Some(principal.clone());
     Ok(Some(principal))
+}
+
+/// Step 4: `Ok` if the principal's scope covers `required`.
+fn require_scope(principal: &Principal, required: Scope) -> Result<(), AuthError> {
+    if principal.scope.allows(required) {
+        Ok(())
+    } else {
+        Err(AuthError::InsufficientScope {
+            required,
+            held: principal.scope,
+        })
+    }
 }
 
 /// Step 5: the printer allow-list, from the resolved route's policy.
@@ -185,7 +168,9 @@ fn check_printers(db: &Db, principal: &Principal, req: &mut Request) -> Result<(
             let in_query = req.policy.query.iter().any(|(q, _)| *q == name);
             match printer {
                 Some(id) => {
-                    principal.require_printer(&id)?;
+                    if !principal.printers.allows_str(&id) {
+                        return Err(AuthError::PrinterNotAllowed);
+                    }
                     if in_query && name == "printer_id" {
                         req.params.insert(name, id);
                     }
@@ -226,12 +211,9 @@ fn check_printers(db: &Db, principal: &Principal, req: &mut Request) -> Result<(
 /// Whether the request's principal may see or use the printer with this id
 /// (for handlers that list printers or resolve a default printer).
 pub fn may_use_printer(req: &Request, printer_id: &str) -> bool {
-    match &req.principal {
-        Some(p) => {
-            p.allowed_printers.is_empty() || p.allowed_printers.iter().any(|a| a == printer_id)
-        }
-        None => false,
-    }
+    req.principal
+        .as_ref()
+        .is_some_and(|p| p.printers.allows_str(printer_id))
 }
 
 /// `Err(printer_not_allowed)` unless [`may_use_printer`].
@@ -243,3 +225,22 @@ pub fn require_printer(req: &Request, printer_id: &str) -> Result<(), AuthError>
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Source;
+
+    #[test]
+    fn scope_checks_follow_the_hierarchy() {
+        let p = Principal {
+            source: Source::Sso { user: "ann".into() },
+            scope: Scope::Print,
+            printers: PrinterAccess::All,
+            rate_limit_per_minute: 60,
+        };
+        assert!(require_scope(&p, Scope::Read).is_ok());
+        assert!(require_scope(&p, Scope::Print).is_ok());
+        let err = require_scope(&p, Scope::Admin).unwrap_err();
+        assert_eq!(err.code(), "insufficient_scope");
+    }
+}

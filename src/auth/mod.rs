@@ -31,9 +31,7 @@ mod error;
 pub mod gate;
 pub mod key;
 pub mod limits;
-pub mod principal;
 pub mod rate;
-pub mod scope;
 pub mod session;
 pub mod sso;
 pub mod store;
@@ -42,8 +40,6 @@ pub use access::AuthState;
 pub use config::AuthConfig;
 pub use error::AuthError;
 pub use gate::Gate;
-pub use principal::{Principal, PrinterAccess, Source};
-pub use scope::Scope;
 
 /// The request header carrying an API key (upstream's name).
 pub const KEY_HEADER: &str = "X-Label-Hub-Key";

@@ -22,8 +22,8 @@ use signal_hook::iterator::Signals;
 
 use super::CliError;
 use crate::api::{self, Api};
-use crate::auth::AuthState;
 use crate::auth::AuthConfig;
+use crate::auth::AuthState;
 use crate::http::front::{Front, FrontConfig};
 use crate::http::{Listen, Server, ServerConfig};
 use crate::hub::device::BrotherDevices;
