@@ -40,11 +40,7 @@ fn usage() -> String {
          -o, --output FILE   append the log to FILE instead of stderr\n\n\
          Configured by environment variables (default in brackets):\n",
     );
-    let all = crate::hub::config::VARIABLES
-        .iter()
-        .chain(crate::auth::config::VARIABLES.iter())
-        .chain(crate::integrations::config::VARIABLES.iter());
-    for (name, default, meaning) in all {
+    for (name, default, meaning) in super::variables() {
         text.push_str(&format!("    {name} [{default}]\n        {meaning}\n"));
     }
     text
@@ -114,6 +110,7 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
         }
     };
     init_logging(config.log_level, config.access_log, log_file.as_deref())?;
+    super::warn_unknown_variables();
     serve(config, auth, apps)
 }
 

@@ -26,10 +26,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("brother", &["bitmap"]),
     ("render", &["base64", "bitmap", "brother"]),
     // hub → auth: a printer change and its audit row commit together
-    // (`auth::audit`), and the hub's configuration knows auth's variables.
-    // hub → integrations (the same for the integrations' variables, and the
-    // webhook outbox row in the change's transaction) closes a loop with
-    // integrations → hub: listed because it is today's tree, to be removed.
+    // (`auth::audit`). hub → integrations (the webhook outbox row in the
+    // change's transaction) closes a loop with integrations → hub: listed
+    // because it is today's tree, to be removed.
     (
         "hub",
         &[
@@ -42,7 +41,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("http", &["metrics"]),
-    ("auth", &["api", "base64", "http", "hub"]),
+    ("auth", &["base64", "http", "hub"]),
     (
         "api",
         &[
