@@ -1,4 +1,4 @@
-//! Appliance routes (issue 12): discovery, backup, deleting a printer.
+//! Appliance routes: discovery, backup, deleting a printer.
 //!
 //! * `GET /api/v1/admin/discover`: USB printers from sysfs (under
 //!   `PRINTER_HUB_SYSFS_ROOT`) and, with `?cidr=`, an SNMP sweep. One sweep

@@ -4,36 +4,37 @@
 use serde_json::Value;
 
 use super::{body, json, Api, ApiError};
-use crate::auth::access::AuthState;
+use uuid::Uuid;
+
 use crate::auth::admin::{self, Actor};
-use crate::auth::AuthError;
+use crate::auth::{AuthError, Gate};
 use crate::http::{Reply, Request, Response};
 use crate::hub::{now_ms, printers};
 
-fn state(api: &Api) -> Result<&AuthState, ApiError> {
+fn gate(api: &Api) -> Result<&Gate, ApiError> {
     api.auth()
+        .map(|a| &a.gate)
         .ok_or_else(|| AuthError::MissingCredentials.into())
 }
 
-fn actor(req: &Request) -> (String, Option<String>) {
-    let name = req
-        .principal
-        .as_ref()
-        .map(|p| p.actor())
-        .unwrap_or_else(|| "unknown".into());
-    (name, req.peer.map(|p| p.ip().to_string()))
-}
-
-/// Runs `f` in one transaction on the hub's connection.
+/// Runs `f` in one transaction on the hub's connection, as the request's
+/// audit actor, with a check that a printer id exists.
 fn in_tx<T>(
     api: &Api,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, AuthError>,
+    req: &Request,
+    f: impl FnOnce(&rusqlite::Connection, Actor<'_>, &dyn Fn(&Uuid) -> bool) -> Result<T, AuthError>,
 ) -> Result<T, ApiError> {
+    let (name, ip) = super::actor(req);
+    let actor = Actor {
+        name: &name,
+        source_ip: ip.as_deref(),
+    };
     let conn = api.hub.db.lock();
     let tx = conn
         .unchecked_transaction()
         .map_err(|e| ApiError::from(AuthError::Db(e)))?;
-    let out = f(&tx)?;
+    let exists = |id: &Uuid| printers::get(&tx, &id.to_string()).is_ok();
+    let out = f(&tx, actor, &exists)?;
     tx.commit().map_err(|e| ApiError::from(AuthError::Db(e)))?;
     Ok(out)
 }
@@ -47,19 +48,8 @@ pub fn list_keys(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
 /// `POST /api/admin/api-keys` -> 201 with the plaintext (once).
 pub fn create_key(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let r: admin::CreateRequest = body(req)?;
-    let (name, ip) = actor(req);
-    let created = in_tx(api, |conn| {
-        let exists = |id: &uuid::Uuid| printers::get(conn, &id.to_string()).is_ok();
-        admin::create(
-            conn,
-            r,
-            Actor {
-                name: &name,
-                source_ip: ip.as_deref(),
-            },
-            &exists,
-            now_ms(),
-        )
+    let created = in_tx(api, req, |conn, actor, exists| {
+        admin::create(conn, r, actor, exists, now_ms())
     })?;
     let resp = Response::json(201, &created).with_header("Cache-Control", "no-store");
     Ok(Reply::Respond(resp))
@@ -74,43 +64,20 @@ pub fn get_key(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 /// `PATCH /api/admin/api-keys/{key_id}`
 pub fn update_key(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let r: admin::PatchRequest = body(req)?;
-    let st = state(api)?;
-    let (name, ip) = actor(req);
-    let id = req.param("key_id").to_string();
-    let view = in_tx(api, |conn| {
-        let exists = |id: &uuid::Uuid| printers::get(conn, &id.to_string()).is_ok();
-        admin::update(
-            conn,
-            &st.gate,
-            &id,
-            r,
-            Actor {
-                name: &name,
-                source_ip: ip.as_deref(),
-            },
-            &exists,
-            now_ms(),
-        )
+    let gate = gate(api)?;
+    let id = req.param("key_id");
+    let view = in_tx(api, req, |conn, actor, exists| {
+        admin::update(conn, gate, id, r, actor, exists, now_ms())
     })?;
     json(200, &view)
 }
 
 /// `DELETE /api/admin/api-keys/{key_id}` -> 204 (revoked = disabled).
 pub fn revoke_key(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let st = state(api)?;
-    let (name, ip) = actor(req);
-    let id = req.param("key_id").to_string();
-    in_tx(api, |conn| {
-        admin::revoke(
-            conn,
-            &st.gate,
-            &id,
-            Actor {
-                name: &name,
-                source_ip: ip.as_deref(),
-            },
-            now_ms(),
-        )
+    let gate = gate(api)?;
+    let id = req.param("key_id");
+    in_tx(api, req, |conn, actor, _| {
+        admin::revoke(conn, gate, id, actor, now_ms())
     })?;
     Ok(Reply::Respond(Response::empty(204)))
 }

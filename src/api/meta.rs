@@ -75,7 +75,7 @@ fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
             Some(json!({"latency_ms": latency})),
         ),
     );
-    // faults (issue 10): a database that cannot be written is not ready,
+    // A database that cannot be written is not ready,
     // with the reason; ready again as soon as a write succeeds.
     let storage = api.hub.db.storage_health();
     // Printers holding their queue after a failed write: any of them makes

@@ -12,9 +12,9 @@
 //!   from the same table (a test checks nothing is missing).
 //! * Handlers call typed `hub` functions and contain no SQL except reads
 //!   through `hub::jobs`/`hub::printers` query functions.
-//! * Authentication is one function, [`Api::authenticate`]: today it lets
-//!   every caller in as `anonymous` with every scope; issue 5 replaces its
-//!   body.
+//! * Every request passes one gate, [`Api::authenticate`] (→
+//!   `auth::access`), before its handler; only public routes need no
+//!   principal, and without installed access control only they answer.
 
 pub mod admin;
 pub mod appliance;
@@ -226,6 +226,17 @@ pub fn origin(req: &Request) -> Origin {
     }
 }
 
+/// The audit actor of a request: its principal (`api-key:<id>`,
+/// `sso:<user>`; `unknown` without one) and the client address.
+pub fn actor(req: &Request) -> (String, Option<String>) {
+    let name = req
+        .principal
+        .as_ref()
+        .map(|p| p.actor())
+        .unwrap_or_else(|| "unknown".into());
+    (name, req.peer.map(|p| p.ip().to_string()))
+}
+
 /// Parses the JSON body into `T` (unknown fields are refused where `T`
 /// says so).
 pub fn body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
@@ -243,7 +254,7 @@ pub fn body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     })
 }
 
-/// appliance (issue 12): a multipart or form upload gets a 415 that says
+/// A multipart or form upload gets a 415 that says
 /// what to send instead (JSON, images as base64), before any parsing.
 pub fn refuse_form_uploads(req: &Request) -> Result<(), ApiError> {
     // Every Content-Type header counts: a second one must not hide a form.
@@ -611,7 +622,7 @@ pub fn routes() -> Router<Api> {
             "Enable a printer (its thread starts)",
             admin::enable
         ),
-        // Appliance (issue 12): discovery, backup, deleting a printer.
+        // Appliance: discovery, backup, deleting a printer.
         route!(
             "GET",
             "/api/v1/admin/discover",
@@ -633,7 +644,7 @@ pub fn routes() -> Router<Api> {
             "Delete a printer, its jobs and batches (409 while jobs wait unless ?cancel_queued=true)",
             appliance::delete_printer
         ),
-        // Apps people already run (apps, issue 13): lookups, inbound
+        // Apps people already run: lookups, inbound
         // webhooks (their own X-API-Key secret, checked in the handler),
         // QR landing pages (public like upstream's: phones scan them) and
         // the outbound webhook admin API.
@@ -751,7 +762,7 @@ pub fn routes() -> Router<Api> {
             // A subscription sees every printer's events.
             UNRESTRICTED
         ),
-        // Observe (issue 12, part 4): Prometheus metrics. A read key; the
+        // Prometheus metrics. A read key; the
         // printer series follow the key's allow-list (see api::metrics).
         route!(
             "GET",
@@ -762,7 +773,7 @@ pub fn routes() -> Router<Api> {
             // Lists across printers: the handler keeps only the caller's.
             Policy::NONE.lists()
         ),
-        // API keys and the audit log (auth, issue 5).
+        // API keys and the audit log.
         route!(
             "GET",
             "/api/admin/api-keys",
@@ -811,7 +822,7 @@ pub fn routes() -> Router<Api> {
             keys::audit,
             UNRESTRICTED
         ),
-        // console (issue 11): the page, its files, sessions, the print
+        // The console: the page, its files, sessions, the print
         // form's field table and "test connection".
         route!(
             "GET",

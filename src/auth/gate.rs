@@ -1,5 +1,5 @@
 //! The gate: request headers in, [`Principal`] or [`AuthError`] out, plus
-//! and the per-principal submission buckets.
+//! the per-principal submission buckets.
 //!
 //! Resolution order (first match wins, a failure never falls through):
 //! 1. `X-Label-Hub-Key` present → the key decides (valid, or 401 `invalid_key`).
@@ -199,8 +199,8 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::store::tests::{conn, new_key};
-    use crate::auth::store::{insert_key, update_key, KeyPatch};
+    use crate::auth::store::insert_key;
+    use crate::auth::store::tests::{conn, disable, new_key};
     use crate::http::Scope;
 
     fn gate() -> Gate {
@@ -273,15 +273,7 @@ mod tests {
                     .unwrap_err(),
             );
         }
-        update_key(
-            &conn,
-            &row.id,
-            &KeyPatch {
-                enabled: Some(false),
-                ..KeyPatch::default()
-            },
-        )
-        .unwrap();
+        disable(&conn, &row.id);
         answers.push(g.authenticate(&conn, with_key(s), None, 20).unwrap_err());
         for err in &answers {
             assert_eq!(err.code(), "invalid_key");

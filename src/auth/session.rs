@@ -1,4 +1,4 @@
-//! Console sessions (issue 11): a person pastes an API key once and the
+//! Console sessions: a person pastes an API key once and the
 //! browser holds an opaque session cookie instead of the key.
 //!
 //! - `POST /api/session {key}` verifies the key exactly as the gate does and
@@ -243,8 +243,8 @@ pub fn clear_cookie(secure: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::store::tests::new_key;
-    use crate::auth::store::{insert_key, update_key, KeyPatch};
+    use crate::auth::store::insert_key;
+    use crate::auth::store::tests::{disable, headers, new_key};
     use crate::auth::AuthConfig;
     use crate::http::{PrinterAccess, Scope};
 
@@ -253,15 +253,6 @@ mod tests {
         conn.execute_batch(include_str!("../../sql/0014_sessions.sql"))
             .unwrap();
         conn
-    }
-
-    fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> + 'a {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| *v)
-        }
     }
 
     #[test]
@@ -300,15 +291,7 @@ mod tests {
         ];
         assert!(credentials(&gate, &conn, "POST", headers(&h), None, 20).is_ok());
         // Disabling the key ends the session; so does expiry and sign-out.
-        update_key(
-            &conn,
-            &row.id,
-            &KeyPatch {
-                enabled: Some(false),
-                ..KeyPatch::default()
-            },
-        )
-        .unwrap();
+        disable(&conn, &row.id);
         let err = credentials(&gate, &conn, "GET", headers(&h), None, 20).unwrap_err();
         assert_eq!(err.code(), "session_invalid");
     }

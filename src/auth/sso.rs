@@ -74,6 +74,7 @@ impl Sso {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::store::tests::headers;
 
     fn sso() -> Sso {
         Sso {
@@ -82,15 +83,6 @@ mod tests {
             trust_header: "X-Pangolin-Token".into(),
             scope: Scope::Print,
             rate_limit_per_minute: 60,
-        }
-    }
-
-    fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| *v)
         }
     }
 

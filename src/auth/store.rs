@@ -246,6 +246,27 @@ pub(crate) mod tests {
         conn
     }
 
+    /// Disables key `id`.
+    pub(crate) fn disable(conn: &Connection, id: &Uuid) {
+        let off = KeyPatch {
+            enabled: Some(false),
+            ..KeyPatch::default()
+        };
+        update_key(conn, id, &off).unwrap();
+    }
+
+    /// Request headers from pairs, looked up case-insensitively.
+    pub(crate) fn headers<'a>(
+        pairs: &'a [(&'a str, &'a str)],
+    ) -> impl Fn(&str) -> Option<&'a str> + 'a {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+        }
+    }
+
     pub(crate) fn new_key(scope: Scope) -> NewKey {
         NewKey {
             name: "test".into(),

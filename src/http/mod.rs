@@ -137,7 +137,7 @@ impl Response {
 }
 
 /// Takes over a response body that is written piece by piece after the
-/// handler returned (Server-Sent Events, console issue 11): it gets the
+/// handler returned (the console's Server-Sent Events): it gets the
 /// connection's writer once the head is sent, and must not block the
 /// handler thread with it (hand it to another thread).
 pub struct StreamSink(pub Box<dyn FnOnce(Box<dyn std::io::Write + Send>) + Send>);

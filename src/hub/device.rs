@@ -189,8 +189,8 @@ impl Device for BrotherDevice {
             auto_cut: opts.auto_cut,
             half_cut: opts.half_cut && self.model.half_cut,
             // High resolution is a quality wish: where the model or the
-            // medium has none (the encoder refuses it on heat-shrink tube,
-            // issue 12) the label prints at normal resolution.
+            // medium has none (the encoder refuses it on heat-shrink tube)
+            // the label prints at normal resolution.
             high_res: opts.high_res
                 && self.model.high_res_dpi.is_some()
                 && crate::brother::media::by_id(self.model.family, media)
