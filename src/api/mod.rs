@@ -111,6 +111,19 @@ pub struct Followers {
     pub integrations: Arc<crate::integrations::Integrations>,
 }
 
+impl Followers {
+    pub fn new(
+        parking: Arc<Parking>,
+        integrations: Arc<crate::integrations::Integrations>,
+    ) -> Arc<Followers> {
+        Arc::new(Followers {
+            parking,
+            streams: crate::console::sse::Streams::new(),
+            integrations,
+        })
+    }
+}
+
 impl ChangeListener for Followers {
     fn changed(&self, changes: &Changes) {
         self.integrations.sender.wake();

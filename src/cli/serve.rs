@@ -243,11 +243,10 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     // wake-up line (with lookups and webhook settings).
     let mut apps = apps;
     apps.networks = crate::integrations::policy::Networks::new(config.printer_networks.clone());
-    let followers = Arc::new(Followers {
-        parking: Arc::new(Parking::new(config.max_waiters)),
-        streams: crate::console::sse::Streams::new(),
-        integrations: Integrations::new(apps),
-    });
+    let followers = Followers::new(
+        Arc::new(Parking::new(config.max_waiters)),
+        Integrations::new(apps),
+    );
     let hub = Hub::open(
         config,
         Arc::new(RenderLabels),
