@@ -85,7 +85,7 @@ fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
         .into_iter()
         .filter(|p| {
             api.hub
-                .printers
+                .threads
                 .live(&p.id)
                 .is_some_and(|l| l.storage_error.is_some())
         })
@@ -140,10 +140,10 @@ fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
     let mut unreachable = Vec::new();
     let mut never_polled = 0;
     for p in &list {
-        if api.hub.printers.alive(&p.id) != Some(true) {
+        if api.hub.threads.alive(&p.id) != Some(true) {
             dead.push(p.slug.clone());
         }
-        match api.hub.printers.live(&p.id).and_then(|l| l.online) {
+        match api.hub.threads.live(&p.id).and_then(|l| l.online) {
             Some(false) => unreachable.push(p.slug.clone()),
             None => never_polled += 1,
             Some(true) => {}

@@ -168,7 +168,7 @@ fn printer_status(api: &Api, visible: &[&printers::Printer], e: &mut Exposition)
         "1 when an enabled printer's thread is running (0 = dead thread)",
     );
     for p in visible.iter().filter(|p| p.enabled) {
-        let v = if api.hub.printers.alive(&p.id) == Some(true) {
+        let v = if api.hub.threads.alive(&p.id) == Some(true) {
             1.0
         } else {
             0.0
@@ -182,7 +182,7 @@ fn printer_status(api: &Api, visible: &[&printers::Printer], e: &mut Exposition)
     );
     let live: Vec<_> = visible
         .iter()
-        .map(|p| (p, api.hub.printers.live(&p.id)))
+        .map(|p| (p, api.hub.threads.live(&p.id)))
         .collect();
     for (p, l) in &live {
         if let Some(online) = l.as_ref().and_then(|l| l.online) {

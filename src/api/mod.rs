@@ -14,7 +14,7 @@
 //!   through `hub::jobs`/`hub::printers` query functions.
 //! * Every request passes one gate, [`Api::authenticate`] (→
 //!   `auth::access`), before its handler; only public routes need no
-//!   principal, and without installed access control only they answer.
+//!   principal, and without access control only they answer.
 
 pub mod admin;
 pub mod appliance;
@@ -31,7 +31,7 @@ pub mod print;
 pub mod printers;
 pub mod shapes;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -51,119 +51,92 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// The application state handed to every handler.
 pub struct Api {
     pub hub: Arc<Hub>,
-    parking: OnceLock<Arc<Parking>>,
-    /// Access control (issue 5); until installed, only public routes answer.
-    auth: OnceLock<Arc<crate::auth::AuthState>>,
-    /// The bounded preview pool (issue 10).
+    /// Parked long-polls, event streams, the webhook sender: built before
+    /// the hub, which tells them of every commit.
+    followers: Arc<Followers>,
+    /// Access control; without it only public routes answer.
+    auth: Option<Arc<crate::auth::AuthState>>,
+    /// The bounded preview pool.
     pub previews: print::PreviewPool,
-    /// console (issue 11): open Server-Sent Events streams, started with
-    /// the first stream; `me` lets that thread reach the api.
-    streams: OnceLock<Option<crate::console::sse::Streams>>,
-    me: std::sync::Weak<Api>,
-    /// Lookups, webhooks in and out (apps, issue 13); unconfigured until
-    /// installed.
-    integrations: OnceLock<Arc<crate::integrations::Integrations>>,
 }
 
 impl Api {
-    pub fn new(hub: Arc<Hub>) -> Arc<Api> {
-        let api = Arc::new_cyclic(|me| Api {
+    /// The API over a hub opened with `followers` as its change listener.
+    pub fn new(
+        hub: Arc<Hub>,
+        followers: Arc<Followers>,
+        auth: Option<Arc<crate::auth::AuthState>>,
+    ) -> Arc<Api> {
+        Arc::new(Api {
             previews: print::PreviewPool::new(
                 hub.config.preview_concurrency,
                 hub.config.preview_per_key,
             ),
-            hub: hub.clone(),
-            parking: OnceLock::new(),
-            auth: OnceLock::new(),
-            streams: OnceLock::new(),
-            me: me.clone(),
-            integrations: OnceLock::new(),
-        });
-        hub.set_listener(Arc::new(Listener(Arc::downgrade(&api))));
-        api
-    }
-
-    /// Connects the long-poll registry of the running server.
-    pub fn set_parking(&self, parking: Arc<Parking>) {
-        let _ = self.parking.set(parking);
-    }
-
-    /// Installs access control (once; later calls are ignored).
-    pub fn set_auth(&self, state: Arc<crate::auth::AuthState>) {
-        let _ = self.auth.set(state);
-    }
-
-    /// Installs the integrations (once; later calls are ignored).
-    pub fn set_integrations(&self, integrations: Arc<crate::integrations::Integrations>) {
-        let _ = self.integrations.set(integrations);
-    }
-
-    /// The integrations (an unconfigured set when none was installed).
-    pub fn integrations(&self) -> &crate::integrations::Integrations {
-        self.integrations.get_or_init(|| {
-            crate::integrations::Integrations::new(
-                crate::integrations::IntegrationsConfig::default(),
-            )
+            hub,
+            followers,
+            auth,
         })
+    }
+
+    /// Lookups, webhooks in and out.
+    pub fn integrations(&self) -> &crate::integrations::Integrations {
+        &self.followers.integrations
     }
 
     /// The installed access control.
     pub fn auth(&self) -> Option<&crate::auth::AuthState> {
-        self.auth.get().map(|a| a.as_ref())
+        self.auth.as_deref()
     }
 
     /// The event stream registry (its thread starts with the first stream).
-    pub fn streams(&self) -> Result<&crate::console::sse::Streams, ApiError> {
-        self.streams
-            .get_or_init(
-                || match crate::console::sse::Streams::start(self.me.clone()) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        log::error!("could not start the event stream thread: {e}");
-                        None
-                    }
-                },
-            )
-            .as_ref()
-            .ok_or(ApiError::Http(HttpError::Busy))
+    pub fn streams(&self) -> &crate::console::sse::Streams {
+        &self.followers.streams
     }
 
     /// Open event streams right now.
     pub fn open_streams(&self) -> usize {
-        self.streams
-            .get()
-            .and_then(|s| s.as_ref())
-            .map_or(0, |s| s.len())
+        self.followers.streams.len()
     }
 
     /// Parked long-poll requests right now.
     pub fn waiters(&self) -> usize {
-        self.parking.get().map(|p| p.len()).unwrap_or(0)
+        self.followers.parking.len()
     }
 }
 
-/// Forwards hub changes to the long-poll registry.
-struct Listener(std::sync::Weak<Api>);
+/// Whoever waits for the hub's commits: parked long-polls, the event
+/// stream thread, the webhook sender. Built before the hub and handed to
+/// [`Hub::open`] as its change listener.
+pub struct Followers {
+    pub parking: Arc<Parking>,
+    pub streams: crate::console::sse::Streams,
+    pub integrations: Arc<crate::integrations::Integrations>,
+}
 
-impl ChangeListener for Listener {
+impl Followers {
+    pub fn new(
+        parking: Arc<Parking>,
+        integrations: Arc<crate::integrations::Integrations>,
+    ) -> Arc<Followers> {
+        Arc::new(Followers {
+            parking,
+            streams: crate::console::sse::Streams::new(),
+            integrations,
+        })
+    }
+}
+
+impl ChangeListener for Followers {
     fn changed(&self, changes: &Changes) {
-        let Some(api) = self.0.upgrade() else { return };
-        if let Some(integrations) = api.integrations.get() {
-            integrations.sender.wake();
-        }
-        let Some(parking) = api.parking.get() else {
-            return;
-        };
+        self.integrations.sender.wake();
         let mut keys: Vec<String> =
             Vec::with_capacity(changes.jobs.len() + changes.batches.len() + 2);
         keys.extend(changes.jobs.iter().map(|j| format!("job:{j}")));
         keys.extend(changes.batches.iter().map(|b| format!("batch:{b}")));
         keys.extend(changes.printers.iter().map(|p| format!("printer:{p}")));
         keys.push("events".into());
-        parking.notify(&keys, changes.max_event);
-        if let Some(Some(streams)) = api.streams.get() {
-            streams.changed();
-        }
+        self.parking.notify(&keys, changes.max_event);
+        self.streams.changed();
     }
 }
 
@@ -183,7 +156,7 @@ impl Api {
     /// allow-lists, submission rate limits). Without installed access
     /// control only public routes answer.
     pub fn authenticate(&self, req: &mut Request, scope: Scope) -> Result<(), ApiError> {
-        match self.auth.get() {
+        match self.auth.as_deref() {
             Some(state) => Ok(crate::auth::access::authenticate(
                 &self.hub.db,
                 state,
@@ -198,7 +171,7 @@ impl Api {
     /// Checks the caller of a parked request again when it wakes (key
     /// still usable, scope, printers): `auth::access::recheck`.
     pub fn recheck(&self, req: &mut Request) -> Result<(), ApiError> {
-        match self.auth.get() {
+        match self.auth.as_deref() {
             Some(state) => Ok(crate::auth::access::recheck(&self.hub.db, state, req)?),
             None if req.scope == Scope::Public => Ok(()),
             None => Err(crate::auth::AuthError::MissingCredentials.into()),

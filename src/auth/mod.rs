@@ -3,7 +3,7 @@
 //! front door against hostile clients is `http::front`.)
 //!
 //! - [`key`]: key material (generation, parsing, digests, constant time).
-//! - [`store`], [`audit`]: the `api_keys` and `audit_log` tables.
+//! - [`store`]: the `api_keys` table; [`audit`]: `hub::audit` as auth sees it.
 //! - [`gate`]: turns request headers into a `Principal` (or a 401).
 //! - [`sso`]: the trusted reverse-proxy path, only with a shared secret.
 //! - [`rate`]: token buckets per principal.
@@ -21,7 +21,7 @@
 //!   token. There is no anonymous or bypass principal.
 //! - A bad key never reveals why it is bad: unknown, wrong, disabled and
 //!   expired keys all get [`AuthError::InvalidKey`] after the same work.
-//! - `auth` owns its SQL (`api_keys`, `audit_log`, `sessions`) and takes
+//! - `auth` owns its SQL (`api_keys`, `sessions`) and takes
 //!   the connection from its caller, so a change and its audit row share
 //!   the caller's transaction. Only [`access`] opens the hub's `Db` itself:
 //!   keys are read on the read connection, and the writer is taken only for
