@@ -25,7 +25,6 @@ pub mod jobs;
 pub mod labels;
 pub mod live;
 pub mod observe;
-pub mod outbox;
 pub mod printers;
 pub mod recovery;
 pub mod registry;
