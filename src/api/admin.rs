@@ -297,7 +297,7 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         200,
         &Value::Array(
             all.iter()
-                .filter(|p| crate::auth::api::may_use_printer(req, &p.id))
+                .filter(|p| crate::auth::access::may_use_printer(req, &p.id))
                 .map(shapes::admin_printer)
                 .collect(),
         ),
@@ -317,7 +317,7 @@ fn by(req: &Request) -> String {
     let actor = req
         .principal
         .as_ref()
-        .map(|p| p.name.clone())
+        .map(|p| p.actor())
         .unwrap_or_else(|| "anonymous".into());
     format!("{actor}:{}", o.source_ip.unwrap_or_default())
 }

@@ -290,7 +290,7 @@ fn with_actor<T>(req: &Request, f: impl FnOnce(outbox::Actor<'_>) -> T) -> T {
     let name = req
         .principal
         .as_ref()
-        .map(|p| p.name.clone())
+        .map(|p| p.actor())
         .unwrap_or_else(|| "unknown".into());
     let ip = req.peer.map(|p| p.ip().to_string());
     f(outbox::Actor {

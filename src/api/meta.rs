@@ -92,7 +92,7 @@ fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
         .collect();
     let held: Vec<String> = holding
         .iter()
-        .filter(|p| req.is_none_or(|r| crate::auth::api::may_use_printer(r, &p.id)))
+        .filter(|p| req.is_none_or(|r| crate::auth::access::may_use_printer(r, &p.id)))
         .map(|p| p.slug.clone())
         .collect();
     let storage_fail = storage.is_some() || !holding.is_empty();
@@ -134,7 +134,7 @@ fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
     let list: Vec<_> = printers::list(&api.hub.db.read(), false)
         .unwrap_or_default()
         .into_iter()
-        .filter(|p| req.is_none_or(|r| crate::auth::api::may_use_printer(r, &p.id)))
+        .filter(|p| req.is_none_or(|r| crate::auth::access::may_use_printer(r, &p.id)))
         .collect();
     let mut dead = Vec::new();
     let mut unreachable = Vec::new();

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use super::{Api, ApiError};
-use crate::auth::api::may_use_printer;
+use crate::auth::access::may_use_printer;
 use crate::http::{Reply, Request, Response};
 use crate::hub::{observe, printers};
 use crate::metrics::{Exposition, Kind, CONTENT_TYPE};

@@ -13,7 +13,7 @@
 //! * Handlers call typed `hub` functions and contain no SQL except reads
 //!   through `hub::jobs`/`hub::printers` query functions.
 //! * Authentication is one function, [`Api::authenticate`]
-//!   (`auth::api::authenticate`).
+//!   (`auth::access::authenticate`).
 
 pub mod admin;
 pub mod appliance;
@@ -21,6 +21,7 @@ pub mod error;
 pub mod events;
 pub mod integrations;
 pub mod jobs;
+pub mod keys;
 pub mod meta;
 pub mod metrics;
 pub mod openapi;
@@ -53,7 +54,7 @@ pub struct Api {
     /// the hub, which tells them of every commit.
     followers: Arc<Followers>,
     /// Access control; without it only public routes answer.
-    auth: Option<Arc<crate::auth::api::AuthState>>,
+    auth: Option<Arc<crate::auth::AuthState>>,
     /// The bounded preview pool.
     pub previews: print::PreviewPool,
 }
@@ -63,7 +64,7 @@ impl Api {
     pub fn new(
         hub: Arc<Hub>,
         followers: Arc<Followers>,
-        auth: Option<Arc<crate::auth::api::AuthState>>,
+        auth: Option<Arc<crate::auth::AuthState>>,
     ) -> Arc<Api> {
         Arc::new(Api {
             previews: print::PreviewPool::new(
@@ -82,7 +83,7 @@ impl Api {
     }
 
     /// The installed access control.
-    pub fn auth(&self) -> Option<&crate::auth::api::AuthState> {
+    pub fn auth(&self) -> Option<&crate::auth::AuthState> {
         self.auth.as_deref()
     }
 
@@ -150,22 +151,27 @@ impl App for Api {
 
 impl Api {
     /// Decides whether the caller may use a route of `scope` and records
-    /// who it is: `auth::api::authenticate` (keys, SSO, scopes, printer
+    /// who it is: `auth::access::authenticate` (keys, SSO, scopes, printer
     /// allow-lists, submission rate limits). Without installed access
     /// control only public routes answer.
     pub fn authenticate(&self, req: &mut Request, scope: Scope) -> Result<(), ApiError> {
         match self.auth.as_deref() {
-            Some(state) => crate::auth::api::authenticate(self, state, req, scope),
+            Some(state) => Ok(crate::auth::access::authenticate(
+                &self.hub.db,
+                state,
+                req,
+                scope,
+            )?),
             None if scope == Scope::Public => Ok(()),
             None => Err(crate::auth::AuthError::MissingCredentials.into()),
         }
     }
 
     /// Checks the caller of a parked request again when it wakes (key
-    /// still usable, scope, printers): `auth::api::recheck`.
+    /// still usable, scope, printers): `auth::access::recheck`.
     pub fn recheck(&self, req: &mut Request) -> Result<(), ApiError> {
         match self.auth.as_deref() {
-            Some(state) => crate::auth::api::recheck(self, state, req),
+            Some(state) => Ok(crate::auth::access::recheck(&self.hub.db, state, req)?),
             None if req.scope == Scope::Public => Ok(()),
             None => Err(crate::auth::AuthError::MissingCredentials.into()),
         }
@@ -174,15 +180,20 @@ impl Api {
 
 /// Audit origin of a request.
 pub fn origin(req: &Request) -> Origin {
-    let principal = req.principal.clone().unwrap_or_default();
+    let api_key_id = req
+        .principal
+        .as_ref()
+        .and_then(|p| p.api_key_id())
+        .map(|id| id.to_string());
     Origin {
-        api_key_id: principal.api_key_id.clone(),
-        // A batch's `created_by` is the bare key id, as
-        // upstream's clients expect; other principals keep their name.
-        created_by: Some(match &principal.api_key_id {
-            Some(id) => id.clone(),
-            None => principal.name.clone(),
+        // A batch's `created_by` is the bare key id, as upstream's clients
+        // expect; other principals keep their actor name.
+        created_by: Some(match (&api_key_id, &req.principal) {
+            (Some(id), _) => id.clone(),
+            (None, Some(p)) => p.actor(),
+            (None, None) => String::new(),
         }),
+        api_key_id,
         source_ip: req.peer.map(|p| p.ip().to_string()),
     }
 }
@@ -729,7 +740,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys",
             Admin,
             "All API keys (metadata only, never the key)",
-            crate::auth::api::list_keys,
+            keys::list_keys,
             UNRESTRICTED
         ),
         route!(
@@ -737,7 +748,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys",
             Admin,
             "Create an API key; the plaintext is in this response only",
-            crate::auth::api::create_key,
+            keys::create_key,
             UNRESTRICTED
         ),
         route!(
@@ -745,7 +756,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys/{key_id}",
             Admin,
             "One API key (metadata only)",
-            crate::auth::api::get_key,
+            keys::get_key,
             UNRESTRICTED
         ),
         route!(
@@ -753,7 +764,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys/{key_id}",
             Admin,
             "Change enabled, rate limit, notes or printer allow-list",
-            crate::auth::api::update_key,
+            keys::update_key,
             UNRESTRICTED
         ),
         route!(
@@ -761,7 +772,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys/{key_id}",
             Admin,
             "Revoke (disable) an API key",
-            crate::auth::api::revoke_key,
+            keys::revoke_key,
             UNRESTRICTED
         ),
         route!(
@@ -769,7 +780,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/audit",
             Admin,
             "Audit log of key and printer changes, newest first",
-            crate::auth::api::audit,
+            keys::audit,
             UNRESTRICTED
         ),
         // console (issue 11): the page, its files, sessions, the print

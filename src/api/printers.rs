@@ -15,7 +15,7 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let selected: Vec<_> = all
         .iter()
         .filter(|p| slug.is_none_or(|s| p.slug == s))
-        .filter(|p| crate::auth::api::may_use_printer(req, &p.id))
+        .filter(|p| crate::auth::access::may_use_printer(req, &p.id))
         .collect();
     if let Some(s) = slug {
         if selected.is_empty() {
@@ -130,7 +130,7 @@ pub fn clear(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 /// `POST /printer/resume`: the default printer; 409 `already_active`.
 pub fn legacy_resume(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let p = printers::default_printer(&api.hub.db.read())?;
-    crate::auth::api::require_printer(req, &p.id)?;
+    crate::auth::access::require_printer(req, &p.id)?;
     if !p.paused {
         return Err(ApiError::Conflict {
             code: "already_active",

@@ -20,9 +20,10 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::store::{self, KeyPatch, KeyRow, NewKey};
+use super::{audit, AuthError, Gate};
 #[cfg(doc)]
-use super::Principal;
-use super::{audit, AuthError, Gate, Scope};
+use crate::http::Principal;
+use crate::http::Scope;
 use crate::hub::{parse_rfc3339, rfc3339};
 
 /// Longest key name, notes text and allow-list.

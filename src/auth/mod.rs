@@ -9,8 +9,8 @@
 //! - [`sso`]: the trusted reverse-proxy path, only with a shared secret.
 //! - [`rate`]: token buckets per principal, slots per client address.
 //! - [`bootstrap`]: the first admin key, written to a 0600 file.
-//! - [`admin`]: the `/api/admin/api-keys` and `/api/admin/audit` logic.
-//! - [`api`]: the HTTP face: the per-request gate and the admin handlers.
+//! - [`admin`]: the API key and audit log logic (handlers: `api::keys`).
+//! - [`access`]: the gate every request passes, from its resolved route.
 //! - [`session`]: console sessions (cookie, CSRF token), read by the gate.
 //!
 //! **Architecture invariants:**
@@ -22,8 +22,8 @@
 //! - `auth` owns its SQL (`api_keys`, `audit_log`) and takes the connection
 //!   from the caller; it never holds the hub's lock itself.
 
+pub mod access;
 pub mod admin;
-pub mod api;
 pub mod audit;
 pub mod bootstrap;
 pub mod config;
@@ -31,18 +31,15 @@ mod error;
 pub mod gate;
 pub mod key;
 pub mod limits;
-pub mod principal;
 pub mod rate;
-pub mod scope;
 pub mod session;
 pub mod sso;
 pub mod store;
 
+pub use access::AuthState;
 pub use config::AuthConfig;
 pub use error::AuthError;
 pub use gate::Gate;
-pub use principal::{Principal, PrinterAccess, Source};
-pub use scope::Scope;
 
 /// The request header carrying an API key (upstream's name).
 pub const KEY_HEADER: &str = "X-Label-Hub-Key";

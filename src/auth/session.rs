@@ -32,7 +32,8 @@ use uuid::Uuid;
 
 use super::gate::Touch;
 use super::key::{ct_eq_str, digest};
-use super::{store, AuthError, Gate, Principal, Source, KEY_HEADER};
+use super::{store, AuthError, Gate, KEY_HEADER};
+use crate::http::Principal;
 
 /// The cookie's name.
 pub const COOKIE: &str = "lh_session";
@@ -176,15 +177,7 @@ pub fn principal(
     if !row.usable_at(now_ms) {
         return Err(AuthError::SessionInvalid);
     }
-    Ok(Principal {
-        printers: row.printer_access(),
-        source: Source::ApiKey {
-            id: row.id,
-            prefix: row.key_prefix,
-        },
-        scope: row.scope,
-        rate_limit_per_minute: row.rate_limit_per_minute,
-    })
+    Ok(row.principal())
 }
 
 /// Whether a method changes state (and so needs the CSRF token).
@@ -193,7 +186,7 @@ fn changes_state(method: &str) -> bool {
 }
 
 /// THE hook where a request's credentials are read (called once by the
-/// gate, `auth::api::authenticate`):
+/// gate, `auth::access::authenticate`):
 ///
 /// 1. `X-Label-Hub-Key` present → the key decides ([`Gate::authenticate_read`]);
 /// 2. a session cookie → that session (401 `session_invalid` when unknown,
@@ -252,7 +245,8 @@ mod tests {
     use super::*;
     use crate::auth::store::tests::new_key;
     use crate::auth::store::{insert_key, update_key, KeyPatch};
-    use crate::auth::{AuthConfig, PrinterAccess, Scope};
+    use crate::auth::AuthConfig;
+    use crate::http::{PrinterAccess, Scope};
 
     fn conn() -> Connection {
         let conn = crate::auth::store::tests::conn();

@@ -12,7 +12,8 @@
 //! - The configured token is at least [`MIN_TOKEN_LEN`] characters.
 
 use super::key::ct_eq_str;
-use super::{AuthError, Principal, PrinterAccess, Scope, Source};
+use super::AuthError;
+use crate::http::{Principal, PrinterAccess, Scope, Source};
 
 /// Shortest accepted trust token (as upstream's webhook secret).
 pub const MIN_TOKEN_LEN: usize = 32;

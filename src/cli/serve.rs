@@ -25,31 +25,18 @@ use signal_hook::iterator::Signals;
 
 use super::CliError;
 use crate::api::{self, Api, Followers};
-use crate::auth::api::AuthState;
 use crate::auth::AuthConfig;
+use crate::auth::AuthState;
 use crate::http::front::{Front, FrontConfig};
 use crate::http::park::Parking;
 use crate::http::{Listen, Server, ServerConfig};
-use crate::hub::config::Variable;
 use crate::hub::device::BrotherDevices;
 use crate::hub::labels::RenderLabels;
 use crate::hub::{recovery, retention, Config, Hub};
 use crate::integrations::{outbox, Integrations, IntegrationsConfig};
 
-/// The `PRINTER_HUB_*` variables read outside `hub::config` (auth's and
-/// the integrations'), passed down so the hub warns only about a variable
-/// nobody reads.
-fn other_variables() -> Vec<Variable> {
-    crate::auth::config::VARIABLES
-        .iter()
-        .chain(crate::integrations::config::VARIABLES)
-        .copied()
-        .collect()
-}
-
 /// `serve --help`: every `PRINTER_HUB_*` variable from the tables the
-/// configuration reads (hub, auth, integrations), so the help cannot miss
-/// one.
+/// configuration reads (hub and auth), so the help cannot miss one.
 fn usage() -> String {
     let mut text = String::from(
         "labelhub serve [-o LOGFILE]: run the print hub\n\n\
@@ -57,8 +44,7 @@ fn usage() -> String {
          -o, --output FILE   append the log to FILE instead of stderr\n\n\
          Configured by environment variables (default in brackets):\n",
     );
-    let others = other_variables();
-    for (name, default, meaning) in crate::hub::config::VARIABLES.iter().chain(&others) {
+    for (name, default, meaning) in super::variables() {
         text.push_str(&format!("    {name} [{default}]\n        {meaning}\n"));
     }
     text
@@ -108,7 +94,7 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
     }
     limit_malloc_arenas();
     let (config, auth, apps) = match (
-        Config::from_env(&other_variables()),
+        Config::from_env(),
         AuthConfig::from_env(),
         IntegrationsConfig::from_env(),
     ) {
@@ -128,6 +114,7 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
         }
     };
     init_logging(config.log_level, config.access_log, log_file.as_deref())?;
+    super::warn_unknown_variables();
     serve(config, auth, apps)
 }
 
@@ -410,23 +397,4 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_variable_is_documented_once() {
-        // The hub's, auth's and the integrations' tables: no name twice,
-        // in one table or across them.
-        let others = super::other_variables();
-        let all: Vec<&str> = crate::hub::config::VARIABLES
-            .iter()
-            .chain(&others)
-            .map(|v| v.0)
-            .collect();
-        let mut names = all.clone();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), all.len());
-    }
 }

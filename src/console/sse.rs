@@ -170,17 +170,14 @@ pub fn open(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             "since: 0 or a previous event id",
         ));
     }
-    let principal = req.principal.clone().unwrap_or_default();
+    let principal = req.principal.as_ref();
     let owner = Owner {
-        api_key_id: principal
-            .api_key_id
-            .as_deref()
-            .and_then(|id| Uuid::parse_str(id).ok()),
+        api_key_id: principal.and_then(|p| p.api_key_id()),
         session_token: match req.header(crate::auth::KEY_HEADER) {
             Some(_) => None,
             None => session::cookie_token(req.header("cookie")).map(str::to_string),
         },
-        allowed: principal.allowed_printers.clone(),
+        allowed: principal.map(|p| p.printers.ids()).unwrap_or_default(),
     };
     // Through the resolved route (a slug is resolved to the printer's id,
     // a restricted key's feed is narrowed by the gate).

@@ -30,7 +30,8 @@ use crossbeam_channel::{Receiver, TrySendError};
 
 use super::front::CLIENT_HEADER;
 use super::park::{Parked, Parking, Refused, Resumed};
-use super::router::{parse_query, Policy, Router, Scope};
+use super::router::{parse_query, Policy, Router};
+use super::Scope;
 use super::{App, HttpError, Reply, Request, Response, Wake};
 
 /// Where tiny_http listens.
@@ -452,11 +453,10 @@ pub const ACCESS_LOG_TARGET: &str = "labelhub::access";
 /// raw path, which may carry ids or junk), status, milliseconds, the key's
 /// public prefix (never the key) and the client address.
 fn access_log(req: &Request, status: u16, elapsed: Duration) {
-    let who = req
-        .principal
-        .as_ref()
-        .and_then(|p| p.key_prefix.as_deref().or(Some(p.name.as_str())))
-        .unwrap_or("-");
+    let who: std::borrow::Cow<'_, str> = match &req.principal {
+        Some(p) => p.key_prefix().map_or_else(|| p.actor().into(), Into::into),
+        None => "-".into(),
+    };
     let route = if req.template.is_empty() {
         crate::metrics::UNMATCHED
     } else {

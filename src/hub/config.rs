@@ -8,12 +8,9 @@ use std::time::Duration;
 
 use crate::brother::transport::{Network, Reach};
 
-/// One `PRINTER_HUB_*` variable: name, default, meaning.
-pub type Variable = (&'static str, &'static str, &'static str);
-
 /// Every variable, its default and what it means: the README's configuration
 /// table is generated from the same words.
-pub const VARIABLES: &[Variable] = &[
+pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PRINTER_HUB_DATA_DIR", "./data", "database (labelhub.db) and the demo printer's PNGs (emulator/)"),
     ("PRINTER_HUB_LISTEN", "0.0.0.0:8090", "HTTP address; port 0 picks a free port (the bound address is logged)"),
     ("PRINTER_HUB_JOB_RETENTION_DAYS", "30", "terminal jobs, their events and empty batches older than this are deleted; 0 keeps everything"),
@@ -30,7 +27,7 @@ pub const VARIABLES: &[Variable] = &[
     ("PRINTER_HUB_MAX_QUEUED_PER_KEY", "10000", "most labels waiting from one API key over all printers; a submission past it answers 429 key_queue_full"),
     ("PRINTER_HUB_PREVIEW_CONCURRENCY", "2", "previews rendered at once; more answer 429 preview_busy with Retry-After"),
     ("PRINTER_HUB_PREVIEW_PER_KEY", "1", "previews rendered at once for one API key (or client); more answer 429 preview_busy"),
-    // USB discovery.
+    // appliance (issue 12): USB discovery.
     ("PRINTER_HUB_AUTO_ADD_USB", "false", "add a newly plugged, supported Brother USB printer as a printer by itself (checked every 5 s)"),
     ("PRINTER_HUB_SYSFS_ROOT", "/", "root under which discovery reads sys/class/usbmisc, sys/bus/usb and dev/ (containers, tests)"),
     ("PRINTER_HUB_ACCESS_LOG", "true", "one info line per request (method, route, status, ms, key prefix, client); false turns it off"),
@@ -55,7 +52,7 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub demo_printer: bool,
     pub log_level: log::LevelFilter,
-    /// Quotas: most waiting labels per printer and per key.
+    /// Quotas (issue 10): most waiting labels per printer and per key.
     pub max_queued_per_printer: u64,
     pub max_queued_per_key: u64,
     /// Preview pool: renders at once, in total and per key.
@@ -103,19 +100,14 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reads the process environment. `others`: the variables the other
-    /// layers read (`cli::serve` assembles them), so that only a variable
-    /// nobody reads is warned about.
-    pub fn from_env(others: &[Variable]) -> Result<Config, Vec<String>> {
-        Config::from_vars(&env_vars(), others)
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, Vec<String>> {
+        Config::from_vars(&env_vars())
     }
 
     /// Reads configuration from a map of variables (tests pass their own).
     /// Returns one message per bad variable.
-    pub fn from_vars(
-        vars: &BTreeMap<String, String>,
-        others: &[Variable],
-    ) -> Result<Config, Vec<String>> {
+    pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Config, Vec<String>> {
         let mut cfg = Config::default();
         let mut r = VarReader::new(vars);
 
@@ -221,15 +213,6 @@ impl Config {
                 }
             }
         }
-        for name in vars.keys() {
-            if !VARIABLES
-                .iter()
-                .chain(others)
-                .any(|(known, _, _)| known == name)
-            {
-                log::warn!("ignoring unknown variable {name}");
-            }
-        }
         r.finish(cfg)
     }
 
@@ -326,7 +309,7 @@ pub(crate) mod tests {
 
     #[test]
     fn defaults() {
-        let cfg = Config::from_vars(&vars(&[]), &[]).unwrap();
+        let cfg = Config::from_vars(&vars(&[])).unwrap();
         assert_eq!(cfg.listen, "0.0.0.0:8090");
         assert_eq!(cfg.data_dir, PathBuf::from("./data"));
         assert_eq!(cfg.retention, Some(Duration::from_secs(30 * 86_400)));
@@ -334,31 +317,24 @@ pub(crate) mod tests {
 
     #[test]
     fn zero_days_disables_retention_and_bad_values_are_all_reported() {
-        let cfg =
-            Config::from_vars(&vars(&[("PRINTER_HUB_JOB_RETENTION_DAYS", "0")]), &[]).unwrap();
+        let cfg = Config::from_vars(&vars(&[("PRINTER_HUB_JOB_RETENTION_DAYS", "0")])).unwrap();
         assert_eq!(cfg.retention, None);
-        let errs = Config::from_vars(
-            &vars(&[
-                ("PRINTER_HUB_JOB_RETENTION_DAYS", "-1"),
-                ("PRINTER_HUB_HTTP_THREADS", "many"),
-                ("PRINTER_HUB_LOG_LEVEL", "loud"),
-            ]),
-            &[],
-        )
+        let errs = Config::from_vars(&vars(&[
+            ("PRINTER_HUB_JOB_RETENTION_DAYS", "-1"),
+            ("PRINTER_HUB_HTTP_THREADS", "many"),
+            ("PRINTER_HUB_LOG_LEVEL", "loud"),
+        ]))
         .unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");
     }
 
     #[test]
     fn dir_roots_and_printer_networks() {
-        let cfg = Config::from_vars(
-            &vars(&[
-                ("PRINTER_HUB_DATA_DIR", "/var/lib/labelhub"),
-                ("PRINTER_HUB_DIR_ROOTS", "/srv/labels:/mnt/out"),
-                ("PRINTER_HUB_PRINTER_NETWORKS", "192.168.1.0/24, fd00::/8"),
-            ]),
-            &[],
-        )
+        let cfg = Config::from_vars(&vars(&[
+            ("PRINTER_HUB_DATA_DIR", "/var/lib/labelhub"),
+            ("PRINTER_HUB_DIR_ROOTS", "/srv/labels:/mnt/out"),
+            ("PRINTER_HUB_PRINTER_NETWORKS", "192.168.1.0/24, fd00::/8"),
+        ]))
         .unwrap();
         let reach = cfg.reach();
         assert_eq!(
@@ -366,13 +342,10 @@ pub(crate) mod tests {
             ["/var/lib/labelhub", "/srv/labels", "/mnt/out"].map(PathBuf::from)
         );
         assert_eq!(reach.networks.len(), 2);
-        let errs = Config::from_vars(
-            &vars(&[
-                ("PRINTER_HUB_DIR_ROOTS", "relative/dir"),
-                ("PRINTER_HUB_PRINTER_NETWORKS", "10.0.0.0/33,nonsense"),
-            ]),
-            &[],
-        )
+        let errs = Config::from_vars(&vars(&[
+            ("PRINTER_HUB_DIR_ROOTS", "relative/dir"),
+            ("PRINTER_HUB_PRINTER_NETWORKS", "10.0.0.0/33,nonsense"),
+        ]))
         .unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");
     }

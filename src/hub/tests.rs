@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde_json::{json, Value};
 
 use super::device::{
-    Device, DeviceError, DeviceSpec, DeviceStatus, Devices, Problem, StreamOptions,
+    Device, DeviceError, DeviceProblem, DeviceSpec, DeviceStatus, Devices, StreamOptions,
 };
 use super::jobs::{self, JobState};
 use super::labels::{LabelError, LabelRequest, RenderedPage, Renderer};
@@ -88,7 +88,7 @@ impl Device for FakeDevice {
             });
         }
         Ok(DeviceStatus {
-            problem: s.problem.clone().map(|code| Problem {
+            problem: s.problem.clone().map(|code| DeviceProblem {
                 code,
                 message: "fake problem".into(),
             }),

@@ -27,7 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("render", &["base64", "bitmap", "brother"]),
     ("hub", &["bitmap", "brother", "metrics", "render"]),
     ("http", &["metrics"]),
-    ("auth", &["api", "base64", "http", "hub"]),
+    ("auth", &["base64", "http", "hub"]),
     (
         "api",
         &[
