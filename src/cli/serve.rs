@@ -36,7 +36,8 @@ use crate::hub::{recovery, retention, Config, Hub};
 use crate::integrations::{outbox, Integrations, IntegrationsConfig};
 
 /// `serve --help`: every `PRINTER_HUB_*` variable from the tables the
-/// configuration reads (hub and auth), so the help cannot miss one.
+/// configuration reads (hub, auth, integrations), so the help cannot miss
+/// one.
 fn usage() -> String {
     let mut text = String::from(
         "labelhub serve [-o LOGFILE]: run the print hub\n\n\
