@@ -399,17 +399,3 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_variable_is_documented_once() {
-        // The hub's, auth's and the integrations' tables: no name twice,
-        // in one table or across them.
-        let all: Vec<&str> = super::super::variables().map(|v| v.0).collect();
-        let mut names = all.clone();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), all.len());
-    }
-}

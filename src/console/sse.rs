@@ -207,6 +207,8 @@ pub fn open(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     Ok(Reply::Stream { head, sink })
 }
 
+/// The `sse` thread's loop. It ends when the channel closes: the hub's
+/// listener keeps a sender, so in `serve` it runs as long as the process.
 fn run(hub: &Hub, rx: &Receiver<Msg>, open: &AtomicUsize) {
     let mut streams: Vec<Stream> = Vec::new();
     loop {

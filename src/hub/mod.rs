@@ -10,7 +10,9 @@
 //!   ids. A printer thread that (re)starts loads its queue from the database,
 //!   so restarts, recovery and admin changes need no in-memory hand-over.
 //! * After every commit that wrote events, [`Hub::write`] tells the change
-//!   listener (the long-poll registry), so waiting requests wake up.
+//!   listener given to [`Hub::open`], so waiting requests wake up.
+//! * `hub` uses no upper layer: tables that other layers write inside a hub
+//!   transaction keep their SQL here ([`audit`], [`events::outbox`]).
 
 pub mod audit;
 pub mod backup;
@@ -25,7 +27,6 @@ pub mod jobs;
 pub mod labels;
 pub mod live;
 pub mod observe;
-pub mod outbox;
 pub mod printers;
 pub mod recovery;
 pub mod registry;

@@ -1,6 +1,6 @@
 //! Outbound webhooks: subscriptions, the durable outbox and its sender.
 //!
-//! The rows are written by `hub::outbox::enqueue`, in the transaction of
+//! The rows are written by `hub::events::outbox::enqueue`, in the transaction of
 //! the event they report (an event and its deliveries commit together).
 //!
 //! One sender thread ([`spawn`]) posts due rows, signed the Standard
@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use super::{client, sign, IntegrationError, Integrations};
 use crate::hub::{now_ms, rfc3339, Hub, HubError};
 
-pub use crate::hub::outbox::EVENT_TYPES;
+pub use crate::hub::events::outbox::EVENT_TYPES;
 
 /// Finished deliveries are kept this long (the delivery log).
 const KEEP_FINISHED_MS: i64 = 7 * 86_400_000;

@@ -1,5 +1,5 @@
 //! The webhook outbox's storage side: an event the hub writes
-//! ([`super::events::Writer::event`]) calls [`enqueue`] inside the same
+//! ([`super::Writer::event`]) calls [`enqueue`] inside the same
 //! transaction, which adds one `webhook_outbox` row per enabled
 //! subscription that wants the event's outbound type, with the exact JSON
 //! body and a stable id (`msg_<uuid>`, the `webhook-id`). The event and its
@@ -9,8 +9,8 @@
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
-use super::events::{self, Subject};
-use super::{now_ms, rfc3339, HubError};
+use super::{self as events, Subject};
+use crate::hub::{now_ms, rfc3339, HubError};
 
 /// Every outbound event type.
 pub const EVENT_TYPES: &[&str] = &[
