@@ -565,6 +565,10 @@ fn main() {
         rss_after_many(n, 0);
         return;
     }
+    if std::env::args().any(|a| a == "reads") {
+        reads_under_load();
+        return;
+    }
     if std::env::args().any(|a| a == "longpoll") {
         let dir = temp_dir("lp");
         let hub = Hub::start(&dir, &[]);
@@ -859,6 +863,69 @@ fn rss_after_many(n: usize, idle_rss: u64) {
             .map(|k| (*k as f64 / 1024.0 * 10.0).round() / 10.0)
             .collect::<Vec<_>>()
     );
+    hub.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `cargo bench --bench hub -- reads`: read latency from one kept-alive
+/// client with no other load, then while 16 kept-alive clients `POST
+/// /print` (printer paused), in the same run. Reads use the pool of read
+/// connections, so they should not wait behind the group commits.
+fn reads_under_load() {
+    let dir = temp_dir("reads");
+    let hub = Hub::start(
+        &dir,
+        &[
+            ("PRINTER_HUB_MAX_QUEUED_PER_PRINTER", "1000000"),
+            ("PRINTER_HUB_MAX_QUEUED_PER_KEY", "1000000"),
+        ],
+    );
+    let addr: std::net::SocketAddr = hub.base.trim_start_matches("http://").parse().unwrap();
+    let pid = hub.printer_id("demo");
+    hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
+    print_load(&hub, text_label, 4, 50);
+    let body = text_label(7).to_string();
+    let post = format!(
+        "POST /print HTTP/1.1\r\nHost: bench\r\nX-Label-Hub-Key: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        hub.key,
+        body.len()
+    );
+    let run = Duration::from_secs(4);
+    println!(
+        "reads from 1 kept-alive client, {} s each: alone, then while 16 clients POST /print (printer paused)",
+        run.as_secs()
+    );
+    for path in [
+        "/api/jobs?limit=50".to_string(),
+        format!("/api/printers/{pid}"),
+    ] {
+        let get = format!(
+            "GET {path} HTTP/1.1\r\nHost: bench\r\nX-Label-Hub-Key: {}\r\n\r\n",
+            hub.key
+        );
+        let l0 = loadavg();
+        let (idle, i50, i99) = keepalive_load(addr, get.as_bytes(), 200, 1, run);
+        let l1 = loadavg();
+        let ((busy, b50, b99), (jobs, _, _)) = std::thread::scope(|s| {
+            let load = s.spawn(|| keepalive_load(addr, post.as_bytes(), 202, 16, run));
+            let reads = keepalive_load(addr, get.as_bytes(), 200, 1, run);
+            (reads, load.join().unwrap())
+        });
+        let shown = if path.starts_with("/api/printers/") {
+            "/api/printers/{id}"
+        } else {
+            path.as_str()
+        };
+        println!(
+            "  GET {shown}: alone p50 {:.2} ms p99 {:.2} ms ({idle:.0} req/s, load {l0}); \
+             under load p50 {:.2} ms p99 {:.2} ms ({busy:.0} req/s, load {l1}; {jobs:.0} jobs/s accepted)",
+            ms(i50),
+            ms(i99),
+            ms(b50),
+            ms(b99)
+        );
+    }
+    hub.post(&format!("/api/printers/{pid}/queue/clear"), &json!({}));
     hub.stop();
     std::fs::remove_dir_all(&dir).unwrap();
 }
