@@ -258,7 +258,7 @@ impl Db {
         })
     }
 
-    /// Locks the connection. A poisoned mutex (a panic while it was held) is
+    /// Locks the one writing connection. A poisoned mutex (a panic while it was held) is
     /// recovered: rusqlite rolls back an unfinished transaction on drop, so
     /// the connection is consistent.
     pub fn lock(&self) -> MutexGuard<'_, Connection> {
