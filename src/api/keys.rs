@@ -29,7 +29,7 @@ fn in_tx<T>(
         name: &name,
         source_ip: ip.as_deref(),
     };
-    let conn = api.hub.db.lock();
+    let conn = api.hub.db.writer();
     let tx = conn
         .unchecked_transaction()
         .map_err(|e| ApiError::from(AuthError::Db(e)))?;

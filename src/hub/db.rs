@@ -3,7 +3,7 @@
 //!
 //! **Invariants.**
 //! * Every write of the hub goes through the one writing connection behind
-//!   its mutex ([`Db::lock`], [`Db::write`]). Every other read takes a
+//!   its mutex ([`Db::writer`], [`Db::write`]). Every other read takes a
 //!   `query_only` connection from a small pool ([`Db::read`]): reads run
 //!   side by side and never wait behind a commit's fsync, and in WAL mode
 //!   each read statement sees the last commit. A read that decides a write
@@ -261,7 +261,7 @@ impl Db {
     /// Locks the one writing connection. A poisoned mutex (a panic while it was held) is
     /// recovered: rusqlite rolls back an unfinished transaction on drop, so
     /// the connection is consistent.
-    pub fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub fn writer(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -272,7 +272,7 @@ impl Db {
     /// Take one at a time: never a second while holding one.
     pub fn read(&self) -> Reader<'_> {
         let Some(first) = self.readers.first() else {
-            return Reader(Held::Pooled(self.lock()));
+            return Reader(Held::Pooled(self.writer()));
         };
         for slot in &self.readers {
             match slot.try_lock() {
@@ -298,7 +298,7 @@ impl Db {
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, HubError>,
     ) -> Result<T, HubError> {
-        let mut conn = self.lock();
+        let mut conn = self.writer();
         let res = (|| {
             self.check_identity()?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -474,7 +474,7 @@ impl Db {
 
     /// The schema version recorded in the database.
     pub fn schema_version(&self) -> Result<i64, HubError> {
-        user_version(&self.lock())
+        user_version(&self.writer())
     }
 }
 
@@ -533,7 +533,7 @@ mod tests {
         let db = Db::open_in_memory().unwrap();
         assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
         let n: i64 = db
-            .lock()
+            .writer()
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'jobs'",
                 [],
@@ -548,7 +548,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = Db::open(&dir.join("hub.db")).unwrap();
-        let conn = db.lock();
+        let conn = db.writer();
         let mode: String = conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
@@ -606,7 +606,7 @@ mod tests {
         };
         // The writer holds an open transaction: readers neither wait for
         // it nor see it.
-        let mut writer = db.lock();
+        let mut writer = db.writer();
         let tx = writer
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .unwrap();
