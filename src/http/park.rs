@@ -2,8 +2,9 @@
 //!
 //! A parked entry holds the tiny_http request (the open connection) and the
 //! parsed [`Request`]; it costs a few hundred bytes plus its body. A change
-//! notification or the deadline moves it back to the handler pool's queue,
-//! where the handler runs again and either answers or parks it again.
+//! notification or the deadline moves it back to the handler pool (its
+//! resume channel, and the doorbell wakes a handler thread), where the
+//! handler runs again and either answers or parks it again.
 //!
 //! **Invariant (no lost wake-ups):** a handler reads its snapshot and the
 //! newest event id (`seen`) together; [`Parking::park`] compares `seen` with
@@ -53,8 +54,14 @@ pub struct Parking {
     inner: Mutex<Inner>,
     timer: Condvar,
     resume: Sender<Resumed>,
+    /// Rung after each re-queued request, to wake a handler thread that
+    /// waits for requests elsewhere (see [`Parking::with_doorbell`]).
+    doorbell: Option<Doorbell>,
     max: usize,
 }
+
+/// See [`Parking::with_doorbell`].
+pub type Doorbell = Box<dyn Fn() + Send + Sync>;
 
 /// Why a request could not be parked; it must be answered now.
 pub enum Refused {
@@ -73,8 +80,17 @@ impl Parking {
             }),
             timer: Condvar::new(),
             resume,
+            doorbell: None,
             max,
         }
+    }
+
+    /// Rings `doorbell` after each request sent back to the handler pool
+    /// (the pool's threads wait on tiny_http's queue, not on the resume
+    /// channel: `http::server` rings by unblocking one of them).
+    pub fn with_doorbell(mut self, doorbell: Doorbell) -> Parking {
+        self.doorbell = Some(doorbell);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -133,6 +149,9 @@ impl Parking {
             raw: parked.raw,
             req,
         });
+        if let Some(ring) = &self.doorbell {
+            ring();
+        }
     }
 
     fn take(inner: &mut Inner, id: u64) -> Option<Entry> {
