@@ -143,10 +143,16 @@ fn init_logging(
                 .append(true)
                 .open(path)
                 .map_err(|e| CliError::Failed(format!("cannot open {}: {e}", path.display())))?;
-            let _ = simplelog::WriteLogger::init(level, cfg, f);
+            let _ = simplelog::WriteLogger::init(level, cfg, std::io::LineWriter::new(f));
         }
         None => {
-            let _ = simplelog::WriteLogger::init(level, cfg, std::io::stderr());
+            // Line-buffered: simplelog writes a line in many pieces, each
+            // a system call on the unbuffered stderr.
+            let _ = simplelog::WriteLogger::init(
+                level,
+                cfg,
+                std::io::LineWriter::new(std::io::stderr()),
+            );
         }
     }
     Ok(())
@@ -291,6 +297,7 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
         max_header_bytes: auth.max_header_bytes,
         max_headers: auth.max_headers,
         max_body_bytes: hub.config.max_body_bytes,
+        max_in_flight: hub.config.http_threads * 65,
         ..FrontConfig::default()
     };
     let access = AuthState {
@@ -316,7 +323,6 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     let server_cfg = ServerConfig {
         listen: Listen::Unix(socket_path(&hub.config.data_dir)),
         threads: hub.config.http_threads,
-        queue: hub.config.http_threads * 64,
         max_body: hub.config.max_body_bytes,
     };
     let server = match Server::start(

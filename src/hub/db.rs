@@ -99,6 +99,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/0014_sessions.sql"),
     // apps (issue 13): webhook subscriptions and outbox.
     include_str!("../../sql/0015_integrations.sql"),
+    // waiting-job counts for the queue quotas, kept by triggers.
+    include_str!("../../sql/0016_waiting_counts.sql"),
 ];
 
 /// The schema version this binary writes.
