@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::hub::add_printer;
-use crate::support::{decode_qr, label, temp_dir, Hub};
+use crate::support::{decode_qr, label, temp_dir, Client, Hub};
 
 const T: Duration = Duration::from_secs(60);
 const WEBHOOK_KEY: &str = "0123456789abcdef0123456789abcdef-test";

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{label, parse_http, Hub, Resp, Rng};
+use crate::support::{label, parse_http, Client, Hub, Resp, Rng};
 
 // ---------------------------------------------------------------- helpers
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{label, Hub};
+use crate::support::{label, Client, Hub};
 use crate::webdriver::Browser;
 
 const T: Duration = Duration::from_secs(20);

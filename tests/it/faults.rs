@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::hub::add_printer;
-use crate::support::{decode_qr, label, temp_dir, Hub, Resp};
+use crate::support::{decode_qr, label, temp_dir, Client, Hub, Resp};
 
 const T: Duration = Duration::from_secs(60);
 const DAY_MS: i64 = 86_400_000;

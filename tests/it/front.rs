@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{label, Hub, Resp};
+use crate::support::{label, Client, Hub, Resp};
 
 fn addr(hub: &Hub) -> SocketAddr {
     hub.base.trim_start_matches("http://").parse().unwrap()

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{label, temp_dir, Hub};
+use crate::support::{label, temp_dir, Client, Hub};
 
 const T: Duration = Duration::from_secs(30);
 

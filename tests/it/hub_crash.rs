@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::hub::add_printer;
-use crate::support::{decode_qr, Hub};
+use crate::support::{decode_qr, Client, Hub};
 
 const T: Duration = Duration::from_secs(60);
 

@@ -11,6 +11,7 @@ mod faults;
 mod front;
 mod hub;
 mod hub_crash;
+mod inproc;
 mod layers;
 mod observe;
 mod policy;

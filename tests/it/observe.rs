@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::hub::add_printer;
-use crate::support::{label, Hub};
+use crate::support::{label, Client, Hub};
 
 const T: Duration = Duration::from_secs(30);
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{label, temp_dir, Hub};
+use crate::support::{label, temp_dir, Client, Hub};
 
 const T: Duration = Duration::from_secs(60);
 

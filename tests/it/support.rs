@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -35,6 +35,127 @@ impl Resp {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the tests talk to: the real binary ([`Hub`]) or the library in
+/// this process ([`crate::inproc::InHub`]).
+pub trait Client {
+    /// A request with the admin key unless `headers` name a key.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Resp;
+
+    /// One request exactly as given: the target byte for byte (so `//`,
+    /// `%61` and trailing slashes reach the server unchanged), the key only
+    /// when given.
+    fn send(
+        &self,
+        method: &str,
+        target: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+    ) -> Resp;
+
+    fn get(&self, path: &str) -> Resp {
+        self.request("GET", path, None, &[])
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Resp {
+        self.request("POST", path, Some(body.to_string().as_bytes()), &[])
+    }
+
+    fn post_empty(&self, path: &str) -> Resp {
+        self.request("POST", path, None, &[])
+    }
+
+    fn put(&self, path: &str, body: &Value) -> Resp {
+        self.request("PUT", path, Some(body.to_string().as_bytes()), &[])
+    }
+
+    /// Long-polls a batch until `all_terminal` (bounded).
+    fn wait_batch(&self, batch_id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut since = -1i64;
+        loop {
+            let r = self.get(&format!("/api/batches/{batch_id}?wait=10&since={since}"));
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+            let snap = r.json();
+            if snap["summary"]["all_terminal"] == true {
+                return snap;
+            }
+            since = snap["version"].as_i64().unwrap();
+            assert!(Instant::now() < deadline, "batch not finished: {snap}");
+        }
+    }
+
+    /// Long-polls a job until `pred` holds for it (bounded).
+    fn wait_job(&self, job_id: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut since = -1i64;
+        loop {
+            let r = self.get(&format!("/api/jobs/{job_id}?wait=10&since={since}"));
+            assert_eq!(r.status, 200);
+            let job = r.json();
+            if pred(&job) {
+                return job;
+            }
+            since = job["version"].as_i64().unwrap();
+            assert!(Instant::now() < deadline, "job never matched: {job}");
+        }
+    }
+}
+
+impl Client for Hub {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        self.try_request(method, path, body, headers)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        target: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        let addr: std::net::SocketAddr = self.base.trim_start_matches("http://").parse().unwrap();
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+        let mut req = format!("{method} {target} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n");
+        if let Some(k) = key {
+            req.push_str(&format!("X-Label-Hub-Key: {k}\r\n"));
+        }
+        for (k, v) in extra {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        if !body.is_empty() {
+            req.push_str("Content-Type: application/json\r\n");
+        }
+        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        let _ = s.write_all(req.as_bytes());
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        parse_http(&out, method == "HEAD").unwrap_or_else(|| {
+            panic!(
+                "no HTTP answer to {method} {target}: {:?}",
+                String::from_utf8_lossy(&out)
+            )
+        })
     }
 }
 
@@ -222,19 +343,7 @@ impl Hub {
         }
     }
 
-    /// The one place requests are built.
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&[u8]>,
-        headers: &[(&str, &str)],
-    ) -> Resp {
-        self.try_request(method, path, body, headers)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-    }
-
-    /// Like [`Hub::request`], but a transport error (server gone) is an `Err`.
+    /// Like [`Client::request`], but a transport error (server gone) is an `Err`.
     pub fn try_request(
         &self,
         method: &str,
@@ -281,59 +390,6 @@ impl Hub {
             headers,
             bytes,
         })
-    }
-
-    pub fn get(&self, path: &str) -> Resp {
-        self.request("GET", path, None, &[])
-    }
-
-    pub fn post(&self, path: &str, body: &Value) -> Resp {
-        self.request("POST", path, Some(body.to_string().as_bytes()), &[])
-    }
-
-    pub fn post_empty(&self, path: &str) -> Resp {
-        self.request("POST", path, None, &[])
-    }
-
-    pub fn put(&self, path: &str, body: &Value) -> Resp {
-        self.request("PUT", path, Some(body.to_string().as_bytes()), &[])
-    }
-
-    /// Long-polls a batch until `all_terminal` (bounded).
-    pub fn wait_batch(&self, batch_id: &str, timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
-        let mut since = -1i64;
-        loop {
-            let r = self.get(&format!("/api/batches/{batch_id}?wait=10&since={since}"));
-            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
-            let snap = r.json();
-            if snap["summary"]["all_terminal"] == true {
-                return snap;
-            }
-            since = snap["version"].as_i64().unwrap();
-            assert!(Instant::now() < deadline, "batch not finished: {snap}");
-        }
-    }
-
-    /// Long-polls a job until `pred` holds for it (bounded).
-    pub fn wait_job(
-        &self,
-        job_id: &str,
-        timeout: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let deadline = Instant::now() + timeout;
-        let mut since = -1i64;
-        loop {
-            let r = self.get(&format!("/api/jobs/{job_id}?wait=10&since={since}"));
-            assert_eq!(r.status, 200);
-            let job = r.json();
-            if pred(&job) {
-                return job;
-            }
-            since = job["version"].as_i64().unwrap();
-            assert!(Instant::now() < deadline, "job never matched: {job}");
-        }
     }
 
     /// PNG files the emulator wrote for printer `slug`, sorted.

@@ -1,0 +1,207 @@
+//! The hub in this process: the library's hub, API and gate put together
+//! as `labelhub serve` puts them (same variables, bootstrap key, demo
+//! printer, recovery, printer threads on the emulator), with requests run
+//! through `http::fake` (router, gate, handler) instead of a socket. API
+//! and policy tests that need neither the front door nor a process use
+//! it: thousands of requests cost milliseconds, and a parked long-poll is
+//! woken by the test itself.
+//!
+//! What it does not have: the front door (head limits, a target starting
+//! with `//`, per-address caps), the access log, the retention and
+//! webhook-sender threads, and a process to kill.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use labelhub::api::{self, Api};
+use labelhub::auth::api::AuthState;
+use labelhub::auth::{AuthConfig, Gate};
+use labelhub::http::fake::{Fake, FakeRequest, Outcome};
+use labelhub::http::{Response, Router};
+use labelhub::hub::device::BrotherDevices;
+use labelhub::hub::labels::RenderLabels;
+use labelhub::hub::{recovery, Config, Hub};
+use labelhub::integrations::{Integrations, IntegrationsConfig};
+use serde_json::Value;
+
+use crate::support::{temp_dir, Client, Resp};
+
+/// A hub, its API and the route table, in this process.
+pub struct InHub {
+    pub hub: Arc<Hub>,
+    pub api: Arc<Api>,
+    pub router: Router<Api>,
+    pub data_dir: PathBuf,
+    /// The bootstrap admin key, sent unless a request names its own.
+    pub key: String,
+}
+
+impl InHub {
+    /// A hub with a fresh data directory and the demo printer.
+    pub fn start() -> InHub {
+        InHub::start_env(&[])
+    }
+
+    /// A hub with extra `PRINTER_HUB_*` variables.
+    pub fn start_env(env: &[(&str, &str)]) -> InHub {
+        let data_dir = temp_dir("inproc");
+        let mut vars: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        vars.insert(
+            "PRINTER_HUB_DATA_DIR".into(),
+            data_dir.to_str().unwrap().into(),
+        );
+        let config = Config::from_vars(&vars).unwrap();
+        let auth = AuthConfig::from_vars(&vars).unwrap();
+        let mut apps = IntegrationsConfig::from_vars(&vars).unwrap();
+        let hub = Hub::open(config, Arc::new(RenderLabels), Arc::new(BrotherDevices)).unwrap();
+        let key_file = labelhub::auth::bootstrap::ensure(
+            &hub.db.lock(),
+            &hub.config.data_dir,
+            labelhub::hub::now_ms(),
+        )
+        .unwrap()
+        .unwrap();
+        hub.ensure_demo_printer().unwrap();
+        recovery::run(&hub);
+        hub.start_printers().unwrap();
+        let api = Api::new(hub.clone());
+        apps.networks =
+            labelhub::integrations::policy::Networks::new(hub.config.printer_networks.clone());
+        api.set_integrations(Integrations::new(apps));
+        api.set_auth(Arc::new(AuthState {
+            gate: Gate::new(auth),
+            behind_front: true,
+        }));
+        let key = std::fs::read_to_string(key_file)
+            .unwrap()
+            .trim()
+            .to_string();
+        InHub {
+            hub,
+            api,
+            router: api::routes(),
+            data_dir,
+            key,
+        }
+    }
+
+    /// The request runner (body limit as configured).
+    pub fn fake(&self) -> Fake<'_, Api> {
+        Fake {
+            max_body: self.hub.config.max_body_bytes,
+            ..Fake::new(&self.api, &self.router)
+        }
+    }
+
+    /// Runs a request once; a parked long-poll comes back parked.
+    pub fn outcome(&self, req: FakeRequest) -> Outcome {
+        self.fake().send(req)
+    }
+
+    /// A request as [`Client::send`] builds it.
+    pub fn build(
+        method: &str,
+        target: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+    ) -> FakeRequest {
+        let mut req = FakeRequest::new(method, target);
+        if let Some(k) = key {
+            req = req.header("X-Label-Hub-Key", k);
+        }
+        for (k, v) in extra {
+            req = req.header(k, v);
+        }
+        match body {
+            Some(b) => req.json(b),
+            None => req,
+        }
+    }
+}
+
+/// A response as the tests read it (header names lower-cased).
+pub fn resp(r: Response) -> Resp {
+    Resp {
+        status: r.status,
+        headers: r
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect(),
+        bytes: r.body,
+    }
+}
+
+impl Client for InHub {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = FakeRequest::new(method, path);
+        if body.is_some() {
+            req = req.header("Content-Type", "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("x-label-hub-key"))
+        {
+            req = req.header("X-Label-Hub-Key", &self.key);
+        }
+        let req = req.body(body.unwrap_or_default());
+        resp(self.fake().call(req))
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        target: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        resp(
+            self.fake()
+                .call(InHub::build(method, target, key, body, extra)),
+        )
+    }
+
+    /// Waits for the printer threads (a long-poll here answers at once,
+    /// as its deadline would, so this polls until the batch is done).
+    fn wait_batch(&self, batch_id: &str, timeout: Duration) -> Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let snap = self.get(&format!("/api/batches/{batch_id}")).json();
+            if snap["summary"]["all_terminal"] == true {
+                return snap;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "batch not finished: {snap}"
+            );
+            std::thread::park_timeout(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for InHub {
+    fn drop(&mut self) {
+        self.hub.shutdown(Duration::from_secs(10));
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
+    }
+}
