@@ -1,7 +1,8 @@
-//! Access control and hostile input, against the real `labelhub serve`:
-//! the route table walk (missing key, wrong scope, other printer), key
-//! lifecycle and audit, SSO, rate limits, the per-address caps and
-//! fairness, slow clients, hard limits, and a flood of hostile requests.
+//! Access control and hostile input: the route table walk (missing key,
+//! wrong scope, other printer; in this process), and against the real
+//! `labelhub serve` key lifecycle and audit, SSO, rate limits, the
+//! per-address caps and fairness, slow clients, hard limits, and a flood of
+//! hostile requests.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,21 +14,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::inproc::InHub;
 use crate::support::{label, parse_http, Client, Hub, Resp, Rng};
 
 // ---------------------------------------------------------------- helpers
 
 /// One request with exactly the given key (or none).
-fn call(hub: &Hub, key: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> Resp {
-    let mut headers: Vec<(&str, &str)> = Vec::new();
-    let text = body.map(|b| b.to_string());
-    match key {
-        Some(k) => headers.push(("X-Label-Hub-Key", k)),
-        // An explicit empty key header would be "a wrong key"; to send none
-        // we go around the harness, which otherwise adds its own.
-        None => return raw_resp(hub, method, path, text.as_deref(), &[]),
-    }
-    hub.request(method, path, text.as_deref().map(str::as_bytes), &headers)
+fn call(
+    hub: &impl Client,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Resp {
+    hub.send(method, path, key, body, &[])
 }
 
 /// A request over a fresh socket with the given headers only.
@@ -104,7 +104,7 @@ fn code(r: &Resp) -> String {
 }
 
 /// Creates a key with the bootstrap key; returns (id, plaintext).
-fn create_key(hub: &Hub, body: Value) -> (String, String) {
+fn create_key(hub: &impl Client, body: Value) -> (String, String) {
     let r = hub.post("/api/admin/api-keys", &body);
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
     let v = r.json();
@@ -114,7 +114,7 @@ fn create_key(hub: &Hub, body: Value) -> (String, String) {
     )
 }
 
-fn printer_id(hub: &Hub, slug: &str) -> String {
+fn printer_id(hub: &impl Client, slug: &str) -> String {
     let list = hub.get("/api/printers").json();
     list.as_array()
         .unwrap()
@@ -126,7 +126,7 @@ fn printer_id(hub: &Hub, slug: &str) -> String {
         .to_string()
 }
 
-fn add_printer(hub: &Hub, slug: &str) -> String {
+fn add_printer(hub: &impl Client, slug: &str) -> String {
     let r = hub.post(
         "/api/v1/admin/printers",
         &json!({"name": format!("Printer {slug}"), "slug": slug, "model": "PT-P750W",
@@ -137,7 +137,7 @@ fn add_printer(hub: &Hub, slug: &str) -> String {
 }
 
 /// Every job (newest first, up to 200), as the bootstrap admin sees them.
-fn all_jobs(hub: &Hub) -> Vec<Value> {
+fn all_jobs(hub: &impl Client) -> Vec<Value> {
     let r = hub.get("/api/jobs?limit=200");
     assert_eq!(r.status, 200);
     r.json().as_array().unwrap().clone()
@@ -196,7 +196,7 @@ fn is_list(method: &str, path: &str) -> bool {
 
 #[test]
 fn every_route_refuses_a_missing_key_a_lower_scope_and_another_printers_key() {
-    let hub = Hub::start();
+    let hub = InHub::start();
     let demo = printer_id(&hub, "demo");
     let other = add_printer(&hub, "other");
     // A job and batch on each printer.
@@ -225,7 +225,7 @@ fn every_route_refuses_a_missing_key_a_lower_scope_and_another_printers_key() {
         json!({"name": "other-only", "scopes": ["admin"], "allowed_printer_ids": [other]}),
     );
     let jobs_before = all_jobs(&hub);
-    let keys = |hub: &Hub| {
+    let keys = |hub: &InHub| {
         let mut v = hub.get("/api/admin/api-keys").json();
         for k in v.as_array_mut().unwrap() {
             let k = k.as_object_mut().unwrap();
