@@ -82,7 +82,7 @@ pub enum Outcome {
     /// A streamed answer: its head (the stream itself is dropped, as if the
     /// client closed the connection at once).
     Stream(Response),
-    Parked(Parked),
+    Parked(Box<Parked>),
 }
 
 /// A request whose handler parked it (`Reply::Park`).
@@ -204,12 +204,12 @@ impl<'a, A: App> Fake<'a, A> {
                 deadline,
             }) => {
                 req.deadline = Some(deadline);
-                Outcome::Parked(Parked {
+                Outcome::Parked(Box::new(Parked {
                     req,
                     keys,
                     seen,
                     deadline,
-                })
+                }))
             }
             Err(_) => self.answer(&req, self.app.error(Some(&req), &HttpError::Panic)),
         }

@@ -14,6 +14,7 @@ mod hub_crash;
 mod inproc;
 mod layers;
 mod observe;
+mod openapi;
 mod policy;
 mod printer_io;
 mod quotas;
