@@ -502,7 +502,6 @@ fn schemas() -> Value {
     if let Value::Object(m) = part {
         map.extend(m);
     }
-    // console (issue 11).
     let part = json!({
         "SessionCreate": {"type": "object", "required": ["key"], "additionalProperties": false,
             "properties": {"key": {"type": "string", "description": "an API key (lh_pat_...)"}}},

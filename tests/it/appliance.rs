@@ -1,4 +1,4 @@
-//! The appliance (issue 12): build information, the command line as users
+//! The appliance: build information, the command line as users
 //! expect it, backup and restore, discovery (fake sysfs, SNMP against
 //! emulators on 127.0.0.x), USB auto-add, deleting printers, 415 for
 //! multipart, and the systemd unit (`systemd-analyze verify`). The .deb is

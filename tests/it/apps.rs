@@ -1,4 +1,4 @@
-//! The apps people already run (issue 13), through the real binary: the
+//! The apps people already run, through the real binary: the
 //! compatibility differences with the upstream hub's clients (checked
 //! against its OpenAPI pieces in tests/data/upstream-apps-schemas.json),
 //! lookups against fake Snipe-IT/Grocy/Spoolman servers on 127.0.0.1,

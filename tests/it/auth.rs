@@ -261,11 +261,10 @@ fn every_route_refuses_a_missing_key_a_lower_scope_and_another_printers_key() {
 
             let anon = call(&hub, None, &method, &path, body.as_ref());
             if scope == "public" {
-                // console (issue 11): an asset needs a real hashed name and
-                // sign-in a key in the body; both answer without one.
-                // apps (issue 13): inbound webhooks check their own secret
-                // (X-API-Key; off = 503 here), QR landing pages are for
-                // phones scanning a label.
+                // A console asset needs a real hashed name and sign-in a
+                // key in the body; both answer without one. Inbound
+                // webhooks check their own secret (X-API-Key; off = 503
+                // here), QR landing pages are for phones scanning a label.
                 if matches!(template.as_str(), "/assets/{file}" | "/api/session") {
                     assert!(anon.status != 401 && anon.status < 500, "{what} is public");
                 } else if template.starts_with("/api/webhook/") {
@@ -316,7 +315,7 @@ fn every_route_refuses_a_missing_key_a_lower_scope_and_another_printers_key() {
                 );
                 assert!(!text.contains(&job), "{what} shows the other printer's job");
             } else if template.starts_with("/api/lookup/") {
-                // apps (issue 13): let through; no app is configured here.
+                // Let through; no app is configured here.
                 assert_eq!(code(&r), "integration_not_configured", "{what}");
             } else {
                 assert!(r.status < 400, "{what}: {} {}", r.status, code(&r));

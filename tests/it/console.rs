@@ -1,4 +1,4 @@
-//! The web console (issue 11): sessions, security headers, assets and SSE
+//! The web console: sessions, security headers, assets and SSE
 //! over HTTP, and the people's flows in a real headless Chromium driven
 //! over WebDriver (Debian's `chromium` + `chromium-driver`, installed by
 //! `.ci/run`), with axe-core (installed by `.ci/run` into `target/axe`)

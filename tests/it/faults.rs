@@ -1,4 +1,4 @@
-//! Faults (issue 10): write faults while printing, storage fault answers and
+//! Faults: write faults while printing, storage fault answers and
 //! readiness, a deleted or replaced database, a real file-size limit, wall
 //! clock steps, and the small defects (retry onto a disabled printer,
 //! printer name characters, an empty allow-list, a removed emulator output

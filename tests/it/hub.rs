@@ -1,5 +1,5 @@
 //! The hub end to end: the real binary over loopback, the built-in
-//! emulator as the printer (issue 4).
+//! emulator as the printer.
 
 #![allow(clippy::unwrap_used)]
 
@@ -42,8 +42,8 @@ fn submit_prints_and_the_png_appears() {
     assert_eq!(pngs.len(), 1);
     // 12 mm tape on a PT-P750W: 70 printable dots across.
     assert_eq!(png_size(&pngs[0]).1, 70);
-    // The legacy shape speaks upstream's vocabulary on that route (apps,
-    // issue 13): done = completed.
+    // The legacy shape speaks upstream's vocabulary on that route: done =
+    // completed.
     let legacy = hub.get(&format!("/jobs/{job_id}")).json();
     assert_eq!(legacy["status"], "completed");
     assert_eq!(legacy["job_id"], job_id);

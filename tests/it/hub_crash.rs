@@ -1,5 +1,5 @@
 //! Crash and shutdown: kill -9 at random points while a slow emulator
-//! prints, SIGTERM under load (issue 4).
+//! prints, SIGTERM under load.
 //!
 //! Every label carries a QR code with its own name, and the emulator's PNGs
 //! are decoded back, so "printed twice" and "printed out of order" are

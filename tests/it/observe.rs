@@ -1,4 +1,4 @@
-//! Observability end to end (issue 12, part 4): `/metrics` read back from
+//! Observability end to end: `/metrics` read back from
 //! the real binary and checked by Prometheus' own parser (`promtool check
 //! metrics`, installed by `.ci/run`), the access log, and the info lines
 //! of job outcomes.

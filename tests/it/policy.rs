@@ -664,12 +664,10 @@ fn body_for_schema(schema: &str, slug: &str) -> Value {
         "PrinterUpdatePayload" => json!({"name": "Renamed"}),
         "ApiKeyCreate" => json!({"name": "walk", "scopes": ["admin"]}),
         "ApiKeyPatch" => json!({"notes": "walk"}),
-        // console (issue 11).
         "SessionCreate" => json!({"key": "lh_pat_not-a-real-key"}),
         "ConnectionTest" => {
             json!({"model": "PT-P750W", "connection": {"uri": "emulator:?media=12"}})
         }
-        // apps (issue 13).
         "SpoolmanWebhookPayload" => json!({"spool_id": 7, "type": "updated"}),
         "GrocyWebhookPayload" => json!({"product_id": 3, "type": "stock_added"}),
         "SubscriptionCreate" => json!({"url": "http://127.0.0.1:9/walk", "events": ["job.done"]}),
@@ -698,9 +696,9 @@ fn fill(template: &str, f: &Fill<'_>) -> String {
                 Some("job_id") => f.job.to_string(),
                 Some("batch_id") => f.batch.to_string(),
                 Some("key_id") => f.key_id.to_string(),
-                // console (issue 11): an asset name (not a resource).
+                // A console asset name (not a resource).
                 Some("file") => "app.js".to_string(),
-                // apps (issue 13): no printer in these.
+                // Apps' entities and webhooks: no printer in these.
                 Some("app") => "grocy".to_string(),
                 Some("entity_id") => "3".to_string(),
                 Some("subscription_id") => "00000000-0000-4000-8000-000000000000".to_string(),
@@ -872,9 +870,9 @@ fn every_route_in_every_spelling_keeps_a_limited_key_in_its_printer() {
                             let r = hub.send(m, &target, Some(key), body.as_ref(), &[]);
                             requests += 1;
                             let what = format!("{kname} key: {m} {target} ({method} {template})");
-                            // apps (issue 13): an app or webhook secret
-                            // not configured here is a 503 by design.
-                            // (HEAD answers have no body to name it.)
+                            // An app or webhook secret not configured here
+                            // is a 503 by design. (HEAD answers have no
+                            // body to name it.)
                             let off = matches!(
                                 code(&r).as_str(),
                                 "integration_not_configured" | "webhook_not_configured"
@@ -998,8 +996,8 @@ fn idempotency_holds_across_every_spelling_of_every_submission_route() {
                 .into_iter()
                 .flatten()
                 .any(|p| p["name"] == "Idempotency-Key");
-            // apps (issue 13): the inbound webhooks need a webhook secret
-            // and a configured app; their idempotency is tested in
+            // The inbound webhooks need a webhook secret and a configured
+            // app; their idempotency is tested in
             // apps::webhooks_print_on_the_printer_set_for_their_app.
             if !idempotent || template.starts_with("/api/webhook/") {
                 continue;

@@ -1,4 +1,4 @@
-//! Bounded by design (issue 10, part 3), against the real binary: queue
+//! Bounded by design, against the real binary: queue
 //! quotas, `label_too_long`, paged lists with cursor continuity, the
 //! preview pool, and stored bitmaps (compressed, one per item, converted
 //! from an older database). Memory and time figures are in
