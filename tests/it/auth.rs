@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::inproc::InHub;
-use crate::support::{label, parse_http, Client, Hub, Resp, Rng};
+use crate::support::{
+    audit_actions, connect_from, drip, fill, label, parse_http, Client, Hub, Resp, Rng,
+};
 
 // ---------------------------------------------------------------- helpers
 
@@ -48,7 +50,7 @@ fn raw_resp(
     }
     req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     let out = raw(
-        addr(hub),
+        hub.addr(),
         Ipv4Addr::LOCALHOST,
         req.as_bytes(),
         Duration::from_secs(30),
@@ -60,10 +62,6 @@ fn raw_resp(
             String::from_utf8_lossy(&out)
         )
     })
-}
-
-fn addr(hub: &Hub) -> SocketAddr {
-    hub.base.trim_start_matches("http://").parse().unwrap()
 }
 
 /// Connects from `src` (any 127.x.y.z), sends `bytes`, half-closes, and
@@ -83,13 +81,6 @@ fn raw(
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     Ok(out)
-}
-
-fn connect_from(dst: SocketAddr, src: Ipv4Addr) -> std::io::Result<TcpStream> {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-    sock.bind(&SocketAddr::from((src, 0)).into())?;
-    sock.connect_timeout(&dst.into(), Duration::from_secs(5))?;
-    Ok(sock.into())
 }
 
 fn parse_resp(bytes: &[u8]) -> Option<Resp> {
@@ -246,15 +237,17 @@ fn every_route_refuses_a_missing_key_a_lower_scope_and_another_printers_key() {
             let method = method.to_ascii_uppercase();
             let scope = op["x-scope"].as_str().unwrap();
             seen_scopes.insert(scope.to_string());
-            let path = template
-                .replace("{printer_id}", &demo)
-                .replace("{printer_key}", "demo")
-                .replace("{slug}", "demo")
-                .replace("{job_id}", &job)
-                .replace("{batch_id}", &batch)
-                .replace("{key_id}", &print_id)
-                .replace("{app}", "grocy")
-                .replace("{entity_id}", "3");
+            let path = fill(
+                template,
+                &[
+                    ("printer_id", &demo),
+                    ("printer_key", "demo"),
+                    ("slug", "demo"),
+                    ("job_id", &job),
+                    ("batch_id", &batch),
+                    ("key_id", &print_id),
+                ],
+            );
             let body = body_for(&method, template);
             let what = format!("{method} {template}");
             walked += 1;
@@ -503,12 +496,7 @@ fn key_lifecycle_create_use_patch_revoke_and_audit() {
 
     // Every change is in the audit log, attributed, without the key.
     let audit = hub.get("/api/admin/audit").json();
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["action"].as_str().unwrap())
-        .collect();
+    let actions = audit_actions(&audit);
     assert_eq!(
         actions[..3],
         ["api_key.revoke", "api_key.update", "api_key.create"],
@@ -671,7 +659,7 @@ fn one_client_cannot_starve_the_others() {
         ("PRINTER_HUB_MAX_CONNS_PER_CLIENT", "8"),
         ("PRINTER_HUB_HEADER_TIMEOUT_S", "60"),
     ]);
-    let dst = addr(&hub);
+    let dst = hub.addr();
     let attacker = Ipv4Addr::new(127, 0, 0, 1);
     let victim = Ipv4Addr::new(127, 0, 0, 2);
     let key = hub.key.clone();
@@ -766,7 +754,7 @@ fn slow_clients_are_cut_off_and_do_not_hold_the_server() {
         ("PRINTER_HUB_HEADER_TIMEOUT_S", "1"),
         ("PRINTER_HUB_BODY_TIMEOUT_S", "1"),
     ]);
-    let dst = addr(&hub);
+    let dst = hub.addr();
     // A head that never ends.
     let t = Instant::now();
     let out = raw_keep_open(dst, b"GET /api/jobs HTTP/1.1\r\nHost: x\r\n");
@@ -789,20 +777,10 @@ fn slow_clients_are_cut_off_and_do_not_hold_the_server() {
     // not kept alive by each byte.
     let mut s = connect_from(dst, Ipv4Addr::LOCALHOST).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut writer = s.try_clone().unwrap();
-    let dripping = std::thread::spawn(move || {
-        for b in
-            b"GET /api/jobs HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                .iter()
-                .cycle()
-                .take(200)
-        {
-            if writer.write_all(&[*b]).is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
+    let dripping = drip(
+        s.try_clone().unwrap(),
+        b"GET /api/jobs HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    );
     let t = Instant::now();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
@@ -836,7 +814,7 @@ fn hard_limits_answer_with_clear_problems() {
         ("PRINTER_HUB_MAX_HEADERS", "16"),
         ("PRINTER_HUB_MAX_HEADER_BYTES", "2048"),
     ]);
-    let dst = addr(&hub);
+    let dst = hub.addr();
     let key = hub.key.clone();
     let send = |req: &[u8]| {
         parse_resp(&raw(dst, Ipv4Addr::LOCALHOST, req, Duration::from_secs(20)).unwrap()).unwrap()
@@ -1185,7 +1163,7 @@ fn ten_thousand_hostile_requests_leave_the_hub_answering_and_jobs_intact() {
         json!({"name": "flood", "scopes": ["print"], "rate_limit_per_minute": 10000}),
     );
 
-    let dst = addr(&hub);
+    let dst = hub.addr();
     let t0 = Instant::now();
     let workers: Vec<_> = (0..THREADS)
         .map(|w| {

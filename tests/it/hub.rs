@@ -362,9 +362,7 @@ fn a_medium_that_does_not_match_pauses_the_job_with_expected_and_loaded() {
         hub.post_empty(&format!("/api/printers/{pid}/pause")).status,
         204
     );
-    let fault = hub.data_dir.join("emulator").join("swap").join("fault");
-    std::fs::create_dir_all(fault.parent().unwrap()).unwrap();
-    std::fs::write(&fault, "media=24").unwrap();
+    let fault = hub.emulator_fault("swap", "media=24");
     let r = hub.post("/print", &json!({"content_type": "text_one_line", "data": {"primary_id": "12mm"}, "printer": "swap"}));
     let job_id = r.json()["job_id"].as_str().unwrap().to_string();
     assert_eq!(
@@ -402,9 +400,7 @@ fn a_medium_that_does_not_match_pauses_the_job_with_expected_and_loaded() {
 fn a_printer_problem_pauses_the_printer_until_it_is_gone() {
     let hub = Hub::start_env(&[("PRINTER_HUB_STATUS_POLL_S", "1")]);
     add_printer(&hub, "cover", "emulator:?media=12&speed=instant");
-    let fault = hub.data_dir.join("emulator").join("cover").join("fault");
-    std::fs::create_dir_all(fault.parent().unwrap()).unwrap();
-    std::fs::write(&fault, "cover_open").unwrap();
+    let fault = hub.emulator_fault("cover", "cover_open");
     let r = hub.post(
         "/print",
         &json!({"content_type": "text_one_line", "data": {"primary_id": "c"}, "printer": "cover"}),

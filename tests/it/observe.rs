@@ -368,9 +368,7 @@ fn job_done_failed_and_wrong_tape_are_info_lines_and_counted() {
 
     // Failed: the connection drops in the middle of the label.
     add_printer(&hub, "flaky", "emulator:?media=12&speed=instant");
-    let fault = hub.data_dir.join("emulator").join("flaky").join("fault");
-    std::fs::create_dir_all(fault.parent().unwrap()).unwrap();
-    std::fs::write(&fault, "drop=1000").unwrap();
+    hub.emulator_fault("flaky", "drop=1000");
     let id = print_one(&hub, "drop", Some("flaky"));
     let job = hub.wait_job(&id, T, |j| j["state"] == "failed");
     assert_eq!(job["error_code"], "connection_dropped");
@@ -405,9 +403,7 @@ fn job_done_failed_and_wrong_tape_are_info_lines_and_counted() {
         hub.post_empty(&format!("/api/printers/{pid}/pause")).status,
         204
     );
-    let fault = hub.data_dir.join("emulator").join("swap").join("fault");
-    std::fs::create_dir_all(fault.parent().unwrap()).unwrap();
-    std::fs::write(&fault, "media=24").unwrap();
+    hub.emulator_fault("swap", "media=24");
     let id = print_one(&hub, "12mm", Some("swap"));
     assert_eq!(
         hub.post_empty(&format!("/api/printers/{pid}/resume"))

@@ -25,7 +25,7 @@ use serde::de::{DeserializeOwned, Visitor};
 use serde_json::{json, Map, Value};
 
 use crate::inproc::InHub;
-use crate::support::{label, Client};
+use crate::support::{fill, label, Client};
 
 // -------------------------------------------------------------- validator
 
@@ -560,17 +560,18 @@ fn every_json_answer_and_every_job_state_fits_its_schema() {
             }
             _ => job.clone(),
         };
-        let path = template
-            .replace("{printer_id}", &demo)
-            .replace("{printer_key}", "demo")
-            .replace("{slug}", "demo")
-            .replace("{job_id}", &job)
-            .replace("{batch_id}", &batch)
-            .replace("{key_id}", &key_id)
-            .replace("{subscription_id}", &sub)
-            .replace("{delivery_id}", "msg_none")
-            .replace("{app}", "grocy")
-            .replace("{entity_id}", "3");
+        let path = fill(
+            template,
+            &[
+                ("printer_id", &demo),
+                ("printer_key", "demo"),
+                ("slug", "demo"),
+                ("job_id", &job),
+                ("batch_id", &batch),
+                ("key_id", &key_id),
+                ("subscription_id", &sub),
+            ],
+        );
         let body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
             .as_str()
             .map(|r| match r.rsplit('/').next().unwrap() {

@@ -686,30 +686,17 @@ struct Fill<'a> {
 }
 
 fn fill(template: &str, f: &Fill<'_>) -> String {
-    template
-        .split('/')
-        .map(
-            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                None => seg.to_string(),
-                Some("printer_id") => f.printer_id.to_string(),
-                Some("printer_key" | "slug") => f.slug.to_string(),
-                Some("job_id") => f.job.to_string(),
-                Some("batch_id") => f.batch.to_string(),
-                Some("key_id") => f.key_id.to_string(),
-                // A console asset name (not a resource).
-                Some("file") => "app.js".to_string(),
-                // Apps' entities and webhooks: no printer in these.
-                Some("app") => "grocy".to_string(),
-                Some("entity_id") => "3".to_string(),
-                Some("subscription_id") => "00000000-0000-4000-8000-000000000000".to_string(),
-                Some("delivery_id") => "msg_walk".to_string(),
-                Some(other) => {
-                    panic!("the walk does not know how to fill {{{other}}} in {template}")
-                }
-            },
-        )
-        .collect::<Vec<_>>()
-        .join("/")
+    crate::support::fill(
+        template,
+        &[
+            ("printer_id", f.printer_id),
+            ("printer_key", f.slug),
+            ("slug", f.slug),
+            ("job_id", f.job),
+            ("batch_id", f.batch),
+            ("key_id", f.key_id),
+        ],
+    )
 }
 
 /// Every spelling of a path: as is, trailing slash, doubled slashes, and a

@@ -131,8 +131,8 @@ impl Client for Hub {
         body: Option<&Value>,
         extra: &[(&str, &str)],
     ) -> Resp {
-        let addr: std::net::SocketAddr = self.base.trim_start_matches("http://").parse().unwrap();
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        let mut s =
+            std::net::TcpStream::connect_timeout(&self.addr(), Duration::from_secs(5)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
         let mut req = format!("{method} {target} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n");
         if let Some(k) = key {
@@ -403,6 +403,20 @@ impl Hub {
         files
     }
 
+    /// Sets a fault on the emulator of printer `slug` (its `fault` file,
+    /// read at the next job or status request); returns the file.
+    pub fn emulator_fault(&self, slug: &str, fault: &str) -> PathBuf {
+        let file = self.data_dir.join("emulator").join(slug).join("fault");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, fault).unwrap();
+        file
+    }
+
+    /// The address the hub listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().unwrap()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.lock().unwrap().as_ref().unwrap().id()
@@ -464,6 +478,71 @@ pub fn decode_qr(path: &Path) -> String {
     let grids = prepared.detect_grids();
     assert_eq!(grids.len(), 1, "{}: one QR code", path.display());
     grids[0].decode().unwrap().1
+}
+
+/// A TCP connection to `dst` from `src` (any 127.x.y.z).
+pub fn connect_from(
+    dst: std::net::SocketAddr,
+    src: std::net::Ipv4Addr,
+) -> std::io::Result<std::net::TcpStream> {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    sock.bind(&std::net::SocketAddr::from((src, 0)).into())?;
+    sock.connect_timeout(&dst.into(), Duration::from_secs(5))?;
+    Ok(sock.into())
+}
+
+/// Writes `bytes` one at a time, 50 ms apart, for 200 bytes (cycling),
+/// on another thread: a client that keeps a request dribbling in.
+pub fn drip(mut writer: std::net::TcpStream, bytes: &'static [u8]) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for b in bytes.iter().cycle().take(200) {
+            if writer.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+}
+
+/// The actions of an audit log page, newest first.
+pub fn audit_actions(audit: &Value) -> Vec<&str> {
+    audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect()
+}
+
+/// Path parameters that name no printer, job or batch: a console asset,
+/// an app's entity, a webhook subscription and delivery.
+const OTHER_PARAMS: &[(&str, &str)] = &[
+    ("file", "app.js"),
+    ("app", "grocy"),
+    ("entity_id", "3"),
+    ("subscription_id", "00000000-0000-4000-8000-000000000000"),
+    ("delivery_id", "msg_walk"),
+];
+
+/// A route template with its `{name}` parameters filled from `values`
+/// (then [`OTHER_PARAMS`]); a parameter without a value fails the test.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    template
+        .split('/')
+        .map(
+            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                None => seg.to_string(),
+                Some(name) => values
+                    .iter()
+                    .chain(OTHER_PARAMS)
+                    .find(|(k, _)| *k == name)
+                    .unwrap_or_else(|| panic!("no value for {{{name}}} in {template}"))
+                    .1
+                    .to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// A raw HTTP/1.1 answer (status line, headers, body; a chunked body is
