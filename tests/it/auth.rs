@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::inproc::InHub;
 use crate::support::{
-    audit_actions, connect_from, drip, fill, label, parse_http, Client, Hub, Resp, Rng,
+    audit_actions, connect_from, drip, fill, label, parse_http, resources, Client, Hub, Resp, Rng,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -237,17 +237,7 @@ fn every_route_refuses_a_missing_key_a_lower_scope_and_another_printers_key() {
             let method = method.to_ascii_uppercase();
             let scope = op["x-scope"].as_str().unwrap();
             seen_scopes.insert(scope.to_string());
-            let path = fill(
-                template,
-                &[
-                    ("printer_id", &demo),
-                    ("printer_key", "demo"),
-                    ("slug", "demo"),
-                    ("job_id", &job),
-                    ("batch_id", &batch),
-                    ("key_id", &print_id),
-                ],
-            );
+            let path = fill(template, &resources(&demo, "demo", &job, &batch, &print_id));
             let body = body_for(&method, template);
             let what = format!("{method} {template}");
             walked += 1;

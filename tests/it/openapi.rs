@@ -25,7 +25,7 @@ use serde::de::{DeserializeOwned, Visitor};
 use serde_json::{json, Map, Value};
 
 use crate::inproc::InHub;
-use crate::support::{fill, label, Client};
+use crate::support::{fill, label, resources, Client};
 
 // -------------------------------------------------------------- validator
 
@@ -560,18 +560,9 @@ fn every_json_answer_and_every_job_state_fits_its_schema() {
             }
             _ => job.clone(),
         };
-        let path = fill(
-            template,
-            &[
-                ("printer_id", &demo),
-                ("printer_key", "demo"),
-                ("slug", "demo"),
-                ("job_id", &job),
-                ("batch_id", &batch),
-                ("key_id", &key_id),
-                ("subscription_id", &sub),
-            ],
-        );
+        let mut values = resources(&demo, "demo", &job, &batch, &key_id).to_vec();
+        values.push(("subscription_id", &sub));
+        let path = fill(template, &values);
         let body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
             .as_str()
             .map(|r| match r.rsplit('/').next().unwrap() {

@@ -17,7 +17,7 @@ use labelhub::http::Wake;
 use serde_json::{json, Value};
 
 use crate::inproc::{resp, InHub};
-use crate::support::{label, Client, Hub, Resp};
+use crate::support::{label, resources, Client, Hub, Resp};
 
 // ---------------------------------------------------------------- helpers
 
@@ -688,14 +688,7 @@ struct Fill<'a> {
 fn fill(template: &str, f: &Fill<'_>) -> String {
     crate::support::fill(
         template,
-        &[
-            ("printer_id", f.printer_id),
-            ("printer_key", f.slug),
-            ("slug", f.slug),
-            ("job_id", f.job),
-            ("batch_id", f.batch),
-            ("key_id", f.key_id),
-        ],
+        &resources(f.printer_id, f.slug, f.job, f.batch, f.key_id),
     )
 }
 

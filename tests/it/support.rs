@@ -524,6 +524,25 @@ const OTHER_PARAMS: &[(&str, &str)] = &[
     ("delivery_id", "msg_walk"),
 ];
 
+/// The path parameters that name a printer (by id and by slug), a job, a
+/// batch and an API key, for [`fill`].
+pub fn resources<'a>(
+    printer_id: &'a str,
+    slug: &'a str,
+    job: &'a str,
+    batch: &'a str,
+    key_id: &'a str,
+) -> [(&'static str, &'a str); 6] {
+    [
+        ("printer_id", printer_id),
+        ("printer_key", slug),
+        ("slug", slug),
+        ("job_id", job),
+        ("batch_id", batch),
+        ("key_id", key_id),
+    ]
+}
+
 /// A route template with its `{name}` parameters filled from `values`
 /// (then [`OTHER_PARAMS`]); a parameter without a value fails the test.
 pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
