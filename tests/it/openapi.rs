@@ -617,6 +617,7 @@ fn shapes_in_every_state(hub: &InHub, job: &str, batch: &str, check: &mut Check<
     let conn = hub.hub.db.read();
     let base = jobs::get(&conn, job).unwrap();
     let mut all = Vec::new();
+    let mut legacy = BTreeSet::new();
     for state in JobState::ALL {
         for filled in [false, true] {
             let mut j = base.clone();
@@ -642,9 +643,19 @@ fn shapes_in_every_state(hub: &InHub, job: &str, batch: &str, check: &mut Check<
                 &at,
                 "PrintJobStatusResponse",
             );
+            legacy.insert(shapes::legacy_job(&j)["status"].to_string());
             all.push(j);
         }
     }
+    // Upstream's vocabulary on the legacy route: every word is used.
+    let words = &pointer(check.doc, "PrintJobStatusResponse/properties/status")["enum"];
+    let words: BTreeSet<String> = words
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    assert_eq!(legacy, words, "the legacy status words");
     let snap = jobs::BatchSnapshot {
         batch: jobs::batch(&conn, batch).unwrap(),
         jobs: all,
