@@ -1,5 +1,5 @@
-//! The hub end to end: the real binary over loopback, the built-in
-//! emulator as the printer.
+//! The hub end to end: the real binary over loopback (a few API checks in
+//! this process), the built-in emulator as the printer.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::inproc::InHub;
 use crate::support::{label, temp_dir, Client, Hub};
 
 const T: Duration = Duration::from_secs(30);
@@ -251,7 +252,7 @@ fn cancel_of_a_queued_job_prevents_its_printing_and_pause_resume_holds_the_queue
 
 #[test]
 fn idempotent_retry_returns_the_first_response_and_creates_nothing() {
-    let hub = Hub::start();
+    let hub = InHub::start();
     let key = [("Idempotency-Key", "order-42")];
     let body = label("once").to_string();
     let first = hub.request("POST", "/print", Some(body.as_bytes()), &key);
@@ -522,7 +523,7 @@ fn errors_are_problem_json_with_an_error_code() {
 
 #[test]
 fn openapi_lists_every_route_and_meta_routes_answer() {
-    let hub = Hub::start();
+    let hub = InHub::start();
     let doc = hub.get("/openapi.json").json();
     assert_eq!(doc["openapi"], "3.1.0");
     for (method, path) in [
