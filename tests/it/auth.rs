@@ -1,8 +1,8 @@
-//! Access control and hostile input: the route table walk (missing key,
-//! wrong scope, other printer; in this process), and against the real
-//! `labelhub serve` key lifecycle and audit, SSO, rate limits, the
-//! per-address caps and fairness, slow clients, hard limits, and a flood of
-//! hostile requests.
+//! Access control and hostile input. In this process: the route table
+//! walk (missing key, wrong scope, other printer), key lifecycle and
+//! audit, submission rate limits. Against the real `labelhub serve`: the
+//! bootstrap key file, source addresses, SSO, the per-address caps and
+//! fairness, slow clients, hard limits, and a flood of hostile requests.
 
 #![allow(clippy::unwrap_used)]
 
@@ -397,7 +397,7 @@ fn bootstrap_key_file_is_private_and_never_logged() {
 
 #[test]
 fn key_lifecycle_create_use_patch_revoke_and_audit() {
-    let hub = Hub::start();
+    let hub = InHub::start();
     let (id, key) = create_key(
         &hub,
         json!({"name": "kiosk", "scopes": ["print"], "rate_limit_per_minute": 100, "notes": "front desk"}),
@@ -599,7 +599,7 @@ fn sso_needs_the_configured_token_and_nothing_else_grants_access() {
 
 #[test]
 fn submissions_are_rate_limited_per_key_with_retry_after() {
-    let hub = Hub::start();
+    let hub = InHub::start();
     let (_, slow) = create_key(
         &hub,
         json!({"name": "slow", "scopes": ["print"], "rate_limit_per_minute": 2}),
