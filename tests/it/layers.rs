@@ -56,6 +56,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "hub",
             "integrations",
             "metrics",
+            "render",
         ],
     ),
     (
