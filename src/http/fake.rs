@@ -18,8 +18,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use super::front::CLIENT_HEADER;
-use super::router::{parse_query, Policy, Router, Scope};
-use super::{App, HttpError, Reply, Request, Response, Wake};
+use super::router::{parse_query, Policy, Router};
+use super::{App, HttpError, Reply, Request, Response, Scope, Wake};
 
 /// The client address a fake request comes from unless told otherwise.
 pub const PEER: &str = "127.0.0.1:40000";

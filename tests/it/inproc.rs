@@ -17,10 +17,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use labelhub::api::{self, Api};
-use labelhub::auth::api::AuthState;
-use labelhub::auth::{AuthConfig, Gate};
+use labelhub::api::{self, Api, Followers};
+use labelhub::auth::{AuthConfig, AuthState, Gate};
 use labelhub::http::fake::{Fake, FakeRequest, Outcome};
+use labelhub::http::park::Parking;
 use labelhub::http::{Response, Router};
 use labelhub::hub::device::BrotherDevices;
 use labelhub::hub::labels::RenderLabels;
@@ -60,7 +60,19 @@ impl InHub {
         let config = Config::from_vars(&vars).unwrap();
         let auth = AuthConfig::from_vars(&vars).unwrap();
         let mut apps = IntegrationsConfig::from_vars(&vars).unwrap();
-        let hub = Hub::open(config, Arc::new(RenderLabels), Arc::new(BrotherDevices)).unwrap();
+        apps.networks =
+            labelhub::integrations::policy::Networks::new(config.printer_networks.clone());
+        let followers = Followers::new(
+            Arc::new(Parking::new(config.max_waiters)),
+            Integrations::new(apps),
+        );
+        let hub = Hub::open(
+            config,
+            Arc::new(RenderLabels),
+            Arc::new(BrotherDevices),
+            followers.clone(),
+        )
+        .unwrap();
         let key_file = labelhub::auth::bootstrap::ensure(
             &hub.db.lock(),
             &hub.config.data_dir,
@@ -71,14 +83,11 @@ impl InHub {
         hub.ensure_demo_printer().unwrap();
         recovery::run(&hub);
         hub.start_printers().unwrap();
-        let api = Api::new(hub.clone());
-        apps.networks =
-            labelhub::integrations::policy::Networks::new(hub.config.printer_networks.clone());
-        api.set_integrations(Integrations::new(apps));
-        api.set_auth(Arc::new(AuthState {
+        let access = AuthState {
             gate: Gate::new(auth),
             behind_front: true,
-        }));
+        };
+        let api = Api::new(hub.clone(), followers, Some(Arc::new(access)));
         let key = std::fs::read_to_string(key_file)
             .unwrap()
             .trim()
