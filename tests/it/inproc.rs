@@ -28,7 +28,7 @@ use labelhub::hub::{recovery, Config, Hub};
 use labelhub::integrations::{Integrations, IntegrationsConfig};
 use serde_json::Value;
 
-use crate::support::{temp_dir, Client, Resp};
+use crate::support::{temp_dir, Call, Client, Resp};
 
 /// A hub, its API and the route table, in this process.
 pub struct InHub {
@@ -114,25 +114,13 @@ impl InHub {
         self.fake().send(req)
     }
 
-    /// A request as [`Client::send`] builds it.
-    pub fn build(
-        method: &str,
-        target: &str,
-        key: Option<&str>,
-        body: Option<&Value>,
-        extra: &[(&str, &str)],
-    ) -> FakeRequest {
-        let mut req = FakeRequest::new(method, target);
-        if let Some(k) = key {
-            req = req.header("X-Label-Hub-Key", k);
-        }
-        for (k, v) in extra {
+    /// The in-process form of a call.
+    pub fn fake_request(call: Call<'_>) -> FakeRequest {
+        let mut req = FakeRequest::new(call.method, call.target);
+        for (k, v) in call.headers {
             req = req.header(k, v);
         }
-        match body {
-            Some(b) => req.json(b),
-            None => req,
-        }
+        req.body(call.body.unwrap_or_default())
     }
 }
 
@@ -150,42 +138,12 @@ pub fn resp(r: Response) -> Resp {
 }
 
 impl Client for InHub {
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&[u8]>,
-        headers: &[(&str, &str)],
-    ) -> Resp {
-        let mut req = FakeRequest::new(method, path);
-        if body.is_some() {
-            req = req.header("Content-Type", "application/json");
-        }
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        if !headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("x-label-hub-key"))
-        {
-            req = req.header("X-Label-Hub-Key", &self.key);
-        }
-        let req = req.body(body.unwrap_or_default());
-        resp(self.fake().call(req))
+    fn key(&self) -> &str {
+        &self.key
     }
 
-    fn send(
-        &self,
-        method: &str,
-        target: &str,
-        key: Option<&str>,
-        body: Option<&Value>,
-        extra: &[(&str, &str)],
-    ) -> Resp {
-        resp(
-            self.fake()
-                .call(InHub::build(method, target, key, body, extra)),
-        )
+    fn call(&self, call: Call<'_>, _exact: bool) -> Resp {
+        resp(self.fake().call(InHub::fake_request(call)))
     }
 
     /// Waits for the printer threads (a long-poll here answers at once,

@@ -17,7 +17,7 @@ use labelhub::http::Wake;
 use serde_json::{json, Value};
 
 use crate::inproc::{resp, InHub};
-use crate::support::{label, resources, Client, Hub, Resp};
+use crate::support::{label, resources, Call, Client, Hub, Resp};
 
 // ---------------------------------------------------------------- helpers
 
@@ -364,7 +364,12 @@ fn one_idempotency_key_makes_one_batch_whatever_the_printer_is_called() {
 /// returns its answer when it wakes as a change wakes it.
 fn parked(hub: &InHub, target: &str, key: &str, change: impl FnOnce()) -> Resp {
     let fake = hub.fake();
-    let Outcome::Parked(poll) = fake.send(InHub::build("GET", target, Some(key), None, &[])) else {
+    let Outcome::Parked(poll) = fake.send(InHub::fake_request(Call::new(
+        "GET",
+        target,
+        vec![("X-Label-Hub-Key", key)],
+        None,
+    ))) else {
         panic!("{target} did not park")
     };
     change();

@@ -38,9 +38,67 @@ impl Resp {
     }
 }
 
+/// One request as a test sends it.
+pub struct Call<'a> {
+    pub method: &'a str,
+    /// Path and query, as sent.
+    pub target: &'a str,
+    /// Every header sent.
+    pub headers: Vec<(&'a str, &'a str)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl<'a> Call<'a> {
+    /// A call with these headers (and `Content-Type: application/json`
+    /// when there is a body).
+    pub fn new(
+        method: &'a str,
+        target: &'a str,
+        mut headers: Vec<(&'a str, &'a str)>,
+        body: Option<Vec<u8>>,
+    ) -> Call<'a> {
+        if body.is_some() {
+            headers.insert(0, ("Content-Type", "application/json"));
+        }
+        Call {
+            method,
+            target,
+            headers,
+            body,
+        }
+    }
+
+    /// A call with `key` unless `headers` name one.
+    pub fn with_key(
+        key: &'a str,
+        method: &'a str,
+        target: &'a str,
+        body: Option<&[u8]>,
+        headers: &[(&'a str, &'a str)],
+    ) -> Call<'a> {
+        let mut all = headers.to_vec();
+        if !key.is_empty()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("x-label-hub-key"))
+        {
+            all.push(("X-Label-Hub-Key", key));
+        }
+        Call::new(method, target, all, body.map(<[u8]>::to_vec))
+    }
+}
+
 /// What the tests talk to: the real binary ([`Hub`]) or the library in
 /// this process ([`crate::inproc::InHub`]).
 pub trait Client {
+    /// The admin key [`Client::request`] sends unless told otherwise.
+    fn key(&self) -> &str;
+
+    /// Runs a call; `exact`: the target byte for byte on a connection of
+    /// its own (so `//`, `%61` and trailing slashes reach the server
+    /// unchanged).
+    fn call(&self, call: Call<'_>, exact: bool) -> Resp;
+
     /// A request with the admin key unless `headers` name a key.
     fn request(
         &self,
@@ -48,11 +106,14 @@ pub trait Client {
         path: &str,
         body: Option<&[u8]>,
         headers: &[(&str, &str)],
-    ) -> Resp;
+    ) -> Resp {
+        self.call(
+            Call::with_key(self.key(), method, path, body, headers),
+            false,
+        )
+    }
 
-    /// One request exactly as given: the target byte for byte (so `//`,
-    /// `%61` and trailing slashes reach the server unchanged), the key only
-    /// when given.
+    /// One request exactly as given, the key only when given.
     fn send(
         &self,
         method: &str,
@@ -60,7 +121,13 @@ pub trait Client {
         key: Option<&str>,
         body: Option<&Value>,
         extra: &[(&str, &str)],
-    ) -> Resp;
+    ) -> Resp {
+        let mut headers: Vec<(&str, &str)> =
+            key.map(|k| ("X-Label-Hub-Key", k)).into_iter().collect();
+        headers.extend_from_slice(extra);
+        let body = body.map(|b| b.to_string().into_bytes());
+        self.call(Call::new(method, target, headers, body), true)
+    }
 
     fn get(&self, path: &str) -> Resp {
         self.request("GET", path, None, &[])
@@ -112,47 +179,35 @@ pub trait Client {
 }
 
 impl Client for Hub {
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&[u8]>,
-        headers: &[(&str, &str)],
-    ) -> Resp {
-        self.try_request(method, path, body, headers)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    fn key(&self) -> &str {
+        &self.key
     }
 
-    fn send(
-        &self,
-        method: &str,
-        target: &str,
-        key: Option<&str>,
-        body: Option<&Value>,
-        extra: &[(&str, &str)],
-    ) -> Resp {
+    fn call(&self, call: Call<'_>, exact: bool) -> Resp {
+        let what = format!("{} {}", call.method, call.target);
+        if !exact {
+            return self
+                .try_call(call)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+        }
         let mut s =
             std::net::TcpStream::connect_timeout(&self.addr(), Duration::from_secs(5)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
-        let mut req = format!("{method} {target} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n");
-        if let Some(k) = key {
-            req.push_str(&format!("X-Label-Hub-Key: {k}\r\n"));
-        }
-        for (k, v) in extra {
+        let mut req = format!("{what} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n");
+        for (k, v) in &call.headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        if !body.is_empty() {
-            req.push_str("Content-Type: application/json\r\n");
-        }
-        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        let _ = s.write_all(req.as_bytes());
+        let body = call.body.unwrap_or_default();
+        req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(&body);
+        let _ = s.write_all(&bytes);
         let _ = s.shutdown(std::net::Shutdown::Write);
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);
-        parse_http(&out, method == "HEAD").unwrap_or_else(|| {
+        parse_http(&out, call.method == "HEAD").unwrap_or_else(|| {
             panic!(
-                "no HTTP answer to {method} {target}: {:?}",
+                "no HTTP answer to {what}: {:?}",
                 String::from_utf8_lossy(&out)
             )
         })
@@ -351,23 +406,18 @@ impl Hub {
         body: Option<&[u8]>,
         headers: &[(&str, &str)],
     ) -> Result<Resp, ureq::Error> {
+        self.try_call(Call::with_key(&self.key, method, path, body, headers))
+    }
+
+    /// A call through the keep-alive client.
+    fn try_call(&self, call: Call<'_>) -> Result<Resp, ureq::Error> {
         let mut req = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        if body.is_some() {
-            req = req.header("Content-Type", "application/json");
-        }
-        for (k, v) in headers {
+            .method(call.method)
+            .uri(format!("{}{}", self.base, call.target));
+        for (k, v) in &call.headers {
             req = req.header(*k, *v);
         }
-        if !self.key.is_empty()
-            && !headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("x-label-hub-key"))
-        {
-            req = req.header("X-Label-Hub-Key", self.key.as_str());
-        }
-        let req = req.body(body.unwrap_or(&[]).to_vec()).unwrap();
+        let req = req.body(call.body.unwrap_or_default()).unwrap();
         let mut resp = self.agent.run(req)?;
         let status = resp.status().as_u16();
         let headers = resp
