@@ -249,8 +249,11 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     );
     // A first start with no key at all gets a bootstrap admin key, written
     // to a 0600 file; the log names the file, never the key.
-    match crate::auth::bootstrap::ensure(&hub.db.lock(), &hub.config.data_dir, crate::hub::now_ms())
-    {
+    match crate::auth::bootstrap::ensure(
+        &hub.db.writer(),
+        &hub.config.data_dir,
+        crate::hub::now_ms(),
+    ) {
         Ok(Some(path)) => log::warn!(
             "no API key existed: created the bootstrap admin key; read it from {} (mode 0600)",
             path.display()

@@ -393,7 +393,7 @@ fn commit_grouped(hub: &Hub, prepared: Prepared) -> Result<Outcome, HubError> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push((prepared, tx));
-    let mut conn = hub.db.lock();
+    let mut conn = hub.db.writer();
     if let Ok(res) = rx.try_recv() {
         return res;
     }

@@ -212,13 +212,13 @@ impl Env {
     fn job_count(&self) -> i64 {
         self.hub
             .db
-            .lock()
+            .writer()
             .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
             .unwrap()
     }
 
     fn printer(&self) -> printers::Printer {
-        printers::get(&self.hub.db.lock(), "demo").unwrap()
+        printers::get(&self.hub.db.writer(), "demo").unwrap()
     }
 
     fn submit(&self, items: Vec<Item>) -> submit::Accepted {
@@ -250,7 +250,7 @@ impl Env {
     }
 
     fn states(&self, ids: &[String]) -> Vec<JobState> {
-        let conn = self.hub.db.lock();
+        let conn = self.hub.db.writer();
         ids.iter()
             .map(|id| jobs::get(&conn, id).unwrap().state)
             .collect()
@@ -287,7 +287,7 @@ fn batch_with_copies_prints_every_label_once_in_order_as_one_stream() {
     );
     let lasts: Vec<bool> = pages.iter().map(|p| p.2).collect();
     assert_eq!(lasts, vec![false, false, false, false, false, true]);
-    let snap = jobs::batch_snapshot(&env.hub.db.lock(), &a.batch_id).unwrap();
+    let snap = jobs::batch_snapshot(&env.hub.db.writer(), &a.batch_id).unwrap();
     let order: Vec<(i64, i64)> = snap
         .jobs
         .iter()
@@ -342,7 +342,7 @@ fn media_mismatch_pauses_the_job_with_expected_and_loaded() {
         _ => unreachable!(),
     };
     env.wait("paused", |e| e.all_in(&b.job_ids, JobState::Paused));
-    let job = jobs::get(&env.hub.db.lock(), &b.job_ids[0]).unwrap();
+    let job = jobs::get(&env.hub.db.writer(), &b.job_ids[0]).unwrap();
     assert_eq!(job.error_code.as_deref(), Some("media_mismatch"));
     assert_eq!(
         job.error_detail,
@@ -404,7 +404,7 @@ fn a_failing_label_fails_its_job_and_the_thread_goes_on() {
         env.states(&a.job_ids),
         vec![JobState::Done, JobState::Failed, JobState::Done]
     );
-    let failed = jobs::get(&env.hub.db.lock(), &a.job_ids[1]).unwrap();
+    let failed = jobs::get(&env.hub.db.writer(), &a.job_ids[1]).unwrap();
     assert_eq!(failed.error_code.as_deref(), Some("connection_dropped"));
     let b = env.submit(vec![item(4, 1)]);
     env.wait("next job", |e| e.all_in(&b.job_ids, JobState::Done));
@@ -431,7 +431,7 @@ fn recovery_fails_interrupted_keeps_queued_order_and_flags_damaged_rows() {
         };
         let err = submit::submit(hub, sub, &|_| (202, String::new())).unwrap_err();
         assert_eq!(err.code(), "handoff_failed", "the cause is not hidden");
-        let conn = hub.db.lock();
+        let conn = hub.db.writer();
         let ids: Vec<String> = conn
             .prepare("SELECT id FROM jobs ORDER BY seq")
             .unwrap()
@@ -463,9 +463,9 @@ fn recovery_fails_interrupted_keeps_queued_order_and_flags_damaged_rows() {
             JobState::Failed
         ]
     );
-    let j = jobs::get(&env.hub.db.lock(), &a[1]).unwrap();
+    let j = jobs::get(&env.hub.db.writer(), &a[1]).unwrap();
     assert_eq!(j.error_code.as_deref(), Some("printer_interrupted"));
-    let j = jobs::get(&env.hub.db.lock(), &a[3]).unwrap();
+    let j = jobs::get(&env.hub.db.writer(), &a[3]).unwrap();
     assert_eq!(j.error_code.as_deref(), Some("recovery_unprintable"));
 }
 
@@ -479,7 +479,7 @@ fn retention_purges_old_terminal_rows_in_chunks_and_keeps_the_rest() {
     let now = now_ms();
     let old = now - 40 * 86_400_000;
     {
-        let conn = env.hub.db.lock();
+        let conn = env.hub.db.writer();
         conn.execute(
             "UPDATE jobs SET finished_at = ?1 WHERE batch_id = ?2",
             rusqlite::params![old, a.batch_id],
@@ -508,7 +508,7 @@ fn retention_purges_old_terminal_rows_in_chunks_and_keeps_the_rest() {
     assert_eq!(purged.batches, 1);
     assert!(purged.events >= 3);
     assert_eq!(purged.idempotency_keys, 1);
-    assert!(jobs::batch_snapshot(&env.hub.db.lock(), &a.batch_id).is_err());
+    assert!(jobs::batch_snapshot(&env.hub.db.writer(), &a.batch_id).is_err());
     assert!(env.all_in(&b.job_ids, JobState::Done));
     assert_eq!(
         retention::purge(&env.hub.db, cutoff, now - submit::IDEMPOTENCY_TTL_MS).unwrap(),
@@ -555,7 +555,7 @@ fn every_transition_writes_one_event_and_versions_grow() {
     let env = env();
     let a = env.submit(vec![item(1, 1)]);
     env.wait("done", |e| e.all_in(&a.job_ids, JobState::Done));
-    let conn = env.hub.db.lock();
+    let conn = env.hub.db.writer();
     let kinds: Vec<(String, Value)> = conn
         .prepare("SELECT kind, data FROM events WHERE job_id = ?1 ORDER BY id")
         .unwrap()
@@ -625,7 +625,7 @@ fn printer_added_while_running_gets_a_thread_and_disable_stops_it() {
     let audit: i64 = env
         .hub
         .db
-        .lock()
+        .writer()
         .query_row(
             "SELECT count(*) FROM printers_audit WHERE printer_id = ?1",
             [&p.id],

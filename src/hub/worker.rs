@@ -670,7 +670,7 @@ impl Worker {
         let batch_half_cut = self
             .hub
             .db
-            .lock()
+            .read()
             .query_row(
                 "SELECT half_cut FROM batches WHERE id = ?1",
                 [&run[0].batch_id],

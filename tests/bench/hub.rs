@@ -565,6 +565,10 @@ fn main() {
         rss_after_many(n, 0);
         return;
     }
+    if std::env::args().any(|a| a == "reads") {
+        reads_under_load();
+        return;
+    }
     if std::env::args().any(|a| a == "longpoll") {
         let dir = temp_dir("lp");
         let hub = Hub::start(&dir, &[]);
@@ -859,6 +863,79 @@ fn rss_after_many(n: usize, idle_rss: u64) {
             .map(|k| (*k as f64 / 1024.0 * 10.0).round() / 10.0)
             .collect::<Vec<_>>()
     );
+    hub.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `cargo bench --bench hub -- reads`: read latency from one kept-alive
+/// client with no other load, then while 4 and 16 kept-alive clients `POST
+/// /print` (printer paused), in the same run. Reads use the pool of read
+/// connections, so they should not wait behind the group commits.
+fn reads_under_load() {
+    let dir = temp_dir("reads");
+    let hub = Hub::start(
+        &dir,
+        &[
+            ("PRINTER_HUB_MAX_QUEUED_PER_PRINTER", "1000000"),
+            ("PRINTER_HUB_MAX_QUEUED_PER_KEY", "1000000"),
+        ],
+    );
+    let addr: std::net::SocketAddr = hub.base.trim_start_matches("http://").parse().unwrap();
+    let pid = hub.printer_id("demo");
+    hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
+    print_load(&hub, text_label, 4, 50);
+    let body = text_label(7).to_string();
+    let post = format!(
+        "POST /print HTTP/1.1\r\nHost: bench\r\nX-Label-Hub-Key: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        hub.key,
+        body.len()
+    );
+    let run = Duration::from_secs(5);
+    println!(
+        "reads from 1 kept-alive client, {} s each: alone, then while 4 and 16 clients POST /print (printer paused)",
+        run.as_secs()
+    );
+    // Main took the writer for the key list; the other two used its one
+    // read connection.
+    for path in [
+        "/api/jobs?limit=50".to_string(),
+        format!("/api/printers/{pid}"),
+        "/api/admin/api-keys".to_string(),
+    ] {
+        let get = format!(
+            "GET {path} HTTP/1.1\r\nHost: bench\r\nX-Label-Hub-Key: {}\r\n\r\n",
+            hub.key
+        );
+        let shown = if path.starts_with("/api/printers/") {
+            "/api/printers/{id}"
+        } else {
+            path.as_str()
+        };
+        let l = loadavg();
+        let (rate, p50, p99) = keepalive_load(addr, get.as_bytes(), 200, 1, run);
+        println!(
+            "  GET {shown}, alone:{:>16} p50 {:>6.2} ms  p99 {:>7.2} ms  {rate:>5.0} req/s  (load {l})",
+            "",
+            ms(p50),
+            ms(p99)
+        );
+        // 4 writers leave handler threads free, so a read waits only for
+        // the database; 16 occupy all 8.
+        for writers in [4, 16] {
+            let l = loadavg();
+            let ((rate, p50, p99), (jobs, _, _)) = std::thread::scope(|s| {
+                let load = s.spawn(|| keepalive_load(addr, post.as_bytes(), 202, writers, run));
+                let reads = keepalive_load(addr, get.as_bytes(), 200, 1, run);
+                (reads, load.join().unwrap())
+            });
+            println!(
+                "  GET {shown}, {writers:>2} clients POST: p50 {:>6.2} ms  p99 {:>7.2} ms  {rate:>5.0} req/s  (load {l}; {jobs:.0} jobs/s accepted)",
+                ms(p50),
+                ms(p99)
+            );
+        }
+    }
+    hub.post(&format!("/api/printers/{pid}/queue/clear"), &json!({}));
     hub.stop();
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -74,7 +74,7 @@ impl InHub {
         )
         .unwrap();
         let key_file = labelhub::auth::bootstrap::ensure(
-            &hub.db.lock(),
+            &hub.db.writer(),
             &hub.config.data_dir,
             labelhub::hub::now_ms(),
         )
