@@ -11,7 +11,6 @@ pub mod bitmap;
 pub mod brother;
 pub mod build_info;
 pub mod cli;
-pub mod console;
 pub mod discover;
 pub mod http;
 pub mod hub;

@@ -13,8 +13,8 @@ use crate::hub::rfc3339;
 
 pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     // The console's `Accept: text/event-stream` gets a stream.
-    if req.method == "GET" && crate::console::sse::wants_stream(req) {
-        return crate::console::sse::open(api, req);
+    if req.method == "GET" && crate::api::console::sse::wants_stream(req) {
+        return crate::api::console::sse::open(api, req);
     }
     let wait = wait_param(req)?;
     // Bounded like every list (`api::paging`): at most 500 events and

@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod appliance;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod integrations;
@@ -89,7 +90,7 @@ impl Api {
     }
 
     /// The event stream registry (its thread starts with the first stream).
-    pub fn streams(&self) -> &crate::console::sse::Streams {
+    pub fn streams(&self) -> &crate::api::console::sse::Streams {
         &self.followers.streams
     }
 
@@ -109,7 +110,7 @@ impl Api {
 /// [`Hub::open`] as its change listener.
 pub struct Followers {
     pub parking: Arc<Parking>,
-    pub streams: crate::console::sse::Streams,
+    pub streams: crate::api::console::sse::Streams,
     pub integrations: Arc<crate::integrations::Integrations>,
 }
 
@@ -120,7 +121,7 @@ impl Followers {
     ) -> Arc<Followers> {
         Arc::new(Followers {
             parking,
-            streams: crate::console::sse::Streams::new(),
+            streams: crate::api::console::sse::Streams::new(),
             integrations,
         })
     }
@@ -802,56 +803,56 @@ pub fn routes() -> Router<Api> {
             "/",
             Public,
             "The web console (HTML)",
-            crate::console::index
+            crate::api::console::index
         ),
         route!(
             "GET",
             "/ui",
             Public,
             "The web console (HTML)",
-            crate::console::index
+            crate::api::console::index
         ),
         route!(
             "GET",
             "/assets/{file}",
             Public,
             "A console file by its content-hashed name (cached for a year)",
-            crate::console::asset
+            crate::api::console::asset
         ),
         route!(
             "POST",
             "/api/session",
             Public,
             "Sign in: trade an API key for a session cookie and CSRF token",
-            crate::console::sign_in
+            crate::api::console::sign_in
         ),
         route!(
             "GET",
             "/api/session",
             Read,
             "The signed-in session (key, scope, printers, CSRF token)",
-            crate::console::show
+            crate::api::console::show
         ),
         route!(
             "DELETE",
             "/api/session",
             Read,
             "Sign out: end the session and clear its cookie",
-            crate::console::sign_out
+            crate::api::console::sign_out
         ),
         route!(
             "GET",
             "/api/content-types",
             Read,
             "Content types with their required and optional label fields",
-            crate::console::content_types
+            crate::api::console::content_types
         ),
         route!(
             "POST",
             "/api/v1/admin/connection-test",
             Admin,
             "Open a printer connection and read its status block (nothing stored)",
-            crate::console::connection_test,
+            crate::api::console::connection_test,
             UNRESTRICTED
         ),
     ])

@@ -544,7 +544,7 @@ fn every_error_code_the_api_can_answer_has_a_human_message() {
         assert!(codes.contains(sure), "scan missed {sure}");
     }
     let js = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/console/assets/messages.js"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api/console/assets/messages.js"),
     )
     .unwrap();
     let known: std::collections::BTreeSet<String> = js
