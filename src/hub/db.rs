@@ -95,6 +95,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/0014_sessions.sql"),
     // apps (issue 13): webhook subscriptions and outbox.
     include_str!("../../sql/0015_integrations.sql"),
+    // The printer thread's typed print options.
+    include_str!("../../sql/0017_job_options.sql"),
 ];
 
 /// The schema version this binary writes.

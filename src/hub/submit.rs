@@ -21,8 +21,9 @@ use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 
 use super::bitmaps::{self, Packed};
-use super::events::{self, Changes, Subject, Writer};
-use super::jobs::{self, JobError, JobState};
+use super::events::{Changes, Writer};
+pub use super::jobs::PrintOptions;
+use super::jobs::{self, JobError, JobState, NewBatch, NewJob};
 use super::labels::{self, LabelRequest};
 use super::printers::Printer;
 use super::{now_ms, Hub, HubError, Origin};
@@ -31,29 +32,6 @@ use super::{now_ms, Hub, HubError, Origin};
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 pub const IDEMPOTENCY_TTL: std::time::Duration =
     std::time::Duration::from_millis(IDEMPOTENCY_TTL_MS as u64);
-
-/// Per-item print options (upstream `PrintOptions`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PrintOptions {
-    pub copies: u32,
-    pub auto_cut: bool,
-    pub high_resolution: bool,
-    pub half_cut: bool,
-    pub last_page: bool,
-}
-
-impl Default for PrintOptions {
-    fn default() -> PrintOptions {
-        PrintOptions {
-            copies: 1,
-            auto_cut: true,
-            high_resolution: false,
-            half_cut: false,
-            last_page: true,
-        }
-    }
-}
 
 /// One item of a submission.
 #[derive(Debug, Clone)]
@@ -146,7 +124,7 @@ fn check_replay(
 struct PreparedItem {
     content_type: String,
     data: String,
-    options: String,
+    options: PrintOptions,
     /// One id per copy.
     job_ids: Vec<String>,
     /// The compressed page, in the submission's spool.
@@ -463,62 +441,35 @@ fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
         p.origin.api_key_id.as_deref(),
         a.job_ids.len() as u64,
     )?;
-    let now = a.queued_at;
-    w.tx.prepare_cached(
-        "INSERT INTO batches (id, printer_id, created_by, api_key_id, source_ip, n_jobs, half_cut, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        a.batch_id,
-        a.printer_id,
-        p.origin.created_by,
-        p.origin.api_key_id,
-        p.origin.source_ip,
-        a.job_ids.len() as i64,
-        p.half_cut,
-        now
-    ])?;
+    let batch = NewBatch {
+        id: &a.batch_id,
+        printer_id: &a.printer_id,
+        origin: &p.origin,
+        n_jobs: a.job_ids.len(),
+        half_cut: p.half_cut,
+        created_at: a.queued_at,
+    };
+    jobs::insert_batch(w, &batch)?;
     let mut last_event = 0;
     for (pos, item) in p.items.iter().enumerate() {
         // One stored bitmap per item, read back from the spool one at a
         // time; every copy points at it.
         let bitmap_id = bitmaps::insert(w.tx, &p.spool.get(&item.bitmap)?)?;
         for (copy, job_id) in item.job_ids.iter().enumerate() {
-            last_event = w.event(
-                events::JOB_CREATED,
-                Subject {
-                    printer_id: Some(&a.printer_id),
-                    job_id: Some(job_id),
-                    batch_id: Some(&a.batch_id),
-                },
-                &json!({"job_id": job_id, "batch_id": a.batch_id, "printer_id": a.printer_id,
-                        "to_state": "queued", "position": pos, "copy_index": copy}),
-            )?;
-            w.tx.prepare_cached(
-                "INSERT INTO jobs (id, printer_id, batch_id, position, copy_index, copy_total, state,
-                     content_type, label_data, options, model, media, bitmap_id,
-                     api_key_id, source_ip, created_at, updated_at, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11, ?12,
-                     ?13, ?14, ?15, ?15, ?16)",
-            )?
-            .execute(params![
-                job_id,
-                a.printer_id,
-                a.batch_id,
-                pos as i64,
-                copy as i64,
-                item.job_ids.len() as i64,
-                item.content_type,
-                item.data,
-                item.options,
-                p.model,
-                p.media,
-                bitmap_id,
-                p.origin.api_key_id,
-                p.origin.source_ip,
-                now,
-                last_event
-            ])?;
+            let job = NewJob {
+                id: job_id,
+                position: pos,
+                copy_index: copy,
+                copy_total: item.job_ids.len(),
+                content_type: &item.content_type,
+                label_data: &item.data,
+                options: &item.options,
+                model: p.model,
+                media: &p.media,
+                bitmap_id: Some(bitmap_id),
+                retry_of: None,
+            };
+            last_event = jobs::insert_job(w, &batch, &job)?;
         }
     }
     jobs::bump_batch(w, &a.batch_id, last_event)?;
@@ -527,7 +478,7 @@ fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
             "INSERT OR REPLACE INTO idempotency_keys (scope, key, fingerprint, status, response, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
-        .execute(params![idem.scope, idem.key, idem.fingerprint, status, body, now])?;
+        .execute(params![idem.scope, idem.key, idem.fingerprint, status, body, a.queued_at])?;
     }
     Ok(Outcome::Accepted(a.clone()))
 }
@@ -757,7 +708,7 @@ pub fn submit(
         .map(|(item, bitmap)| PreparedItem {
             content_type: item.content_type.clone(),
             data: item.data.to_string(),
-            options: serde_json::to_string(&item.options).unwrap_or_default(),
+            options: item.options,
             job_ids: (0..item.options.copies)
                 .map(|_| uuid::Uuid::new_v4().to_string())
                 .collect(),
