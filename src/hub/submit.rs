@@ -24,7 +24,7 @@ use super::bitmaps::{self, Packed};
 use super::events::{Changes, Writer};
 pub use super::jobs::PrintOptions;
 use super::jobs::{self, JobError, JobState, NewBatch, NewJob};
-use super::labels::{self, LabelRequest};
+use super::labels::{self, ContentType, LabelData, LabelError, LabelRequest, Target};
 use super::printers::Printer;
 use super::{now_ms, Hub, HubError, Origin};
 
@@ -33,12 +33,54 @@ pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 pub const IDEMPOTENCY_TTL: std::time::Duration =
     std::time::Duration::from_millis(IDEMPOTENCY_TTL_MS as u64);
 
-/// One item of a submission.
+/// One item of a submission, typed at the API edge ([`Item::parse`]).
 #[derive(Debug, Clone)]
 pub struct Item {
-    pub content_type: String,
-    pub data: Value,
+    pub content_type: ContentType,
+    pub data: LabelData,
+    /// The label data as submitted (compact JSON): stored for the API.
+    pub data_json: String,
     pub options: PrintOptions,
+}
+
+impl Item {
+    /// Parses one submitted item. `idx` is the item's index in a batch of
+    /// more than one (errors name it as render errors do).
+    pub fn parse(
+        content_type: &str,
+        data: Value,
+        options: PrintOptions,
+        idx: Option<usize>,
+    ) -> Result<Item, LabelError> {
+        let data_json = data.to_string();
+        let (content_type, data) =
+            labels::parse(content_type, data).map_err(|e| of_item(e, idx))?;
+        Ok(Item {
+            content_type,
+            data,
+            data_json,
+            options,
+        })
+    }
+}
+
+/// An error about item `idx` of a batch of more than one names the item.
+fn of_item(e: LabelError, idx: Option<usize>) -> LabelError {
+    match (e, idx) {
+        (
+            LabelError::Render {
+                code,
+                message,
+                detail,
+            },
+            Some(idx),
+        ) => LabelError::Render {
+            code,
+            message: format!("items[{idx}]: {message}"),
+            detail: Some(json!({"item": idx, "detail": detail})),
+        },
+        (e, _) => e,
+    }
 }
 
 /// The idempotency record of a request.
@@ -122,7 +164,7 @@ fn check_replay(
 
 /// One item, ready to insert.
 struct PreparedItem {
-    content_type: String,
+    content_type: ContentType,
     data: String,
     options: PrintOptions,
     /// One id per copy.
@@ -461,7 +503,7 @@ fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
                 position: pos,
                 copy_index: copy,
                 copy_total: item.job_ids.len(),
-                content_type: &item.content_type,
+                content_type: item.content_type.as_str(),
                 label_data: &item.data,
                 options: &item.options,
                 model: p.model,
@@ -496,7 +538,7 @@ struct LengthLimit<'a> {
 impl LengthLimit<'_> {
     /// 422 `label_too_long`, naming the length, when the page is longer
     /// than the printer's `max_length_mm`.
-    fn check(&self, page: &labels::RenderedPage) -> Result<(), labels::LabelError> {
+    fn check(&self, page: &labels::RenderedPage) -> Result<(), LabelError> {
         let dots = u64::from(page.black.width());
         let max_dots = (self.max_mm.max(0) as u64) * u64::from(self.dpi_feed) * 10 / 254;
         // At (or above) the model's own limit the renderer's check is the
@@ -505,7 +547,7 @@ impl LengthLimit<'_> {
             return Ok(());
         }
         let mm = (dots * 254).div_ceil(u64::from(self.dpi_feed.max(1)) * 10);
-        Err(labels::LabelError::Render {
+        Err(LabelError::Render {
             code: "label_too_long",
             message: format!(
                 "the label would be {mm} mm long; printer `{}` takes labels up to {} mm \
@@ -522,8 +564,7 @@ impl LengthLimit<'_> {
 /// is drawn and putting it in `spool`. The first error in item order wins.
 fn render_all(
     hub: &Hub,
-    model: &'static crate::brother::model::Model,
-    media: &str,
+    target: &Target,
     limit: &LengthLimit<'_>,
     items: &[Item],
     spool: &mut Spool,
@@ -531,28 +572,15 @@ fn render_all(
     let shared = std::sync::Mutex::new(std::mem::replace(spool, Spool::new(spool.dir.clone())));
     let render_one = |idx: usize, item: &Item| -> Result<Spooled, HubError> {
         let req = LabelRequest {
-            model,
-            media,
-            content_type: &item.content_type,
+            target,
+            content_type: item.content_type,
             data: &item.data,
-            high_res: item.options.high_resolution,
         };
         let page = hub
             .renderer
             .render(&req)
             .and_then(|page| limit.check(&page).map(|()| page))
-            .map_err(|e| match e {
-                labels::LabelError::Render {
-                    code,
-                    message,
-                    detail,
-                } if items.len() > 1 => labels::LabelError::Render {
-                    code,
-                    message: format!("items[{idx}]: {message}"),
-                    detail: Some(json!({"item": idx, "detail": detail})),
-                },
-                e => e,
-            })?;
+            .map_err(|e| of_item(e, (items.len() > 1).then_some(idx)))?;
         let packed = bitmaps::compress(&page);
         drop(page);
         shared
@@ -606,7 +634,7 @@ fn render_all(
                 .into_iter()
                 .flat_map(|h| {
                     h.join().unwrap_or_else(|_| {
-                        vec![Err(HubError::Label(labels::LabelError::Render {
+                        vec![Err(HubError::Label(LabelError::Render {
                             code: "internal_render_error",
                             message: "the renderer panicked".into(),
                             detail: None,
@@ -625,7 +653,7 @@ fn render_all(
 /// retries in the same transaction as the jobs.
 pub fn submit(
     hub: &Hub,
-    sub: Submission,
+    mut sub: Submission,
     respond: &dyn Fn(&Accepted) -> (u16, String),
 ) -> Result<Outcome, HubError> {
     if let Some(idem) = &sub.idempotency {
@@ -676,10 +704,9 @@ pub fn submit(
         sub.origin.api_key_id.as_deref(),
         n_labels,
     )?;
-    let geometry = crate::brother::media::geometry(model, &media)
-        .map_err(|e| HubError::Label(labels::LabelError::Media(e)))?;
+    let target = Target::on(model, &media).map_err(|e| HubError::Label(LabelError::Media(e)))?;
     let limit = LengthLimit {
-        dpi_feed: geometry.dpi_feed,
+        dpi_feed: target.geometry.dpi_feed,
         max_mm: printer.max_length_mm,
         model_max_mm: super::printers::model_max_length_mm(model),
         printer: &printer.slug,
@@ -688,7 +715,7 @@ pub fn submit(
     // Render (and compress) everything before touching the database.
     let t_render = std::time::Instant::now();
     let mut spool = Spool::new(hub.config.data_dir.clone());
-    let pages = render_all(hub, model, &media, &limit, &sub.items, &mut spool)?;
+    let pages = render_all(hub, &target, &limit, &sub.items, &mut spool)?;
     let render_ms = t_render.elapsed().as_secs_f64() * 1000.0;
     let t_store = std::time::Instant::now();
 
@@ -701,13 +728,12 @@ pub fn submit(
     // JSON, compressed bitmaps and the response stored for idempotent retries.
     let now = now_ms();
     let batch_id = uuid::Uuid::new_v4().to_string();
-    let prepared_items: Vec<PreparedItem> = sub
-        .items
-        .iter()
+    let prepared_items: Vec<PreparedItem> = std::mem::take(&mut sub.items)
+        .into_iter()
         .zip(pages)
         .map(|(item, bitmap)| PreparedItem {
-            content_type: item.content_type.clone(),
-            data: item.data.to_string(),
+            content_type: item.content_type,
+            data: item.data_json,
             options: item.options,
             job_ids: (0..item.options.copies)
                 .map(|_| uuid::Uuid::new_v4().to_string())

@@ -17,23 +17,29 @@ use super::submit::{self, Idempotency, Item, Outcome, PrintOptions, Submission};
 use super::*;
 use crate::bitmap::Bitmap;
 
-/// Renders a blank label whose width is `data.len` (default 60) dots.
+/// Renders a blank label 60 dots long, marked with the number `n` in
+/// `primary_id`; the title `bad` is refused.
 struct FakeRenderer;
 
 impl Renderer for FakeRenderer {
     fn render(&self, req: &LabelRequest<'_>) -> Result<RenderedPage, LabelError> {
-        let g = crate::brother::media::geometry(req.model, req.media)?;
-        if req.content_type == "bad" {
+        if req.data.title.as_deref() == Some("bad") {
             return Err(LabelError::Render {
                 code: "content_type_data_mismatch",
                 message: "missing fields: title".into(),
                 detail: Some(json!({"missing_fields": ["title"]})),
             });
         }
-        let width = req.data["len"].as_u64().unwrap_or(60) as u32;
-        let mut black = Bitmap::new(width, g.printable_dots);
+        let width = 60;
+        let mut black = Bitmap::new(width, req.target.geometry.printable_dots);
         // Mark the label with its `n` so tests can tell pages apart.
-        let n = req.data["n"].as_u64().unwrap_or(0) as u32;
+        let n: u32 = req
+            .data
+            .primary_id
+            .as_deref()
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0);
         black.set(n % width, 0, true);
         Ok(RenderedPage { black, red: None })
     }
@@ -262,14 +268,17 @@ impl Env {
 }
 
 fn item(n: u64, copies: u32) -> Item {
-    Item {
-        content_type: "text_one_line".into(),
-        data: json!({"n": n}),
-        options: PrintOptions {
-            copies,
-            ..PrintOptions::default()
-        },
-    }
+    let options = PrintOptions {
+        copies,
+        ..PrintOptions::default()
+    };
+    Item::parse(
+        "text_one_line",
+        json!({"primary_id": n.to_string()}),
+        options,
+        None,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -303,10 +312,13 @@ fn render_errors_are_synchronous_and_write_nothing() {
         printer: env.printer(),
         items: vec![
             item(1, 1),
-            Item {
-                content_type: "bad".into(),
-                ..item(2, 1)
-            },
+            Item::parse(
+                "text_one_line",
+                json!({"title": "bad"}),
+                PrintOptions::default(),
+                Some(1),
+            )
+            .unwrap(),
         ],
         half_cut_override: None,
         origin: Origin::default(),
