@@ -331,7 +331,7 @@ pub fn preview(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     Ok(Reply::Respond(Response::new(200, "image/png", png)))
 }
 
-/// The preview pool (issue 10): at most `total` previews render at once,
+/// The preview pool: at most `total` previews render at once,
 /// and at most `per_key` for one API key (or principal, or client address).
 /// A preview past either answers 429 `preview_busy` with `Retry-After: 1`
 /// at once, so previews cannot take the CPU (or the handler threads) that

@@ -699,7 +699,7 @@ pub fn queued_of_batch(conn: &Connection, batch_id: &str) -> Result<Vec<String>,
     Ok(ids)
 }
 
-/// Upstream's `GET /api/jobs?since=<time>` (apps, issue 13): jobs created
+/// Upstream's `GET /api/jobs?since=<time>`: jobs created
 /// at or after `q.since`, **oldest first**, at most `q.limit`, so a client
 /// that asks again with the `created_at` of the last job it showed reaches
 /// newer jobs. The second value is the `seq` of the last row when more

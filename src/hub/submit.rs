@@ -5,14 +5,14 @@
 //! the printer's channel. If that hand-off fails the rows are marked failed
 //! with the cause and the cause is returned.
 //!
-//! **Bounded memory (issue 10).** Each item is rendered, checked against
+//! **Bounded memory.** Each item is rendered, checked against
 //! the printer's `max_length_mm`, compressed at once and put in a
 //! [`Spool`]: in memory up to [`SPOOL_MEMORY`], then in an unlinked file in
 //! the data directory. The transaction reads the items back one at a time.
 //! So a 500-item batch never holds more than one uncompressed label per
 //! render thread, and at most [`SPOOL_MEMORY`] of compressed ones.
 //!
-//! **Quotas (issue 10).** Labels waiting (`queued`, `paused`, `printing`)
+//! **Quotas.** Labels waiting (`queued`, `paused`, `printing`)
 //! are capped per printer and per API key ([`check_quotas`]): checked on the
 //! read connection before rendering (cheap refusal) and again inside the
 //! transaction (exact under the write mutex).
@@ -140,7 +140,7 @@ fn check_replay(
              WHERE scope = ?1 AND key = ?2 AND created_at > ?3",
         )?
         .query_row(
-            // faults (issue 10): expiry counts monotonic time across clock jumps.
+            // Expiry counts monotonic time across clock jumps.
             params![
                 idem.scope,
                 idem.key,
