@@ -12,28 +12,22 @@ use crate::hub::printers::{self, NewPrinter, PrinterUpdate};
 use crate::hub::{control, HubError};
 
 /// `connection`: our `uri`, or upstream's `{host, port, snmp}` (TCP).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Connection {
-    #[serde(default)]
     pub uri: Option<String>,
-    #[serde(default)]
     pub host: Option<String>,
-    #[serde(default)]
     pub port: Option<u32>,
-    #[serde(default)]
     pub snmp: Option<Snmp>,
 }
 
 /// Upstream `SNMPConfig`: `discover` = poll the printer's status over SNMP
 /// (`false` is our `snmp_port=off`), `community` (a secret, default
 /// `public`). Only for TCP printers.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Snmp {
-    #[serde(default)]
     pub discover: bool,
-    #[serde(default)]
     pub community: Option<String>,
 }
 
@@ -65,12 +59,10 @@ fn thirty() -> i64 {
     30
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CutDefaults {
-    #[serde(default)]
     pub half_cut: Option<bool>,
-    #[serde(default)]
     pub auto_cut: Option<bool>,
 }
 
@@ -92,7 +84,7 @@ pub struct CreatePrinter {
     pub cut_defaults: Option<CutDefaults>,
     #[serde(default)]
     pub auto_resume: Option<bool>,
-    /// Longest label accepted, mm (issue 10); default 500.
+    /// Longest label accepted, mm; default 500.
     #[serde(default)]
     pub max_length_mm: Option<i64>,
     #[serde(default = "yes")]
@@ -106,23 +98,15 @@ fn yes() -> bool {
 /// Upstream `PrinterUpdatePayload` plus `media` and `auto_resume`. Slug
 /// and model cannot change (jobs are rendered for the model).
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct UpdatePrinter {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub connection: Option<Connection>,
-    #[serde(default)]
     pub media: Option<Option<String>>,
-    #[serde(default)]
     pub queue: Option<QueueSettings>,
-    #[serde(default)]
     pub cut_defaults: Option<CutDefaults>,
-    #[serde(default)]
     pub auto_resume: Option<bool>,
-    #[serde(default)]
     pub max_length_mm: Option<i64>,
-    #[serde(default)]
     pub enabled: Option<bool>,
 }
 
@@ -151,7 +135,7 @@ fn check_slug(slug: &str) -> Result<(), ApiError> {
     }
 }
 
-/// faults (issue 10): the same character rules as key names.
+/// The same character rules as key names.
 fn check_name(name: &str) -> Result<(), ApiError> {
     if name.len() > 255 {
         return Err(invalid("name", "1 to 255 characters"));
@@ -297,7 +281,7 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         200,
         &Value::Array(
             all.iter()
-                .filter(|p| crate::auth::api::may_use_printer(req, &p.id))
+                .filter(|p| crate::auth::access::may_use_printer(req, &p.id))
                 .map(shapes::admin_printer)
                 .collect(),
         ),
@@ -317,7 +301,7 @@ fn by(req: &Request) -> String {
     let actor = req
         .principal
         .as_ref()
-        .map(|p| p.name.clone())
+        .map(|p| p.actor())
         .unwrap_or_else(|| "anonymous".into());
     format!("{actor}:{}", o.source_ip.unwrap_or_default())
 }
@@ -402,10 +386,14 @@ pub fn update(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         max_length_mm: check_max_length(m, r.max_length_mm)?,
         enabled: r.enabled,
     };
+    apply(api, req, &current.id, &upd)
+}
+
+/// Commits a printer change with its audit row and applies it to the
+/// printer's thread.
+fn apply(api: &Api, req: &Request, id: &str, upd: &PrinterUpdate) -> Result<Reply, ApiError> {
     let who = by(req);
-    let (_, after) = api
-        .hub
-        .write(|w| printers::update(w, &current.id, &upd, &who))?;
+    let (_, after) = api.hub.write(|w| printers::update(w, id, upd, &who))?;
     control::apply_printer(&api.hub, &after)?;
     json(200, &shapes::admin_printer(&after))
 }
@@ -430,12 +418,7 @@ fn set_enabled(api: &Api, req: &mut Request, enabled: bool) -> Result<Reply, Api
         enabled: Some(enabled),
         ..PrinterUpdate::default()
     };
-    let who = by(req);
-    let (_, after) = api
-        .hub
-        .write(|w| printers::update(w, &current.id, &upd, &who))?;
-    control::apply_printer(&api.hub, &after)?;
-    json(200, &shapes::admin_printer(&after))
+    apply(api, req, &current.id, &upd)
 }
 
 /// `POST /api/v1/admin/printers/{slug}/disable`

@@ -1,4 +1,4 @@
-//! Appliance routes (issue 12): discovery, backup, deleting a printer.
+//! Appliance routes: discovery, backup, deleting a printer.
 //!
 //! * `GET /api/v1/admin/discover`: USB printers from sysfs (under
 //!   `PRINTER_HUB_SYSFS_ROOT`) and, with `?cidr=`, an SNMP sweep. One sweep
@@ -123,7 +123,7 @@ pub fn discover(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         if let Some(p) = auto::configured_as(f, &configured) {
             // A key limited to some printers learns that the device is
             // taken, not by which printer.
-            if crate::auth::api::may_use_printer(req, &p.id) {
+            if crate::auth::access::may_use_printer(req, &p.id) {
                 f.mark_configured(&p.slug);
             } else {
                 f.mark_configured("(a printer this key cannot see)");
@@ -137,7 +137,7 @@ pub fn discover(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 fn limited(req: &Request) -> bool {
     req.principal
         .as_ref()
-        .is_none_or(|p| !p.allowed_printers.is_empty())
+        .is_none_or(|p| p.printers.is_limited())
 }
 
 /// `GET /api/v1/admin/backup`: a consistent copy of the database. It holds

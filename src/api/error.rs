@@ -36,16 +36,16 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     /// The body's media type is not one the route takes (415).
     UnsupportedMediaType { code: &'static str, message: String },
-    /// From the integrations layer (apps, issue 13).
+    /// From the integrations layer.
     Integration(crate::integrations::IntegrationError),
-    /// Authentication or authorisation failed (issue 5 fills these in).
+    /// Authentication or authorisation failed.
     Auth {
         status: u16,
         code: &'static str,
         message: String,
         retry_after: Option<u64>,
     },
-    /// A bounded pool of the api layer is full (issue 10: previews): 429
+    /// A bounded pool of the api layer is full (previews): 429
     /// with `Retry-After`.
     Busy {
         code: &'static str,
@@ -184,7 +184,7 @@ fn hub_status(e: &HubError) -> u16 {
     }
 }
 
-/// Integrations (apps, issue 13): an entity the app does not have is 404;
+/// Integrations: an entity the app does not have is 404;
 /// an app that is down, slow, failing or answering garbage is 502 (the
 /// hub is a gateway to it); an unconfigured app or webhook secret is 503.
 fn integration_status(e: &crate::integrations::IntegrationError) -> u16 {
@@ -227,7 +227,7 @@ impl From<HubError> for ApiError {
     }
 }
 
-/// Access control (issue 5): 401 for credentials, 403 for scope, printer
+/// Access control: 401 for credentials, 403 for scope, printer
 /// and direct connections, 429 with `Retry-After` for rate limits.
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> ApiError {
@@ -262,7 +262,7 @@ impl From<AuthError> for ApiError {
                     detail: Some(json!({"field": field})),
                 }
             }
-            // faults (issue 10): a key change the disk refused answers like
+            // A key change the disk refused answers like
             // any other write the disk refused.
             AuthError::Db(db) => match crate::hub::db::StorageFault::of(db) {
                 Some(fault) => {

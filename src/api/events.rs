@@ -12,7 +12,7 @@ use crate::hub::events::{self, Filter};
 use crate::hub::rfc3339;
 
 pub fn feed(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    // console (issue 11): `Accept: text/event-stream` gets a stream.
+    // The console's `Accept: text/event-stream` gets a stream.
     if req.method == "GET" && crate::console::sse::wants_stream(req) {
         return crate::console::sse::open(api, req);
     }

@@ -1,4 +1,4 @@
-//! Routes of the apps people already run (issue 13): lookups
+//! Routes of the apps people already run: lookups
 //! (`GET /api/lookup/{app}/{entity_id}`, and `lookup` on print requests),
 //! inbound webhooks (`POST /api/webhook/spoolman|grocy`), QR landing pages
 //! (`/loc`, `/asset`, `/spool`, `/product`) and the outbound webhook admin
@@ -289,12 +289,7 @@ pub fn qr_product(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 
 /// The audit actor of a request (`api-key:<id>`, `sso:<user>`).
 fn with_actor<T>(req: &Request, f: impl FnOnce(outbox::Actor<'_>) -> T) -> T {
-    let name = req
-        .principal
-        .as_ref()
-        .map(|p| p.name.clone())
-        .unwrap_or_else(|| "unknown".into());
-    let ip = req.peer.map(|p| p.ip().to_string());
+    let (name, ip) = super::actor(req);
     f(outbox::Actor {
         name: &name,
         source_ip: ip.as_deref(),

@@ -75,7 +75,7 @@ fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
             Some(json!({"latency_ms": latency})),
         ),
     );
-    // faults (issue 10): a database that cannot be written is not ready,
+    // A database that cannot be written is not ready,
     // with the reason; ready again as soon as a write succeeds.
     let storage = api.hub.db.storage_health();
     // Printers holding their queue after a failed write: any of them makes
@@ -85,14 +85,14 @@ fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
         .into_iter()
         .filter(|p| {
             api.hub
-                .printers
+                .threads
                 .live(&p.id)
                 .is_some_and(|l| l.storage_error.is_some())
         })
         .collect();
     let held: Vec<String> = holding
         .iter()
-        .filter(|p| req.is_none_or(|r| crate::auth::api::may_use_printer(r, &p.id)))
+        .filter(|p| req.is_none_or(|r| crate::auth::access::may_use_printer(r, &p.id)))
         .map(|p| p.slug.clone())
         .collect();
     let storage_fail = storage.is_some() || !holding.is_empty();
@@ -134,16 +134,16 @@ fn ready(api: &Api, req: Option<&Request>) -> (u16, Value) {
     let list: Vec<_> = printers::list(&api.hub.db.read(), false)
         .unwrap_or_default()
         .into_iter()
-        .filter(|p| req.is_none_or(|r| crate::auth::api::may_use_printer(r, &p.id)))
+        .filter(|p| req.is_none_or(|r| crate::auth::access::may_use_printer(r, &p.id)))
         .collect();
     let mut dead = Vec::new();
     let mut unreachable = Vec::new();
     let mut never_polled = 0;
     for p in &list {
-        if api.hub.printers.alive(&p.id) != Some(true) {
+        if api.hub.threads.alive(&p.id) != Some(true) {
             dead.push(p.slug.clone());
         }
-        match api.hub.printers.live(&p.id).and_then(|l| l.online) {
+        match api.hub.threads.live(&p.id).and_then(|l| l.online) {
             Some(false) => unreachable.push(p.slug.clone()),
             None => never_polled += 1,
             Some(true) => {}

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use super::{Api, ApiError};
-use crate::auth::api::may_use_printer;
+use crate::auth::access::may_use_printer;
 use crate::http::{Reply, Request, Response};
 use crate::hub::{observe, printers};
 use crate::metrics::{Exposition, Kind, CONTENT_TYPE};
@@ -168,7 +168,7 @@ fn printer_status(api: &Api, visible: &[&printers::Printer], e: &mut Exposition)
         "1 when an enabled printer's thread is running (0 = dead thread)",
     );
     for p in visible.iter().filter(|p| p.enabled) {
-        let v = if api.hub.printers.alive(&p.id) == Some(true) {
+        let v = if api.hub.threads.alive(&p.id) == Some(true) {
             1.0
         } else {
             0.0
@@ -182,7 +182,7 @@ fn printer_status(api: &Api, visible: &[&printers::Printer], e: &mut Exposition)
     );
     let live: Vec<_> = visible
         .iter()
-        .map(|p| (p, api.hub.printers.live(&p.id)))
+        .map(|p| (p, api.hub.threads.live(&p.id)))
         .collect();
     for (p, l) in &live {
         if let Some(online) = l.as_ref().and_then(|l| l.online) {

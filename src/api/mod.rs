@@ -12,9 +12,9 @@
 //!   from the same table (a test checks nothing is missing).
 //! * Handlers call typed `hub` functions and contain no SQL except reads
 //!   through `hub::jobs`/`hub::printers` query functions.
-//! * Authentication is one function, [`Api::authenticate`]: today it lets
-//!   every caller in as `anonymous` with every scope; issue 5 replaces its
-//!   body.
+//! * Every request passes one gate, [`Api::authenticate`] (→
+//!   `auth::access`), before its handler; only public routes need no
+//!   principal, and without access control only they answer.
 
 pub mod admin;
 pub mod appliance;
@@ -22,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod integrations;
 pub mod jobs;
+pub mod keys;
 pub mod meta;
 pub mod metrics;
 pub mod openapi;
@@ -30,7 +31,7 @@ pub mod print;
 pub mod printers;
 pub mod shapes;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -50,119 +51,92 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// The application state handed to every handler.
 pub struct Api {
     pub hub: Arc<Hub>,
-    parking: OnceLock<Arc<Parking>>,
-    /// Access control (issue 5); until installed, only public routes answer.
-    auth: OnceLock<Arc<crate::auth::api::AuthState>>,
-    /// The bounded preview pool (issue 10).
+    /// Parked long-polls, event streams, the webhook sender: built before
+    /// the hub, which tells them of every commit.
+    followers: Arc<Followers>,
+    /// Access control; without it only public routes answer.
+    auth: Option<Arc<crate::auth::AuthState>>,
+    /// The bounded preview pool.
     pub previews: print::PreviewPool,
-    /// console (issue 11): open Server-Sent Events streams, started with
-    /// the first stream; `me` lets that thread reach the api.
-    streams: OnceLock<Option<crate::console::sse::Streams>>,
-    me: std::sync::Weak<Api>,
-    /// Lookups, webhooks in and out (apps, issue 13); unconfigured until
-    /// installed.
-    integrations: OnceLock<Arc<crate::integrations::Integrations>>,
 }
 
 impl Api {
-    pub fn new(hub: Arc<Hub>) -> Arc<Api> {
-        let api = Arc::new_cyclic(|me| Api {
+    /// The API over a hub opened with `followers` as its change listener.
+    pub fn new(
+        hub: Arc<Hub>,
+        followers: Arc<Followers>,
+        auth: Option<Arc<crate::auth::AuthState>>,
+    ) -> Arc<Api> {
+        Arc::new(Api {
             previews: print::PreviewPool::new(
                 hub.config.preview_concurrency,
                 hub.config.preview_per_key,
             ),
-            hub: hub.clone(),
-            parking: OnceLock::new(),
-            auth: OnceLock::new(),
-            streams: OnceLock::new(),
-            me: me.clone(),
-            integrations: OnceLock::new(),
-        });
-        hub.set_listener(Arc::new(Listener(Arc::downgrade(&api))));
-        api
-    }
-
-    /// Connects the long-poll registry of the running server.
-    pub fn set_parking(&self, parking: Arc<Parking>) {
-        let _ = self.parking.set(parking);
-    }
-
-    /// Installs access control (once; later calls are ignored).
-    pub fn set_auth(&self, state: Arc<crate::auth::api::AuthState>) {
-        let _ = self.auth.set(state);
-    }
-
-    /// Installs the integrations (once; later calls are ignored).
-    pub fn set_integrations(&self, integrations: Arc<crate::integrations::Integrations>) {
-        let _ = self.integrations.set(integrations);
-    }
-
-    /// The integrations (an unconfigured set when none was installed).
-    pub fn integrations(&self) -> &crate::integrations::Integrations {
-        self.integrations.get_or_init(|| {
-            crate::integrations::Integrations::new(
-                crate::integrations::IntegrationsConfig::default(),
-            )
+            hub,
+            followers,
+            auth,
         })
     }
 
+    /// Lookups, webhooks in and out.
+    pub fn integrations(&self) -> &crate::integrations::Integrations {
+        &self.followers.integrations
+    }
+
     /// The installed access control.
-    pub fn auth(&self) -> Option<&crate::auth::api::AuthState> {
-        self.auth.get().map(|a| a.as_ref())
+    pub fn auth(&self) -> Option<&crate::auth::AuthState> {
+        self.auth.as_deref()
     }
 
     /// The event stream registry (its thread starts with the first stream).
-    pub fn streams(&self) -> Result<&crate::console::sse::Streams, ApiError> {
-        self.streams
-            .get_or_init(
-                || match crate::console::sse::Streams::start(self.me.clone()) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        log::error!("could not start the event stream thread: {e}");
-                        None
-                    }
-                },
-            )
-            .as_ref()
-            .ok_or(ApiError::Http(HttpError::Busy))
+    pub fn streams(&self) -> &crate::console::sse::Streams {
+        &self.followers.streams
     }
 
     /// Open event streams right now.
     pub fn open_streams(&self) -> usize {
-        self.streams
-            .get()
-            .and_then(|s| s.as_ref())
-            .map_or(0, |s| s.len())
+        self.followers.streams.len()
     }
 
     /// Parked long-poll requests right now.
     pub fn waiters(&self) -> usize {
-        self.parking.get().map(|p| p.len()).unwrap_or(0)
+        self.followers.parking.len()
     }
 }
 
-/// Forwards hub changes to the long-poll registry.
-struct Listener(std::sync::Weak<Api>);
+/// Whoever waits for the hub's commits: parked long-polls, the event
+/// stream thread, the webhook sender. Built before the hub and handed to
+/// [`Hub::open`] as its change listener.
+pub struct Followers {
+    pub parking: Arc<Parking>,
+    pub streams: crate::console::sse::Streams,
+    pub integrations: Arc<crate::integrations::Integrations>,
+}
 
-impl ChangeListener for Listener {
+impl Followers {
+    pub fn new(
+        parking: Arc<Parking>,
+        integrations: Arc<crate::integrations::Integrations>,
+    ) -> Arc<Followers> {
+        Arc::new(Followers {
+            parking,
+            streams: crate::console::sse::Streams::new(),
+            integrations,
+        })
+    }
+}
+
+impl ChangeListener for Followers {
     fn changed(&self, changes: &Changes) {
-        let Some(api) = self.0.upgrade() else { return };
-        if let Some(integrations) = api.integrations.get() {
-            integrations.sender.wake();
-        }
-        let Some(parking) = api.parking.get() else {
-            return;
-        };
+        self.integrations.sender.wake();
         let mut keys: Vec<String> =
             Vec::with_capacity(changes.jobs.len() + changes.batches.len() + 2);
         keys.extend(changes.jobs.iter().map(|j| format!("job:{j}")));
         keys.extend(changes.batches.iter().map(|b| format!("batch:{b}")));
         keys.extend(changes.printers.iter().map(|p| format!("printer:{p}")));
         keys.push("events".into());
-        parking.notify(&keys, changes.max_event);
-        if let Some(Some(streams)) = api.streams.get() {
-            streams.changed();
-        }
+        self.parking.notify(&keys, changes.max_event);
+        self.streams.changed();
     }
 }
 
@@ -178,22 +152,27 @@ impl App for Api {
 
 impl Api {
     /// Decides whether the caller may use a route of `scope` and records
-    /// who it is: `auth::api::authenticate` (keys, SSO, scopes, printer
+    /// who it is: `auth::access::authenticate` (keys, SSO, scopes, printer
     /// allow-lists, submission rate limits). Without installed access
     /// control only public routes answer.
     pub fn authenticate(&self, req: &mut Request, scope: Scope) -> Result<(), ApiError> {
-        match self.auth.get() {
-            Some(state) => crate::auth::api::authenticate(self, state, req, scope),
+        match self.auth.as_deref() {
+            Some(state) => Ok(crate::auth::access::authenticate(
+                &self.hub.db,
+                state,
+                req,
+                scope,
+            )?),
             None if scope == Scope::Public => Ok(()),
             None => Err(crate::auth::AuthError::MissingCredentials.into()),
         }
     }
 
     /// Checks the caller of a parked request again when it wakes (key
-    /// still usable, scope, printers): `auth::api::recheck`.
+    /// still usable, scope, printers): `auth::access::recheck`.
     pub fn recheck(&self, req: &mut Request) -> Result<(), ApiError> {
-        match self.auth.get() {
-            Some(state) => crate::auth::api::recheck(self, state, req),
+        match self.auth.as_deref() {
+            Some(state) => Ok(crate::auth::access::recheck(&self.hub.db, state, req)?),
             None if req.scope == Scope::Public => Ok(()),
             None => Err(crate::auth::AuthError::MissingCredentials.into()),
         }
@@ -202,17 +181,33 @@ impl Api {
 
 /// Audit origin of a request.
 pub fn origin(req: &Request) -> Origin {
-    let principal = req.principal.clone().unwrap_or_default();
+    let api_key_id = req
+        .principal
+        .as_ref()
+        .and_then(|p| p.api_key_id())
+        .map(|id| id.to_string());
     Origin {
-        api_key_id: principal.api_key_id.clone(),
-        // apps (issue 13): a batch's `created_by` is the bare key id, as
-        // upstream's clients expect; other principals keep their name.
-        created_by: Some(match &principal.api_key_id {
-            Some(id) => id.clone(),
-            None => principal.name.clone(),
+        // A batch's `created_by` is the bare key id, as upstream's clients
+        // expect; other principals keep their actor name.
+        created_by: Some(match (&api_key_id, &req.principal) {
+            (Some(id), _) => id.clone(),
+            (None, Some(p)) => p.actor(),
+            (None, None) => String::new(),
         }),
+        api_key_id,
         source_ip: req.peer.map(|p| p.ip().to_string()),
     }
+}
+
+/// The audit actor of a request: its principal (`api-key:<id>`,
+/// `sso:<user>`; `unknown` without one) and the client address.
+pub fn actor(req: &Request) -> (String, Option<String>) {
+    let name = req
+        .principal
+        .as_ref()
+        .map(|p| p.actor())
+        .unwrap_or_else(|| "unknown".into());
+    (name, req.peer.map(|p| p.ip().to_string()))
 }
 
 /// Parses the JSON body into `T` (unknown fields are refused where `T`
@@ -232,7 +227,7 @@ pub fn body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     })
 }
 
-/// appliance (issue 12): a multipart or form upload gets a 415 that says
+/// A multipart or form upload gets a 415 that says
 /// what to send instead (JSON, images as base64), before any parsing.
 pub fn refuse_form_uploads(req: &Request) -> Result<(), ApiError> {
     // Every Content-Type header counts: a second one must not hide a form.
@@ -600,7 +595,7 @@ pub fn routes() -> Router<Api> {
             "Enable a printer (its thread starts)",
             admin::enable
         ),
-        // Appliance (issue 12): discovery, backup, deleting a printer.
+        // Appliance: discovery, backup, deleting a printer.
         route!(
             "GET",
             "/api/v1/admin/discover",
@@ -622,7 +617,7 @@ pub fn routes() -> Router<Api> {
             "Delete a printer, its jobs and batches (409 while jobs wait unless ?cancel_queued=true)",
             appliance::delete_printer
         ),
-        // Apps people already run (apps, issue 13): lookups, inbound
+        // Apps people already run: lookups, inbound
         // webhooks (their own X-API-Key secret, checked in the handler),
         // QR landing pages (public like upstream's: phones scan them) and
         // the outbound webhook admin API.
@@ -740,7 +735,7 @@ pub fn routes() -> Router<Api> {
             // A subscription sees every printer's events.
             UNRESTRICTED
         ),
-        // Observe (issue 12, part 4): Prometheus metrics. A read key; the
+        // Prometheus metrics. A read key; the
         // printer series follow the key's allow-list (see api::metrics).
         route!(
             "GET",
@@ -751,13 +746,13 @@ pub fn routes() -> Router<Api> {
             // Lists across printers: the handler keeps only the caller's.
             Policy::NONE.lists()
         ),
-        // API keys and the audit log (auth, issue 5).
+        // API keys and the audit log.
         route!(
             "GET",
             "/api/admin/api-keys",
             Admin,
             "All API keys (metadata only, never the key)",
-            crate::auth::api::list_keys,
+            keys::list_keys,
             UNRESTRICTED
         ),
         route!(
@@ -765,7 +760,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys",
             Admin,
             "Create an API key; the plaintext is in this response only",
-            crate::auth::api::create_key,
+            keys::create_key,
             UNRESTRICTED
         ),
         route!(
@@ -773,7 +768,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys/{key_id}",
             Admin,
             "One API key (metadata only)",
-            crate::auth::api::get_key,
+            keys::get_key,
             UNRESTRICTED
         ),
         route!(
@@ -781,7 +776,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys/{key_id}",
             Admin,
             "Change enabled, rate limit, notes or printer allow-list",
-            crate::auth::api::update_key,
+            keys::update_key,
             UNRESTRICTED
         ),
         route!(
@@ -789,7 +784,7 @@ pub fn routes() -> Router<Api> {
             "/api/admin/api-keys/{key_id}",
             Admin,
             "Revoke (disable) an API key",
-            crate::auth::api::revoke_key,
+            keys::revoke_key,
             UNRESTRICTED
         ),
         route!(
@@ -797,10 +792,10 @@ pub fn routes() -> Router<Api> {
             "/api/admin/audit",
             Admin,
             "Audit log of key and printer changes, newest first",
-            crate::auth::api::audit,
+            keys::audit,
             UNRESTRICTED
         ),
-        // console (issue 11): the page, its files, sessions, the print
+        // The console: the page, its files, sessions, the print
         // form's field table and "test connection".
         route!(
             "GET",

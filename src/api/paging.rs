@@ -1,4 +1,4 @@
-//! Paging shared by the list routes (issue 10): `limit` (bounded) and an
+//! Paging shared by the list routes: `limit` (bounded) and an
 //! opaque `cursor`; the next page's cursor is in `X-Next-Cursor` and a
 //! `Link: <...>; rel="next"` header, absent on the last page.
 //!

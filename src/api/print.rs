@@ -117,8 +117,8 @@ pub(super) fn idempotency(
     let principal = req
         .principal
         .as_ref()
-        .map(|p| p.name.as_str())
-        .unwrap_or("anonymous");
+        .map(|p| p.actor())
+        .unwrap_or_else(|| "anonymous".into());
     let route = format!("{} {}", req.method, req.template);
     let mut hash = Sha256::new();
     hash.update(route.as_bytes());
@@ -179,7 +179,7 @@ pub fn print(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             None => printers::default_printer(&conn)?,
         }
     };
-    crate::auth::api::require_printer(req, &printer.id)?;
+    crate::auth::access::require_printer(req, &printer.id)?;
     let item = item(api, (None, 1), &r.content_type, r.options, r.data, r.lookup)?;
     let idempotency = idempotency(req, &printer.id)?;
     let sub = Submission {

@@ -15,7 +15,7 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let selected: Vec<_> = all
         .iter()
         .filter(|p| slug.is_none_or(|s| p.slug == s))
-        .filter(|p| crate::auth::api::may_use_printer(req, &p.id))
+        .filter(|p| crate::auth::access::may_use_printer(req, &p.id))
         .collect();
     if let Some(s) = slug {
         if selected.is_empty() {
@@ -29,8 +29,8 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let body: Vec<Value> = selected
         .iter()
         .map(|p| {
-            let live = api.hub.printers.live(&p.id);
-            shapes::printer(p, live.as_ref(), api.hub.printers.alive(&p.id))
+            let live = api.hub.threads.live(&p.id);
+            shapes::printer(p, live.as_ref(), api.hub.threads.alive(&p.id))
         })
         .collect();
     json(200, &Value::Array(body))
@@ -39,10 +39,10 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 /// `GET /api/printers/{printer_id}` (id or slug; disabled ones too).
 pub fn get(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let p = printers::get(&api.hub.db.read(), req.param("printer_id"))?;
-    let live = api.hub.printers.live(&p.id);
+    let live = api.hub.threads.live(&p.id);
     json(
         200,
-        &shapes::printer(&p, live.as_ref(), api.hub.printers.alive(&p.id)),
+        &shapes::printer(&p, live.as_ref(), api.hub.threads.alive(&p.id)),
     )
 }
 
@@ -50,7 +50,7 @@ pub fn get(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 /// the printer thread's last poll, plus pause state.
 pub fn status(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let p = printers::get(&api.hub.db.read(), req.param("printer_id"))?;
-    let live = api.hub.printers.live(&p.id).unwrap_or_default();
+    let live = api.hub.threads.live(&p.id).unwrap_or_default();
     let stored = p.status.clone().unwrap_or(Value::Null);
     let online = live.online.or_else(|| stored["online"].as_bool());
     // faults (issue 10): a thread holding its queue after a failed write
@@ -81,7 +81,7 @@ pub fn status(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             "paused_detail": live.storage_error.as_deref().or(p.paused_detail.as_deref()),
             "storage_error": live.storage_error,
             "auto_resume": p.auto_resume,
-            "thread_alive": api.hub.printers.alive(&p.id).unwrap_or(false),
+            "thread_alive": api.hub.threads.alive(&p.id).unwrap_or(false),
             "current_job": live.current_job,
             "details": stored.get("details").cloned().unwrap_or(Value::Null),
         }),
@@ -130,7 +130,7 @@ pub fn clear(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 /// `POST /printer/resume`: the default printer; 409 `already_active`.
 pub fn legacy_resume(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let p = printers::default_printer(&api.hub.db.read())?;
-    crate::auth::api::require_printer(req, &p.id)?;
+    crate::auth::access::require_printer(req, &p.id)?;
     if !p.paused {
         return Err(ApiError::Conflict {
             code: "already_active",

@@ -167,7 +167,7 @@ pub fn printer(p: &Printer, live: Option<&LiveState>, alive: Option<bool>) -> Va
         "media": p.media,
         "loaded_media": p.loaded_media(),
         "online": live.and_then(|l| l.online),
-        // faults (issue 10): set while the printer holds its queue after a
+        // Set while the printer holds its queue after a
         // failed write.
         "storage_error": live.and_then(|l| l.storage_error.clone()),
         "thread_alive": alive.unwrap_or(false),

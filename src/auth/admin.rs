@@ -20,9 +20,10 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::store::{self, KeyPatch, KeyRow, NewKey};
+use super::{audit, AuthError, Gate};
 #[cfg(doc)]
-use super::Principal;
-use super::{audit, AuthError, Gate, Scope};
+use crate::http::Principal;
+use crate::http::Scope;
 use crate::hub::{parse_rfc3339, rfc3339};
 
 /// Longest key name, notes text and allow-list.
@@ -36,8 +37,8 @@ pub const MAX_ALLOWED_PRINTERS: usize = 256;
 pub struct CreateRequest {
     pub name: String,
     pub scopes: Vec<String>,
-    /// Absent or `null`: every printer. `[]` is refused (faults, issue 10:
-    /// an empty list silently meaning "every printer" surprised operators).
+    /// Absent or `null`: every printer. `[]` is refused (an empty list
+    /// silently meaning "every printer" surprised operators).
     #[serde(default)]
     pub allowed_printer_ids: Option<Vec<String>>,
     #[serde(default = "default_rate")]
@@ -63,7 +64,7 @@ pub struct PatchRequest {
     pub rate_limit_per_minute: Option<i64>,
     #[serde(default)]
     pub notes: Option<String>,
-    /// Absent: unchanged; `null`: every printer; `[]`: refused (issue 10).
+    /// Absent: unchanged; `null`: every printer; `[]`: refused.
     #[serde(default, deserialize_with = "present")]
     pub allowed_printer_ids: Option<Option<Vec<String>>>,
 }
@@ -125,7 +126,7 @@ pub fn create(
     printer_exists: &dyn Fn(&Uuid) -> bool,
     now_ms: i64,
 ) -> Result<Value, AuthError> {
-    // apps (issue 13): the creation answer echoes `scopes` as sent
+    // The creation answer echoes `scopes` as sent
     // (upstream's clients compare it); the key holds the highest one.
     let sent_scopes = req.scopes.clone();
     let new = NewKey {
@@ -365,8 +366,8 @@ fn is_invisible_format(c: char) -> bool {
         | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
-/// The character rules of display names, shared by API keys and printers
-/// (faults, issue 10): trimmed, 1 to `max` characters, no control
+/// The character rules of display names, shared by API keys and printers:
+/// trimmed, 1 to `max` characters, no control
 /// characters, no invisible or direction-changing format characters.
 /// Returns the trimmed name or the message for the 422.
 pub fn display_name(name: &str, max: usize) -> Result<String, String> {
@@ -448,8 +449,13 @@ mod tests {
     use crate::auth::store::tests::conn;
     use crate::auth::AuthConfig;
 
-    fn admin() -> String {
-        format!("api-key:{}", Uuid::nil())
+    const ADMIN: &str = "api-key:00000000-0000-0000-0000-000000000000";
+
+    fn actor(source_ip: Option<&str>) -> Actor<'_> {
+        Actor {
+            name: ADMIN,
+            source_ip,
+        }
     }
 
     fn any_printer(_: &Uuid) -> bool {
@@ -460,21 +466,32 @@ mod tests {
         serde_json::from_value(body).unwrap()
     }
 
+    /// Changes a key (every printer exists).
+    fn patch(
+        conn: &Connection,
+        gate: &Gate,
+        id: &str,
+        req: PatchRequest,
+        now_ms: i64,
+    ) -> Result<Value, AuthError> {
+        update(conn, gate, id, req, actor(None), &any_printer, now_ms)
+    }
+
+    /// Creates a key from a request body (every printer exists).
+    fn create_ok(conn: &Connection, body: Value, now_ms: i64) -> Value {
+        create(conn, create_req(body), actor(None), &any_printer, now_ms).unwrap()
+    }
+
     #[test]
     fn create_shows_the_plaintext_once_and_audits_without_it() {
         let conn = conn();
-        let p = admin();
-        let actor = Actor {
-            name: &p,
-            source_ip: Some("192.0.2.1"),
-        };
         let printer = Uuid::new_v4();
         let created = create(
             &conn,
             create_req(json!({"name": "shop", "scopes": ["read", "print"],
                               "allowed_printer_ids": [printer.to_string()],
                               "rate_limit_per_minute": 10, "notes": "till"})),
-            actor,
+            actor(Some("192.0.2.1")),
             &any_printer,
             1000,
         )
@@ -495,21 +512,14 @@ mod tests {
         );
         assert!(!everything.contains(&plaintext[16..]));
         let page = audit_page(&conn, &audit::Query::default()).unwrap();
-        assert_eq!(
-            page["items"][0]["actor"],
-            format!("api-key:{}", Uuid::nil())
-        );
+        assert_eq!(page["items"][0]["actor"], ADMIN);
         assert_eq!(page["items"][0]["source_ip"], "192.0.2.1");
     }
 
     #[test]
     fn create_validates_like_upstream_should_have() {
         let conn = conn();
-        let p = admin();
-        let actor = Actor {
-            name: &p,
-            source_ip: None,
-        };
+        let actor = actor(None);
         let bad = [
             (json!({"name": "", "scopes": ["read"]}), "name"),
             (json!({"name": "x", "scopes": []}), "scopes"),
@@ -576,29 +586,14 @@ mod tests {
     fn admin_keys_limited_to_printers_do_not_count_as_the_last_admin() {
         let conn = conn();
         let gate = Gate::new(AuthConfig::default());
-        let p = admin();
-        let actor = Actor {
-            name: &p,
-            source_ip: None,
-        };
+        let actor = actor(None);
         let printer = Uuid::new_v4().to_string();
-        let wide = create(
+        let wide = create_ok(&conn, json!({"name": "wide", "scopes": ["admin"]}), 1);
+        create_ok(
             &conn,
-            create_req(json!({"name": "wide", "scopes": ["admin"]})),
-            actor,
-            &any_printer,
+            json!({"name": "narrow", "scopes": ["admin"], "allowed_printer_ids": [printer]}),
             1,
-        )
-        .unwrap();
-        create(
-            &conn,
-            create_req(json!({"name": "narrow", "scopes": ["admin"],
-                              "allowed_printer_ids": [printer]})),
-            actor,
-            &any_printer,
-            1,
-        )
-        .unwrap();
+        );
         let wide = wide["key_id"].as_str().unwrap().to_owned();
         let err = revoke(&conn, &gate, &wide, actor, 2).unwrap_err();
         assert_eq!(err.code(), "last_admin_key");
@@ -606,7 +601,7 @@ mod tests {
             allowed_printer_ids: Some(Some(vec![printer])),
             ..PatchRequest::default()
         };
-        let err = update(&conn, &gate, &wide, limit, actor, &any_printer, 2).unwrap_err();
+        let err = patch(&conn, &gate, &wide, limit, 2).unwrap_err();
         assert_eq!(err.code(), "last_admin_key");
         assert_eq!(get(&conn, &wide).unwrap()["enabled"], true);
     }
@@ -615,23 +610,12 @@ mod tests {
     fn patch_revoke_and_the_last_admin_key() {
         let conn = conn();
         let gate = Gate::new(AuthConfig::default());
-        let p = admin();
-        let actor = Actor {
-            name: &p,
-            source_ip: None,
-        };
-        let first = create(
-            &conn,
-            create_req(json!({"name": "a", "scopes": ["admin"]})),
-            actor,
-            &any_printer,
-            1,
-        )
-        .unwrap();
+        let actor = actor(None);
+        let first = create_ok(&conn, json!({"name": "a", "scopes": ["admin"]}), 1);
         let a = first["key_id"].as_str().unwrap().to_owned();
         let err = revoke(&conn, &gate, &a, actor, 2).unwrap_err();
         assert_eq!(err.code(), "last_admin_key");
-        let err = update(
+        let err = patch(
             &conn,
             &gate,
             &a,
@@ -639,24 +623,15 @@ mod tests {
                 enabled: Some(false),
                 ..PatchRequest::default()
             },
-            actor,
-            &any_printer,
             2,
         )
         .unwrap_err();
         assert_eq!(err.code(), "last_admin_key");
-        let second = create(
-            &conn,
-            create_req(json!({"name": "b", "scopes": ["admin"]})),
-            actor,
-            &any_printer,
-            1,
-        )
-        .unwrap();
+        let second = create_ok(&conn, json!({"name": "b", "scopes": ["admin"]}), 1);
         revoke(&conn, &gate, &a, actor, 3).unwrap();
         assert_eq!(get(&conn, &a).unwrap()["enabled"], false);
         let b = second["key_id"].as_str().unwrap();
-        let patched = update(
+        let patched = patch(
             &conn,
             &gate,
             b,
@@ -665,15 +640,13 @@ mod tests {
                 notes: Some("n".into()),
                 ..PatchRequest::default()
             },
-            actor,
-            &any_printer,
             4,
         )
         .unwrap();
         assert_eq!(patched["rate_limit_per_minute"], 7);
         assert_eq!(patched["notes"], "n");
         assert_eq!(patched["enabled"], true);
-        let err = update(
+        let err = patch(
             &conn,
             &gate,
             b,
@@ -681,8 +654,6 @@ mod tests {
                 rate_limit_per_minute: Some(-1),
                 ..PatchRequest::default()
             },
-            actor,
-            &any_printer,
             4,
         )
         .unwrap_err();

@@ -17,7 +17,8 @@ use rusqlite::Connection;
 use serde_json::json;
 
 use super::store::{self, NewKey};
-use super::{audit, AuthError, Scope};
+use super::{audit, AuthError};
+use crate::http::Scope;
 
 /// File name of the bootstrap key inside the data directory.
 pub const FILE_NAME: &str = "bootstrap-admin.key";

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::sso::{Sso, MIN_TOKEN_LEN};
-use super::Scope;
+use crate::http::Scope;
 use crate::hub::config::{env_vars, VarReader};
 
 /// Every variable, its default and what it means (README table).

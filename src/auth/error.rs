@@ -8,7 +8,7 @@
 use std::fmt;
 
 use super::key::RandomError;
-use super::Scope;
+use crate::http::Scope;
 
 /// Everything that can go wrong in `auth`.
 #[derive(Debug)]

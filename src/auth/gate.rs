@@ -1,5 +1,5 @@
 //! The gate: request headers in, [`Principal`] or [`AuthError`] out, plus
-//! and the per-principal submission buckets.
+//! the per-principal submission buckets.
 //!
 //! Resolution order (first match wins, a failure never falls through):
 //! 1. `X-Label-Hub-Key` present → the key decides (valid, or 401 `invalid_key`).
@@ -25,7 +25,8 @@ use uuid::Uuid;
 
 use super::key::{Presented, DUMMY_DIGEST};
 use super::rate::RateLimiter;
-use super::{store, AuthConfig, AuthError, Principal, Source, KEY_HEADER};
+use super::{store, AuthConfig, AuthError, KEY_HEADER};
+use crate::http::Principal;
 
 /// How often `last_used_at` is refreshed per key.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
@@ -151,16 +152,7 @@ impl Gate {
             ip: client.map(|ip| ip.to_string()),
             now_ms,
         });
-        let principal = Principal {
-            printers: row.printer_access(),
-            source: Source::ApiKey {
-                id: row.id,
-                prefix: row.key_prefix,
-            },
-            scope: row.scope,
-            rate_limit_per_minute: row.rate_limit_per_minute,
-        };
-        Ok((principal, touch))
+        Ok((row.principal(), touch))
     }
 
     /// Whether `last_used_*` of key `id` is due for a refresh (at most once
@@ -190,11 +182,8 @@ impl Gate {
         principal: &Principal,
         now: Instant,
     ) -> Result<(), AuthError> {
-        self.buckets.check(
-            &principal.bucket_key(),
-            principal.rate_limit_per_minute,
-            now,
-        )
+        self.buckets
+            .check(&principal.actor(), principal.rate_limit_per_minute, now)
     }
 
     /// Forgets what is cached about a key (after revocation or a change).
@@ -210,9 +199,9 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::store::tests::{conn, new_key};
-    use crate::auth::store::{insert_key, update_key, KeyPatch};
-    use crate::auth::Scope;
+    use crate::auth::store::insert_key;
+    use crate::auth::store::tests::{conn, disable, new_key};
+    use crate::http::Scope;
 
     fn gate() -> Gate {
         Gate::new(AuthConfig::default())
@@ -284,15 +273,7 @@ mod tests {
                     .unwrap_err(),
             );
         }
-        update_key(
-            &conn,
-            &row.id,
-            &KeyPatch {
-                enabled: Some(false),
-                ..KeyPatch::default()
-            },
-        )
-        .unwrap();
+        disable(&conn, &row.id);
         answers.push(g.authenticate(&conn, with_key(s), None, 20).unwrap_err());
         for err in &answers {
             assert_eq!(err.code(), "invalid_key");

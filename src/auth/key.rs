@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::base64::{self, URL_SAFE};
 
-/// The fixed start of every key.
-pub const KEY_MARKER: &str = "lh_pat_";
+/// The fixed start of every key (the audit log's redaction finds keys by it).
+pub use crate::hub::audit::KEY_MARKER;
 /// Length of the random part: 32 bytes in unpadded base64 (⌈256 / 6⌉).
 pub const SECRET_CHARS: usize = 43;
 /// Total length of a key.

@@ -1,13 +1,11 @@
-//! Rate limits: a token bucket per principal on submissions, and a cap on
-//! what one client address may hold at once (connections, long-polls).
+//! Rate limits: a token bucket per principal on submissions. (What one
+//! client address may hold at once is capped in `http::front::slots`.)
 //!
 //! **Invariants:**
 //! - A bucket holds at most `per_minute` tokens and refills at
 //!   `per_minute / 60` tokens per second; each submission takes one. Its size
 //!   follows the key's current limit (an admin change applies at once).
-//! - A [`Slot`] is released when dropped, so a panicking or erroring handler
-//!   cannot leak a client's capacity.
-//! - Both maps are bounded: full buckets and zero counters are removed.
+//! - The map is bounded: full buckets are removed.
 //! - Time is passed in (`Instant`), so tests need no sleeping.
 
 use std::collections::HashMap;

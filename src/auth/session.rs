@@ -1,4 +1,4 @@
-//! Console sessions (issue 11): a person pastes an API key once and the
+//! Console sessions: a person pastes an API key once and the
 //! browser holds an opaque session cookie instead of the key.
 //!
 //! - `POST /api/session {key}` verifies the key exactly as the gate does and
@@ -32,7 +32,8 @@ use uuid::Uuid;
 
 use super::gate::Touch;
 use super::key::{ct_eq_str, digest};
-use super::{store, AuthError, Gate, Principal, Source, KEY_HEADER};
+use super::{store, AuthError, Gate, KEY_HEADER};
+use crate::http::Principal;
 
 /// The cookie's name.
 pub const COOKIE: &str = "lh_session";
@@ -176,15 +177,7 @@ pub fn principal(
     if !row.usable_at(now_ms) {
         return Err(AuthError::SessionInvalid);
     }
-    Ok(Principal {
-        printers: row.printer_access(),
-        source: Source::ApiKey {
-            id: row.id,
-            prefix: row.key_prefix,
-        },
-        scope: row.scope,
-        rate_limit_per_minute: row.rate_limit_per_minute,
-    })
+    Ok(row.principal())
 }
 
 /// Whether a method changes state (and so needs the CSRF token).
@@ -193,7 +186,7 @@ fn changes_state(method: &str) -> bool {
 }
 
 /// THE hook where a request's credentials are read (called once by the
-/// gate, `auth::api::authenticate`):
+/// gate, `auth::access::authenticate`):
 ///
 /// 1. `X-Label-Hub-Key` present → the key decides ([`Gate::authenticate_read`]);
 /// 2. a session cookie → that session (401 `session_invalid` when unknown,
@@ -250,24 +243,16 @@ pub fn clear_cookie(secure: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::store::tests::new_key;
-    use crate::auth::store::{insert_key, update_key, KeyPatch};
-    use crate::auth::{AuthConfig, PrinterAccess, Scope};
+    use crate::auth::store::insert_key;
+    use crate::auth::store::tests::{disable, headers, new_key};
+    use crate::auth::AuthConfig;
+    use crate::http::{PrinterAccess, Scope};
 
     fn conn() -> Connection {
         let conn = crate::auth::store::tests::conn();
         conn.execute_batch(include_str!("../../sql/0014_sessions.sql"))
             .unwrap();
         conn
-    }
-
-    fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> + 'a {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| *v)
-        }
     }
 
     #[test]
@@ -306,15 +291,7 @@ mod tests {
         ];
         assert!(credentials(&gate, &conn, "POST", headers(&h), None, 20).is_ok());
         // Disabling the key ends the session; so does expiry and sign-out.
-        update_key(
-            &conn,
-            &row.id,
-            &KeyPatch {
-                enabled: Some(false),
-                ..KeyPatch::default()
-            },
-        )
-        .unwrap();
+        disable(&conn, &row.id);
         let err = credentials(&gate, &conn, "GET", headers(&h), None, 20).unwrap_err();
         assert_eq!(err.code(), "session_invalid");
     }

@@ -12,7 +12,8 @@
 //! - The configured token is at least [`MIN_TOKEN_LEN`] characters.
 
 use super::key::ct_eq_str;
-use super::{AuthError, Principal, PrinterAccess, Scope, Source};
+use super::AuthError;
+use crate::http::{Principal, PrinterAccess, Scope, Source};
 
 /// Shortest accepted trust token (as upstream's webhook secret).
 pub const MIN_TOKEN_LEN: usize = 32;
@@ -73,6 +74,7 @@ impl Sso {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::store::tests::headers;
 
     fn sso() -> Sso {
         Sso {
@@ -81,15 +83,6 @@ mod tests {
             trust_header: "X-Pangolin-Token".into(),
             scope: Scope::Print,
             rate_limit_per_minute: 60,
-        }
-    }
-
-    fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| *v)
         }
     }
 

@@ -14,7 +14,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::key::{self, KeyDigest, Plaintext};
-use super::{AuthError, PrinterAccess, Scope};
+use super::AuthError;
+use crate::http::{Principal, PrinterAccess, Scope, Source};
 
 /// A stored key, without its digest.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,9 +40,18 @@ impl KeyRow {
         self.enabled && self.expires_at.is_none_or(|t| now_ms < t)
     }
 
-    /// The printers this key may use.
-    pub fn printer_access(&self) -> PrinterAccess {
-        PrinterAccess::from_list(self.allowed_printer_ids.clone())
+    /// The principal of this key: what a verified key or one of its
+    /// console sessions acts as.
+    pub fn principal(self) -> Principal {
+        Principal {
+            printers: PrinterAccess::from_list(self.allowed_printer_ids),
+            source: Source::ApiKey {
+                id: self.id,
+                prefix: self.key_prefix,
+            },
+            scope: self.scope,
+            rate_limit_per_minute: self.rate_limit_per_minute,
+        }
     }
 }
 
@@ -234,6 +244,27 @@ pub(crate) mod tests {
         conn.execute_batch(include_str!("../../sql/0010_auth.sql"))
             .unwrap();
         conn
+    }
+
+    /// Disables key `id`.
+    pub(crate) fn disable(conn: &Connection, id: &Uuid) {
+        let off = KeyPatch {
+            enabled: Some(false),
+            ..KeyPatch::default()
+        };
+        update_key(conn, id, &off).unwrap();
+    }
+
+    /// Request headers from pairs, looked up case-insensitively.
+    pub(crate) fn headers<'a>(
+        pairs: &'a [(&'a str, &'a str)],
+    ) -> impl Fn(&str) -> Option<&'a str> + 'a {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+        }
     }
 
     pub(crate) fn new_key(scope: Scope) -> NewKey {

@@ -44,6 +44,27 @@ impl From<lexopt::Error> for CliError {
     }
 }
 
+/// Every `PRINTER_HUB_*` variable `serve` reads, `(name, default,
+/// meaning)`: the tables of the hub, auth and the integrations, which each
+/// read only their own. Assembled here, at the top, so no layer needs to
+/// know another's variables.
+pub fn variables() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    crate::hub::config::VARIABLES
+        .iter()
+        .chain(crate::auth::config::VARIABLES)
+        .chain(crate::integrations::config::VARIABLES)
+}
+
+/// Logs a warning for every `PRINTER_HUB_*` variable of the environment
+/// that no table knows (a typo would otherwise be ignored in silence).
+pub fn warn_unknown_variables() {
+    for name in crate::hub::config::env_vars().keys() {
+        if !variables().any(|(known, _, _)| known == name) {
+            log::warn!("ignoring unknown variable {name}");
+        }
+    }
+}
+
 /// Writes a listing's text to `-o FILE` (atomically: a temporary file
 /// renamed over it) or to stdout when there is no `-o` or it is `-`.
 pub fn write_output(output: Option<&Path>, text: &str) -> Result<(), CliError> {
@@ -82,4 +103,16 @@ pub fn part_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".part");
     path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_variable_is_documented_once() {
+        let mut names: Vec<&str> = super::variables().map(|v| v.0).collect();
+        let all = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all);
+    }
 }

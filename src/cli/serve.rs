@@ -1,10 +1,13 @@
 //! `labelhub serve`: runs the hub.
 //!
-//! Start-up order (fixed): read configuration -> open the database
-//! (migrations, pragmas; a newer database is refused) -> create the demo
-//! printer on a first start -> restart recovery -> one thread per enabled
-//! printer, the retention thread and the HTTP server. The bound address is
-//! logged as `listening on ADDR`.
+//! Start-up builds each part after what it needs, so nothing is installed
+//! later: configuration -> bind the public address -> the followers of the
+//! hub's commits (long-poll parking, event streams, integrations) -> open
+//! the database with them as its change listener (migrations; a newer
+//! database is refused) -> bootstrap key and demo printer on a first start
+//! -> restart recovery -> (threads from here on) one thread per enabled
+//! printer, retention, the API and its HTTP server, the webhook sender, the
+//! front door. The bound address is logged as `listening on ADDR`.
 //!
 //! Shutdown on SIGTERM or SIGINT: stop accepting requests and answer parked
 //! long-polls, let each printer finish the label it is sending (queued jobs
@@ -21,18 +24,20 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use super::CliError;
-use crate::api::{self, Api};
-use crate::auth::api::AuthState;
+use crate::api::{self, Api, Followers};
 use crate::auth::AuthConfig;
+use crate::auth::AuthState;
 use crate::http::front::{Front, FrontConfig};
+use crate::http::park::Parking;
 use crate::http::{Listen, Server, ServerConfig};
 use crate::hub::device::BrotherDevices;
 use crate::hub::labels::RenderLabels;
-use crate::hub::{events, recovery, retention, Config, Hub};
+use crate::hub::{recovery, retention, Config, Hub};
 use crate::integrations::{outbox, Integrations, IntegrationsConfig};
 
 /// `serve --help`: every `PRINTER_HUB_*` variable from the tables the
-/// configuration reads (hub and auth), so the help cannot miss one.
+/// configuration reads (hub, auth, integrations), so the help cannot miss
+/// one.
 fn usage() -> String {
     let mut text = String::from(
         "labelhub serve [-o LOGFILE]: run the print hub\n\n\
@@ -40,11 +45,7 @@ fn usage() -> String {
          -o, --output FILE   append the log to FILE instead of stderr\n\n\
          Configured by environment variables (default in brackets):\n",
     );
-    let all = crate::hub::config::VARIABLES
-        .iter()
-        .chain(crate::auth::config::VARIABLES.iter())
-        .chain(crate::integrations::config::VARIABLES.iter());
-    for (name, default, meaning) in all {
+    for (name, default, meaning) in super::variables() {
         text.push_str(&format!("    {name} [{default}]\n        {meaning}\n"));
     }
     text
@@ -114,6 +115,7 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
         }
     };
     init_logging(config.log_level, config.access_log, log_file.as_deref())?;
+    super::warn_unknown_variables();
     serve(config, auth, apps)
 }
 
@@ -204,7 +206,7 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     // Signals first: a SIGTERM during start-up still shuts down cleanly.
     let mut signals = Signals::new([SIGTERM, SIGINT])
         .map_err(|e| CliError::Failed(format!("cannot install signal handlers: {e}")))?;
-    // faults (issue 10): a file size limit (RLIMIT_FSIZE) must surface as a
+    // A file size limit (RLIMIT_FSIZE) must surface as a
     // write error (EFBIG -> storage_unavailable), not kill the hub.
     signal_hook::flag::register(
         signal_hook::consts::SIGXFSZ,
@@ -224,15 +226,29 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     })?;
     let _data_lock = crate::hub::backup::DataDirLock::acquire(&config.data_dir)
         .map_err(|e| CliError::Failed(e.to_string()))?;
-    let hub = Hub::open(config, Arc::new(RenderLabels), Arc::new(BrotherDevices))
-        .map_err(|e| CliError::Failed(format!("cannot open the database: {e}")))?;
+    // Whoever waits for the hub's commits, made before the hub so it hears
+    // every one: parked long-polls, event streams, the webhook sender's
+    // wake-up line (with lookups and webhook settings).
+    let mut apps = apps;
+    apps.networks = crate::integrations::policy::Networks::new(config.printer_networks.clone());
+    let followers = Followers::new(
+        Arc::new(Parking::new(config.max_waiters)),
+        Integrations::new(apps),
+    );
+    let hub = Hub::open(
+        config,
+        Arc::new(RenderLabels),
+        Arc::new(BrotherDevices),
+        followers.clone(),
+    )
+    .map_err(|e| CliError::Failed(format!("cannot open the database: {e}")))?;
     log::info!(
         "database {} (schema {})",
         hub.config.db_path().display(),
         crate::hub::db::SCHEMA_VERSION
     );
-    // auth: a first start with no key at all gets a bootstrap admin key,
-    // written to a 0600 file; the log names the file, never the key.
+    // A first start with no key at all gets a bootstrap admin key, written
+    // to a 0600 file; the log names the file, never the key.
     match crate::auth::bootstrap::ensure(&hub.db.lock(), &hub.config.data_dir, crate::hub::now_ms())
     {
         Ok(Some(path)) => log::warn!(
@@ -249,6 +265,7 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     if let Err(e) = hub.ensure_demo_printer() {
         log::error!("could not create the demo printer: {e}");
     }
+    // Recovery finishes before any thread exists.
     let report = recovery::run(&hub);
     if report.errors > 0 {
         log::error!(
@@ -262,17 +279,27 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     let retention = retention::spawn(hub.clone(), retention_rx)
         .map_err(|e| CliError::Failed(format!("cannot start the retention thread: {e}")))?;
 
-    let api = Api::new(hub.clone());
-    // apps (issue 13): lookups, webhooks, and the outbound webhook sender
-    // (it resends what the outbox still holds from before a crash).
-    let mut apps = apps;
-    apps.networks = crate::integrations::policy::Networks::new(hub.config.printer_networks.clone());
-    let integrations = Integrations::new(apps);
-    api.set_integrations(integrations.clone());
+    let front_cfg = FrontConfig {
+        max_conns: auth.max_conns,
+        max_conns_per_client: auth.max_conns_per_client,
+        max_waits_per_client: auth.max_waits_per_client,
+        header_timeout: auth.header_timeout,
+        body_timeout: auth.body_timeout,
+        max_header_bytes: auth.max_header_bytes,
+        max_headers: auth.max_headers,
+        max_body_bytes: hub.config.max_body_bytes,
+        ..FrontConfig::default()
+    };
+    let access = AuthState {
+        gate: crate::auth::Gate::new(auth),
+        behind_front: true,
+    };
+    let api = Api::new(hub.clone(), followers.clone(), Some(Arc::new(access)));
+    // The outbound webhook sender (it resends what the outbox still holds
+    // from before a crash).
     let (sender_stop, sender_rx) = crossbeam_channel::bounded::<()>(1);
-    let _sender = outbox::spawn(hub.clone(), integrations, sender_rx)
+    let _sender = outbox::spawn(hub.clone(), followers.integrations.clone(), sender_rx)
         .map_err(|e| CliError::Failed(format!("cannot start the webhook sender: {e}")))?;
-    let last_seq = events::last_id(&hub.db.lock()).unwrap_or(0);
     // The public address (bound above, before anything was created)
     // belongs to the front door (http::front); tiny_http listens on a
     // private Unix socket that only the front talks to.
@@ -288,10 +315,13 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
         threads: hub.config.http_threads,
         queue: hub.config.http_threads * 64,
         max_body: hub.config.max_body_bytes,
-        max_waiters: hub.config.max_waiters,
-        last_seq,
     };
-    let server = match Server::start(server_cfg, api.clone(), Arc::new(api::routes())) {
+    let server = match Server::start(
+        server_cfg,
+        api.clone(),
+        Arc::new(api::routes()),
+        followers.parking.clone(),
+    ) {
         Ok(server) => server,
         Err(e) => {
             hub.shutdown(shutdown_timeout);
@@ -301,7 +331,6 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
             )));
         }
     };
-    api.set_parking(server.parking());
     let Some(backend) = server.socket_path().map(|p| p.to_path_buf()) else {
         server.shutdown(Duration::from_secs(5));
         hub.shutdown(shutdown_timeout);
@@ -311,18 +340,6 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
         "internal HTTP server on unix:{} (answers only requests passed by the front door)",
         backend.display()
     );
-    let front_cfg = FrontConfig {
-        max_conns: auth.max_conns,
-        max_conns_per_client: auth.max_conns_per_client,
-        max_waits_per_client: auth.max_waits_per_client,
-        header_timeout: auth.header_timeout,
-        body_timeout: auth.body_timeout,
-        max_header_bytes: auth.max_header_bytes,
-        max_headers: auth.max_headers,
-        max_body_bytes: hub.config.max_body_bytes,
-        ..FrontConfig::default()
-    };
-    let gate = crate::auth::Gate::new(auth);
     let mut front = match Front::start(
         public,
         backend,
@@ -339,10 +356,6 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
         }
     };
     crate::metrics::set_open_connections(front.open_connections_probe());
-    api.set_auth(Arc::new(AuthState {
-        gate,
-        behind_front: true,
-    }));
     log::info!(
         "listening on {} (started in {:.1} ms)",
         front.local_addr(),

@@ -160,17 +160,14 @@ fn gate(api: &Api) -> Result<&Gate, ApiError> {
         .ok_or_else(|| AuthError::MissingCredentials.into())
 }
 
-fn session_view(p: &crate::auth::Principal, s: &session::Session, name: &str) -> Value {
+fn session_view(p: &crate::http::Principal, s: &session::Session, name: &str) -> Value {
     json!({
         "csrf_token": s.csrf_token,
         "expires_at": crate::hub::rfc3339(s.expires_at),
         "key_id": p.api_key_id(),
         "key_name": name,
         "scope": p.scope.to_string(),
-        "printers": match &p.printers {
-            crate::auth::PrinterAccess::All => Vec::new(),
-            crate::auth::PrinterAccess::Only(ids) => ids.iter().map(|i| i.to_string()).collect(),
-        },
+        "printers": p.printers.ids(),
     })
 }
 
@@ -225,13 +222,13 @@ fn current(api: &Api, req: &Request) -> Result<Option<(String, session::Session)
 /// `"session": false` and no token.
 pub fn show(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let Some((_, s)) = current(api, req)? else {
-        let p = req.principal.clone().unwrap_or_default();
+        let p = req.principal.as_ref();
         let body = json!({
             "session": false,
-            "key_id": p.api_key_id,
-            "key_name": p.name,
-            "scope": p.scope.map(|s| s.as_str()),
-            "printers": p.allowed_printers,
+            "key_id": p.and_then(|p| p.api_key_id()),
+            "key_name": p.map(|p| p.actor()).unwrap_or_default(),
+            "scope": p.map(|p| p.scope.as_str()),
+            "printers": p.map(|p| p.printers.ids()).unwrap_or_default(),
         });
         return json(200, &body);
     };
@@ -309,7 +306,7 @@ pub fn connection_test(api: &Api, req: &mut Request) -> Result<Reply, ApiError> 
     if req
         .principal
         .as_ref()
-        .is_none_or(|p| !p.allowed_printers.is_empty())
+        .is_none_or(|p| p.printers.is_limited())
     {
         return Err(AuthError::PrinterNotAllowed.into());
     }

@@ -24,7 +24,7 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -33,9 +33,9 @@ use uuid::Uuid;
 
 use crate::api::{int_param, Api, ApiError};
 use crate::auth::{session, store};
-use crate::http::{Reply, Request, Response, StreamSink};
+use crate::http::{HttpError, Reply, Request, Response, StreamSink};
 use crate::hub::events::{self, Filter};
-use crate::hub::{now_ms, rfc3339};
+use crate::hub::{now_ms, rfc3339, Hub};
 
 /// Comment lines keep proxies and browsers from timing the stream out.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -65,22 +65,58 @@ enum Msg {
     Changed,
 }
 
-/// The registry of open event streams and its thread.
+/// The registry of open event streams and its thread. Built before the
+/// hub (the hub's change listener tells it of commits); its thread starts
+/// with the first stream.
 pub struct Streams {
     tx: Sender<Msg>,
     open: Arc<AtomicUsize>,
+    thread: Mutex<Thread>,
+}
+
+/// The `sse` thread: not started, running, or failed to start.
+enum Thread {
+    Idle(Receiver<Msg>),
+    Running,
+    Failed,
 }
 
 impl Streams {
-    /// Starts the `sse` thread.
-    pub fn start(api: std::sync::Weak<Api>) -> std::io::Result<Streams> {
+    pub fn new() -> Streams {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let open = Arc::new(AtomicUsize::new(0));
-        let count = open.clone();
-        std::thread::Builder::new()
+        Streams {
+            tx,
+            open: Arc::new(AtomicUsize::new(0)),
+            thread: Mutex::new(Thread::Idle(rx)),
+        }
+    }
+
+    /// Starts the `sse` thread on the first call; `Err` if it could not
+    /// start (then or before).
+    fn start(&self, hub: &Arc<Hub>) -> Result<(), ApiError> {
+        let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        let rx = match std::mem::replace(&mut *thread, Thread::Failed) {
+            Thread::Idle(rx) => rx,
+            Thread::Running => {
+                *thread = Thread::Running;
+                return Ok(());
+            }
+            Thread::Failed => return Err(ApiError::Http(HttpError::Busy)),
+        };
+        let (hub, count) = (hub.clone(), self.open.clone());
+        match std::thread::Builder::new()
             .name("sse".into())
-            .spawn(move || run(&api, &rx, &count))?;
-        Ok(Streams { tx, open })
+            .spawn(move || run(&hub, &rx, &count))
+        {
+            Ok(_) => {
+                *thread = Thread::Running;
+                Ok(())
+            }
+            Err(e) => {
+                log::error!("could not start the event stream thread: {e}");
+                Err(ApiError::Http(HttpError::Busy))
+            }
+        }
     }
 
     /// Something was committed: streams read what is new.
@@ -100,6 +136,12 @@ impl Streams {
     }
 }
 
+impl Default for Streams {
+    fn default() -> Streams {
+        Streams::new()
+    }
+}
+
 /// Whether the request asks for an event stream.
 pub fn wants_stream(req: &Request) -> bool {
     req.header("accept")
@@ -109,7 +151,8 @@ pub fn wants_stream(req: &Request) -> bool {
 /// `GET /api/events` with `Accept: text/event-stream`: checks the
 /// parameters, then hands the connection to the `sse` thread.
 pub fn open(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let streams = api.streams()?;
+    let streams = api.streams();
+    streams.start(&api.hub)?;
     let last = events::last_id(&api.hub.db.read())?;
     let resume = match req.header("last-event-id").filter(|s| !s.is_empty()) {
         Some(v) => Some(v.trim().parse::<i64>().map_err(|_| {
@@ -127,17 +170,14 @@ pub fn open(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             "since: 0 or a previous event id",
         ));
     }
-    let principal = req.principal.clone().unwrap_or_default();
+    let principal = req.principal.as_ref();
     let owner = Owner {
-        api_key_id: principal
-            .api_key_id
-            .as_deref()
-            .and_then(|id| Uuid::parse_str(id).ok()),
+        api_key_id: principal.and_then(|p| p.api_key_id()),
         session_token: match req.header(crate::auth::KEY_HEADER) {
             Some(_) => None,
             None => session::cookie_token(req.header("cookie")).map(str::to_string),
         },
-        allowed: principal.allowed_printers.clone(),
+        allowed: principal.map(|p| p.printers.ids()).unwrap_or_default(),
     };
     // Through the resolved route (a slug is resolved to the printer's id,
     // a restricted key's feed is narrowed by the gate).
@@ -167,7 +207,9 @@ pub fn open(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     Ok(Reply::Stream { head, sink })
 }
 
-fn run(api: &std::sync::Weak<Api>, rx: &Receiver<Msg>, open: &AtomicUsize) {
+/// The `sse` thread's loop. It ends when the channel closes: the hub's
+/// listener keeps a sender, so in `serve` it runs as long as the process.
+fn run(hub: &Hub, rx: &Receiver<Msg>, open: &AtomicUsize) {
     let mut streams: Vec<Stream> = Vec::new();
     loop {
         let msg = if streams.is_empty() {
@@ -182,7 +224,6 @@ fn run(api: &std::sync::Weak<Api>, rx: &Receiver<Msg>, open: &AtomicUsize) {
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
             }
         };
-        let Some(api) = api.upgrade() else { return };
         let mut changed = false;
         let mut first = msg;
         // Take everything queued: one round of reads serves them all.
@@ -198,7 +239,7 @@ fn run(api: &std::sync::Weak<Api>, rx: &Receiver<Msg>, open: &AtomicUsize) {
         }
         let now = Instant::now();
         streams.retain_mut(|s| {
-            let keep = serve(&api, s, changed, now);
+            let keep = serve(hub, s, changed, now);
             if !keep {
                 log::debug!("event stream closed at cursor {}", s.cursor);
             }
@@ -209,9 +250,9 @@ fn run(api: &std::sync::Weak<Api>, rx: &Receiver<Msg>, open: &AtomicUsize) {
 }
 
 /// One round for one stream; `false` ends it.
-fn serve(api: &Api, s: &mut Stream, changed: bool, now: Instant) -> bool {
+fn serve(hub: &Hub, s: &mut Stream, changed: bool, now: Instant) -> bool {
     // Every round (at least every KEEP_ALIVE / 3): the key still holds.
-    match still_allowed(api, &s.owner) {
+    match still_allowed(hub, &s.owner) {
         Some(allowed) => s.owner.allowed = allowed,
         None => {
             let _ = s.writer.write_all(b"event: session.ended\ndata: {}\n\n");
@@ -222,7 +263,7 @@ fn serve(api: &Api, s: &mut Stream, changed: bool, now: Instant) -> bool {
     if changed {
         for _ in 0..50 {
             let list = {
-                let conn = api.hub.db.read();
+                let conn = hub.db.read();
                 let filter = Filter {
                     printer_id: s.printer_id.clone(),
                     batch_id: s.batch_id.clone(),
@@ -290,8 +331,8 @@ fn serve(api: &Api, s: &mut Stream, changed: bool, now: Instant) -> bool {
 
 /// The owner's printer allow-list now, or `None` when its key or session
 /// no longer holds.
-fn still_allowed(api: &Api, owner: &Owner) -> Option<Vec<String>> {
-    let conn = api.hub.db.read();
+fn still_allowed(hub: &Hub, owner: &Owner) -> Option<Vec<String>> {
+    let conn = hub.db.read();
     let now = now_ms();
     if let Some(token) = &owner.session_token {
         session::lookup(&conn, token, now).ok()?;

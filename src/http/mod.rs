@@ -16,6 +16,7 @@
 
 pub mod front;
 pub mod park;
+pub mod principal;
 pub mod router;
 pub mod server;
 
@@ -23,25 +24,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-pub use router::{Policy, Resource, Route, Router, Scope};
+pub use principal::{Principal, PrinterAccess, Scope, Source};
+pub use router::{Policy, Resource, Route, Router};
 pub use server::{Listen, Server, ServerConfig};
-
-/// The authenticated caller, filled in by [`App::authenticate`] before the
-/// route's handler runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Principal {
-    /// The API key's id, when authenticated by a key.
-    pub api_key_id: Option<String>,
-    /// A name for logs and `created_by` (`api-key:<id>`, `anonymous`, ...).
-    pub name: String,
-    /// The highest scope the caller holds.
-    pub scope: Option<Scope>,
-    /// Printers the caller may use (empty = all).
-    pub allowed_printers: Vec<String>,
-    /// The API key's public lookup prefix (`lh_pat_` + 9 characters), for
-    /// the access log; never the key.
-    pub key_prefix: Option<String>,
-}
 
 /// Why a long-poll request is being handled again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +137,7 @@ impl Response {
 }
 
 /// Takes over a response body that is written piece by piece after the
-/// handler returned (Server-Sent Events, console issue 11): it gets the
+/// handler returned (the console's Server-Sent Events): it gets the
 /// connection's writer once the head is sent, and must not block the
 /// handler thread with it (hand it to another thread).
 pub struct StreamSink(pub Box<dyn FnOnce(Box<dyn std::io::Write + Send>) + Send>);

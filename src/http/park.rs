@@ -16,7 +16,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 
 use super::{Request, Wake};
 
@@ -53,6 +53,8 @@ pub struct Parking {
     inner: Mutex<Inner>,
     timer: Condvar,
     resume: Sender<Resumed>,
+    /// The other end of `resume`: the server's handler pool reads it.
+    resumed: Receiver<Resumed>,
     max: usize,
 }
 
@@ -65,16 +67,22 @@ pub enum Refused {
 }
 
 impl Parking {
-    pub fn new(resume: Sender<Resumed>, max: usize, last_seq: i64) -> Parking {
+    /// At most `max` parked requests. Made before the hub opens, so it is
+    /// told of every commit (the newest event id notified starts at 0).
+    pub fn new(max: usize) -> Parking {
+        let (resume, resumed) = crossbeam_channel::unbounded();
         Parking {
-            inner: Mutex::new(Inner {
-                last_seq,
-                ..Inner::default()
-            }),
+            inner: Mutex::new(Inner::default()),
             timer: Condvar::new(),
             resume,
+            resumed,
             max,
         }
+    }
+
+    /// Requests that come back from parking, for the handler pool.
+    pub fn resumed(&self) -> &Receiver<Resumed> {
+        &self.resumed
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -257,8 +265,8 @@ mod tests {
 
     #[test]
     fn notify_wakes_only_matching_keys_and_a_late_park_is_requeued() {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let parking = Parking::new(tx, 10, 5);
+        let parking = Parking::new(10);
+        let rx = parking.resumed().clone();
         let far = Instant::now() + Duration::from_secs(60);
         assert!(parking
             .park(parked("/a"), vec!["job:a".into()], 5, far)
@@ -284,8 +292,8 @@ mod tests {
 
     #[test]
     fn deadline_and_capacity_and_close() {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let parking = std::sync::Arc::new(Parking::new(tx, 2, 0));
+        let parking = std::sync::Arc::new(Parking::new(2));
+        let rx = parking.resumed().clone();
         let timer = {
             let p = parking.clone();
             std::thread::spawn(move || p.run_timer())

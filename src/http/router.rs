@@ -24,33 +24,7 @@
 
 use std::collections::HashMap;
 
-use super::{HttpError, Reply, Request};
-
-/// Access a route needs. `admin` includes `print`, which includes `read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Scope {
-    /// No authentication (health, OpenAPI document).
-    Public,
-    Read,
-    Print,
-    Admin,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Public => "public",
-            Scope::Read => "read",
-            Scope::Print => "print",
-            Scope::Admin => "admin",
-        }
-    }
-
-    /// Whether holding `self` grants `needed`.
-    pub fn grants(self, needed: Scope) -> bool {
-        self >= needed
-    }
-}
+use super::{HttpError, Reply, Request, Scope};
 
 /// What a parameter names (the printer allow-list applies to all three).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -508,10 +482,10 @@ mod tests {
 
     #[test]
     fn scopes_are_ordered() {
-        assert!(Scope::Admin.grants(Scope::Print));
-        assert!(Scope::Print.grants(Scope::Read));
-        assert!(!Scope::Read.grants(Scope::Print));
-        assert!(Scope::Read.grants(Scope::Public));
+        assert!(Scope::Admin.allows(Scope::Print));
+        assert!(Scope::Print.allows(Scope::Read));
+        assert!(!Scope::Read.allows(Scope::Print));
+        assert!(Scope::Read.allows(Scope::Public));
     }
 
     #[test]

@@ -30,7 +30,8 @@ use crossbeam_channel::{Receiver, TrySendError};
 
 use super::front::CLIENT_HEADER;
 use super::park::{Parked, Parking, Refused, Resumed};
-use super::router::{parse_query, Policy, Router, Scope};
+use super::router::{parse_query, Policy, Router};
+use super::Scope;
 use super::{App, HttpError, Reply, Request, Response, Wake};
 
 /// Where tiny_http listens.
@@ -53,10 +54,6 @@ pub struct ServerConfig {
     /// Requests waiting for a handler before new ones get 503.
     pub queue: usize,
     pub max_body: usize,
-    /// Parked long-polls at most.
-    pub max_waiters: usize,
-    /// Newest event id at start (for parking).
-    pub last_seq: i64,
 }
 
 /// A running server.
@@ -108,11 +105,12 @@ fn bind_private_unix(path: &Path) -> std::io::Result<std::os::unix::net::UnixLis
 }
 
 impl Server {
-    /// Binds and starts every thread.
+    /// Binds and starts every thread; long-polls park in `parking`.
     pub fn start<A: App>(
         cfg: ServerConfig,
         app: Arc<A>,
         router: Arc<Router<A>>,
+        parking: Arc<Parking>,
     ) -> std::io::Result<Server> {
         let (tiny, path) = match &cfg.listen {
             Listen::Tcp(addr) => (tiny_http::Server::http(addr), None),
@@ -126,8 +124,7 @@ impl Server {
         let tiny = Arc::new(tiny);
         let (incoming_tx, incoming_rx) =
             crossbeam_channel::bounded::<tiny_http::Request>(cfg.queue.max(1));
-        let (resume_tx, resume_rx) = crossbeam_channel::unbounded::<Resumed>();
-        let parking = Arc::new(Parking::new(resume_tx, cfg.max_waiters, cfg.last_seq));
+        let resume_rx = parking.resumed().clone();
         let shared = Arc::new(Shared {
             app: app.clone(),
             router,
@@ -219,11 +216,6 @@ impl Server {
     /// The Unix socket path, if a Unix socket.
     pub fn socket_path(&self) -> Option<&Path> {
         self.path.as_deref()
-    }
-
-    /// The long-poll registry (the hub notifies it of changes).
-    pub fn parking(&self) -> Arc<Parking> {
-        self.parking.clone()
     }
 
     /// Stops accepting, answers parked long-polls with their snapshot, lets
@@ -461,11 +453,10 @@ pub const ACCESS_LOG_TARGET: &str = "labelhub::access";
 /// raw path, which may carry ids or junk), status, milliseconds, the key's
 /// public prefix (never the key) and the client address.
 fn access_log(req: &Request, status: u16, elapsed: Duration) {
-    let who = req
-        .principal
-        .as_ref()
-        .and_then(|p| p.key_prefix.as_deref().or(Some(p.name.as_str())))
-        .unwrap_or("-");
+    let who: std::borrow::Cow<'_, str> = match &req.principal {
+        Some(p) => p.key_prefix().map_or_else(|| p.actor().into(), Into::into),
+        None => "-".into(),
+    };
     let route = if req.template.is_empty() {
         crate::metrics::UNMATCHED
     } else {
@@ -557,10 +548,9 @@ mod tests {
             threads: 2,
             queue: 8,
             max_body: 16,
-            max_waiters: 8,
-            last_seq: 0,
         };
-        Server::start(cfg, Arc::new(TestApp), Arc::new(router)).unwrap()
+        let parking = Arc::new(Parking::new(8));
+        Server::start(cfg, Arc::new(TestApp), Arc::new(router), parking).unwrap()
     }
 
     /// One request on a fresh connection; returns (status, body).

@@ -27,7 +27,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PRINTER_HUB_MAX_QUEUED_PER_KEY", "10000", "most labels waiting from one API key over all printers; a submission past it answers 429 key_queue_full"),
     ("PRINTER_HUB_PREVIEW_CONCURRENCY", "2", "previews rendered at once; more answer 429 preview_busy with Retry-After"),
     ("PRINTER_HUB_PREVIEW_PER_KEY", "1", "previews rendered at once for one API key (or client); more answer 429 preview_busy"),
-    // appliance (issue 12): USB discovery.
+    // USB discovery.
     ("PRINTER_HUB_AUTO_ADD_USB", "false", "add a newly plugged, supported Brother USB printer as a printer by itself (checked every 5 s)"),
     ("PRINTER_HUB_SYSFS_ROOT", "/", "root under which discovery reads sys/class/usbmisc, sys/bus/usb and dev/ (containers, tests)"),
     ("PRINTER_HUB_ACCESS_LOG", "true", "one info line per request (method, route, status, ms, key prefix, client); false turns it off"),
@@ -52,7 +52,7 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub demo_printer: bool,
     pub log_level: log::LevelFilter,
-    /// Quotas (issue 10): most waiting labels per printer and per key.
+    /// Quotas: most waiting labels per printer and per key.
     pub max_queued_per_printer: u64,
     pub max_queued_per_key: u64,
     /// Preview pool: renders at once, in total and per key.
@@ -213,15 +213,6 @@ impl Config {
                 }
             }
         }
-        for name in vars.keys() {
-            let auth_var = crate::auth::config::VARIABLES
-                .iter()
-                .chain(crate::integrations::config::VARIABLES)
-                .any(|(k, _, _)| k == name);
-            if !auth_var && !VARIABLES.iter().any(|(known, _, _)| known == name) {
-                log::warn!("ignoring unknown variable {name}");
-            }
-        }
         r.finish(cfg)
     }
 
@@ -357,21 +348,5 @@ pub(crate) mod tests {
         ]))
         .unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");
-    }
-
-    #[test]
-    fn every_variable_is_documented_once() {
-        // The hub's and auth's tables together: no name twice, in one table
-        // or across both.
-        let all: Vec<_> = VARIABLES
-            .iter()
-            .map(|v| v.0)
-            .chain(crate::auth::config::VARIABLES.iter().map(|v| v.0))
-            .chain(crate::integrations::config::VARIABLES.iter().map(|v| v.0))
-            .collect();
-        let mut names = all.clone();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), all.len());
     }
 }

@@ -127,7 +127,7 @@ pub fn retry_job(hub: &Hub, id: &str, origin: &Origin) -> Result<Job, HubError> 
 /// Gives ids to the printer thread; on failure marks them failed with the
 /// cause and returns it.
 pub fn hand_off_or_fail(hub: &Hub, printer_id: &str, ids: &[String]) -> Result<(), HubError> {
-    if let Err(message) = hub.printers.hand_off(printer_id, ids) {
+    if let Err(message) = hub.threads.hand_off(printer_id, ids) {
         let enabled = printers::get(&hub.db.lock(), printer_id)
             .map(|p| p.enabled)
             .unwrap_or(false);
@@ -187,18 +187,18 @@ pub fn pause_printer(hub: &Hub, printer: &Printer) -> Result<bool, HubError> {
             Some("paused by an operator"),
         )
     })?;
-    hub.printers.wake(&printer.id);
+    hub.threads.wake(&printer.id);
     Ok(changed)
 }
 
 /// Resumes a printer paused by hand or by a problem.
 pub fn resume_printer(hub: &Hub, printer: &Printer) -> Result<bool, HubError> {
     let changed = hub.write(|w| printers::set_paused(w, &printer.id, false, None, None))?;
-    hub.printers.wake(&printer.id);
+    hub.threads.wake(&printer.id);
     Ok(changed)
 }
 
 /// Applies an admin change to the printer threads.
 pub fn apply_printer(hub: &Arc<Hub>, printer: &Printer) -> Result<(), HubError> {
-    hub.printers.apply(hub, printer)
+    hub.threads.apply(hub, printer)
 }

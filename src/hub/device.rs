@@ -14,7 +14,7 @@ use super::labels::RenderedPage;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeviceStatus {
     /// The first blocking problem (cover open, no media, ...), if any.
-    pub problem: Option<Problem>,
+    pub problem: Option<DeviceProblem>,
     /// The loaded medium id ("12", "62", "29x90"), when the printer reports it.
     pub media: Option<String>,
     /// The parsed status for display (`GET /api/printers/{id}/status`).
@@ -23,7 +23,7 @@ pub struct DeviceStatus {
 
 /// A condition that stops a printer until it is fixed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
+pub struct DeviceProblem {
     /// Stable code: `cover_open`, `no_media`, `printer_offline`, ...
     pub code: String,
     pub message: String,
@@ -161,7 +161,7 @@ impl Device for BrotherDevice {
     fn status(&mut self) -> Result<DeviceStatus, DeviceError> {
         match self.transport.status() {
             Ok(st) => Ok(DeviceStatus {
-                problem: st.problem().map(|p| Problem {
+                problem: st.problem().map(|p| DeviceProblem {
                     code: p.code().to_string(),
                     message: p.to_string(),
                 }),
@@ -189,8 +189,8 @@ impl Device for BrotherDevice {
             auto_cut: opts.auto_cut,
             half_cut: opts.half_cut && self.model.half_cut,
             // High resolution is a quality wish: where the model or the
-            // medium has none (the encoder refuses it on heat-shrink tube,
-            // issue 12) the label prints at normal resolution.
+            // medium has none (the encoder refuses it on heat-shrink tube)
+            // the label prints at normal resolution.
             high_res: opts.high_res
                 && self.model.high_res_dpi.is_some()
                 && crate::brother::media::by_id(self.model.family, media)

@@ -5,6 +5,8 @@
 //! the feed cursor and the version of the job and batch it touched
 //! (`jobs.version`, `batches.version` hold the id of their last event).
 
+pub mod outbox;
+
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::Value;
 
@@ -84,8 +86,8 @@ impl<'a, 'b> Writer<'a, 'b> {
             data.to_string()
         ])?;
         let id = self.tx.last_insert_rowid();
-        // apps (issue 13): outbound webhook rows commit with their event.
-        crate::integrations::outbox::enqueue(self.tx, id, kind, &subject, data)?;
+        // Outbound webhook rows commit with their event.
+        outbox::enqueue(self.tx, id, kind, &subject, data)?;
         self.changes.max_event = self.changes.max_event.max(id);
         if let Some(p) = subject.printer_id {
             push_unique(&mut self.changes.printers, p);

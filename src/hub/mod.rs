@@ -1,4 +1,4 @@
-//! The hub (issue 4): configuration, database, the job state machine,
+//! The hub: configuration, database, the job state machine,
 //! printer threads, restart recovery and retention.
 //!
 //! **Architecture invariants.**
@@ -10,8 +10,11 @@
 //!   ids. A printer thread that (re)starts loads its queue from the database,
 //!   so restarts, recovery and admin changes need no in-memory hand-over.
 //! * After every commit that wrote events, [`Hub::write`] tells the change
-//!   listener (the long-poll registry), so waiting requests wake up.
+//!   listener given to [`Hub::open`], so waiting requests wake up.
+//! * `hub` uses no upper layer: tables that other layers write inside a hub
+//!   transaction keep their SQL here ([`audit`], [`events::outbox`]).
 
+pub mod audit;
 pub mod backup;
 pub mod bitmaps;
 pub mod clock;
@@ -22,6 +25,7 @@ pub mod device;
 pub mod events;
 pub mod jobs;
 pub mod labels;
+pub mod live;
 pub mod observe;
 pub mod printers;
 pub mod recovery;
@@ -32,7 +36,7 @@ pub mod submit;
 pub mod worker;
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 pub use config::Config;
@@ -213,9 +217,18 @@ pub struct Origin {
     pub source_ip: Option<String>,
 }
 
-/// Told after every commit that wrote events (the long-poll registry).
+/// Told after every commit that wrote events (parked long-polls, event
+/// streams, the webhook sender). Given to [`Hub::open`], so it hears every
+/// commit from the first one.
 pub trait ChangeListener: Send + Sync {
     fn changed(&self, changes: &Changes);
+}
+
+/// A listener that hears nothing (tools and tests without waiters).
+pub struct NoListener;
+
+impl ChangeListener for NoListener {
+    fn changed(&self, _: &Changes) {}
 }
 
 /// The running hub: database, printer threads and the change listener.
@@ -223,47 +236,43 @@ pub trait ChangeListener: Send + Sync {
 pub struct Hub {
     pub config: Config,
     pub db: Db,
-    pub printers: registry::Registry,
+    /// The printer threads (the `printers` table is [`printers`]).
+    pub threads: registry::Registry,
     pub renderer: Arc<dyn labels::Renderer>,
     /// Group commit of submissions.
     pub(crate) submits: submit::GroupCommit,
     pub devices: Arc<dyn device::Devices>,
-    listener: OnceLock<Arc<dyn ChangeListener>>,
+    listener: Arc<dyn ChangeListener>,
     pub started: Instant,
 }
 
 impl Hub {
     /// Opens the database (migrating it). No thread is started yet: run
-    /// [`recovery::run`], then [`Hub::start_printers`].
+    /// [`recovery::run`], then [`Hub::start_printers`]. `listener` is told
+    /// of every commit that writes events.
     pub fn open(
         config: Config,
         renderer: Arc<dyn labels::Renderer>,
         devices: Arc<dyn device::Devices>,
+        listener: Arc<dyn ChangeListener>,
     ) -> Result<Arc<Hub>, HubError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|error| HubError::Io {
             context: format!("creating data directory {}", config.data_dir.display()),
             error,
         })?;
         let db = Db::open(&config.db_path())?;
-        // Rows a migration stored uncompressed (issue 10): before any thread.
+        // Rows a migration stored uncompressed: before any thread.
         bitmaps::compress_legacy(&db)?;
-        let hub = Arc::new(Hub {
+        Ok(Arc::new(Hub {
             config,
             db,
-            printers: registry::Registry::default(),
+            threads: registry::Registry::default(),
             renderer,
             submits: submit::GroupCommit::default(),
             devices,
-            listener: OnceLock::new(),
+            listener,
             started: Instant::now(),
-        });
-        hub.printers.set_hub(Arc::downgrade(&hub));
-        Ok(hub)
-    }
-
-    /// Installs the change listener (once; later calls are ignored).
-    pub fn set_listener(&self, listener: Arc<dyn ChangeListener>) {
-        let _ = self.listener.set(listener);
+        }))
     }
 
     /// Runs `f` in one IMMEDIATE transaction; after the commit, tells the
@@ -285,9 +294,7 @@ impl Hub {
         if changes.is_empty() {
             return;
         }
-        if let Some(listener) = self.listener.get() {
-            listener.changed(changes);
-        }
+        self.listener.changed(changes);
     }
 
     /// On a first start with no printer, creates the demo printer: a
@@ -329,7 +336,7 @@ impl Hub {
     /// queued jobs stay queued. Returns the printers whose thread did not
     /// stop within `timeout`.
     pub fn shutdown(&self, timeout: std::time::Duration) -> Vec<String> {
-        self.printers.stop_all(timeout)
+        self.threads.stop_all(timeout)
     }
 }
 

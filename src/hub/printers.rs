@@ -213,7 +213,7 @@ fn audit(
     // change also goes to the common audit log read by GET /api/admin/audit.
     let snapshot = |p: &Printer| {
         let mut v = p.audit_json();
-        crate::auth::audit::redact(&mut v);
+        super::audit::redact(&mut v);
         v
     };
     let now = now_ms();
@@ -230,10 +230,10 @@ fn audit(
         by,
         now
     ])?;
-    let (actor, source_ip) = crate::auth::audit::split_actor(by);
-    crate::auth::audit::record(
+    let (actor, source_ip) = super::audit::split_actor(by);
+    super::audit::record(
         w.tx,
-        crate::auth::audit::Entry {
+        super::audit::Entry {
             actor,
             source_ip,
             action: &format!("printer.{action}"),

@@ -5,8 +5,10 @@
 //!   `printer_interrupted`: the label may or may not have come out, and the
 //!   hub never prints one twice by itself.
 //! * `queued` and `paused` keep their state and order (`seq`).
-//! * A queued or paused row that cannot be printed again (bitmap size does
-//!   not match, unknown model) becomes `failed` with `recovery_unprintable`.
+//! * A queued or paused row whose stored bitmap cannot be printed again
+//!   (its size does not match) becomes `failed` with `recovery_unprintable`.
+//! * A printer of an unknown model is only logged: its queued jobs wait
+//!   until the printer is fixed.
 //! * Jobs of disabled printers are left alone until the printer is enabled.
 //! * Nothing here aborts the start-up: errors are logged and counted.
 

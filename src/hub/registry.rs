@@ -16,56 +16,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::live::{Live, Msg};
 use super::printers::{self, Printer};
 use super::{Hub, HubError};
 
-/// Messages to a printer thread.
-#[derive(Debug, Clone)]
-pub enum Msg {
-    /// New jobs to print (ids, in order). Duplicates are harmless: a job is
-    /// claimed with a guarded `queued -> printing` transition.
-    Jobs(Vec<String>),
-    /// Re-read the printer row (pause/resume) and the queue.
-    Wake,
-    /// Finish the label in flight and exit.
-    Stop,
-}
-
-/// What a printer thread last saw, for status and readiness.
-#[derive(Debug, Clone, Default)]
-pub struct LiveState {
-    /// `None` before the first status poll.
-    pub online: Option<bool>,
-    pub problem: Option<String>,
-    pub media: Option<String>,
-    /// When the last poll happened (ms since epoch).
-    pub polled_at: Option<i64>,
-    pub last_error: Option<String>,
-    /// The job being sent, if any.
-    pub current_job: Option<String>,
-    /// Jobs waiting in the thread's queue.
-    pub pending: usize,
-    /// faults (issue 10): set while the thread holds its queue because a
-    /// write failed (`<error_code>: <message>`); cleared when the retried
-    /// write succeeds.
-    pub storage_error: Option<String>,
-}
-
-/// Shared between a printer thread and the registry.
-#[derive(Debug, Default)]
-pub struct Live {
-    pub state: Mutex<LiveState>,
-}
-
-impl Live {
-    pub fn get(&self) -> LiveState {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    pub fn update(&self, f: impl FnOnce(&mut LiveState)) {
-        f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
-    }
-}
+/// What [`Registry::live`] returns.
+pub use super::live::LiveState;
 
 struct Handle {
     // Drop order: the sender first, so a dropped handle closes the channel.
@@ -73,6 +29,9 @@ struct Handle {
     done: Receiver<()>,
     thread: JoinHandle<()>,
     live: Arc<Live>,
+    /// The hub the thread runs on (the thread holds it too), to restart
+    /// the thread if it died.
+    hub: Arc<Hub>,
 }
 
 /// All printer threads.
@@ -80,8 +39,6 @@ struct Handle {
 pub struct Registry {
     handles: Mutex<HashMap<String, Handle>>,
     stopping: AtomicBool,
-    /// The hub, to restart a thread that died (set once by `Hub::open`).
-    hub: std::sync::OnceLock<std::sync::Weak<Hub>>,
     /// Printers whose thread is being replaced: a hand-off meanwhile is
     /// fine, the new thread reloads its queue once it is registered.
     restarting: Mutex<std::collections::HashSet<String>>,
@@ -90,10 +47,6 @@ pub struct Registry {
 impl Registry {
     fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<String, Handle>> {
         self.handles.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn set_hub(&self, hub: std::sync::Weak<Hub>) {
-        let _ = self.hub.set(hub);
     }
 
     /// Puts job ids on a printer's channel. A thread that died (it should
@@ -105,15 +58,13 @@ impl Registry {
         let dead = self
             .handles()
             .get(printer_id)
-            .map(|h| h.thread.is_finished());
-        if dead == Some(true) {
+            .filter(|h| h.thread.is_finished())
+            .map(|h| h.hub.clone());
+        if let Some(hub) = dead {
             log::error!("printer thread {printer_id} had exited; restarting it");
-            let hub = self.hub.get().and_then(std::sync::Weak::upgrade);
-            let restarted = hub.map(|hub| {
-                let printer = printers::get(&hub.db.lock(), printer_id);
-                printer.map(|p| self.start(&hub, &p))
-            });
-            if !matches!(restarted, Some(Ok(Ok(())))) {
+            let printer = printers::get(&hub.db.lock(), printer_id);
+            let restarted = printer.map(|p| self.start(&hub, &p));
+            if !matches!(restarted, Ok(Ok(()))) {
                 return Err("the printer thread has exited and could not be restarted".into());
             }
         }
@@ -233,6 +184,7 @@ impl Registry {
                 done,
                 thread,
                 live,
+                hub: hub.clone(),
             },
         );
         Ok(())
@@ -297,7 +249,7 @@ fn stop_handle(printer_id: &str, handle: Handle, deadline: Instant) -> bool {
 pub fn start_all(hub: &Arc<Hub>) -> Result<(), HubError> {
     let list = printers::list(&hub.db.lock(), false)?;
     for printer in list {
-        if let Err(e) = hub.printers.start(hub, &printer) {
+        if let Err(e) = hub.threads.start(hub, &printer) {
             log::error!("printer {} not started: {e}", printer.slug);
         }
     }

@@ -43,7 +43,7 @@ pub fn delete_printer(
     by: &str,
 ) -> Result<Deleted, HubError> {
     let printer = printers::get(&hub.db.read(), key)?;
-    hub.printers.stop(&printer.id, hub.config.shutdown_timeout);
+    hub.threads.stop(&printer.id, hub.config.shutdown_timeout);
     let res = hub.write(|w| {
         let queued = count(w, &printer.id, JobState::Queued)?;
         let paused = count(w, &printer.id, JobState::Paused)?;

@@ -6,7 +6,7 @@
 //! purge of millions of rows never stalls requests for longer than one chunk.
 //! It takes the cutoff as a parameter; tests call it directly.
 //!
-//! **Invariant (issue 10, clock steps):** [`run_once`] takes its cutoffs
+//! **Invariant (clock steps):** [`run_once`] takes its cutoffs
 //! from [`clock::Clock::cutoff`], which moves them back by every forward
 //! wall-clock jump seen within the window, so nothing younger than what
 //! the process has seen pass on its monotonic clock is removed; and it
@@ -117,12 +117,12 @@ pub fn run_with(hub: &Hub, clock: &Clock) -> Result<Purged, HubError> {
         None => i64::MIN,
     };
     let idempotency_cutoff = clock.cutoff(IDEMPOTENCY_TTL);
-    // auth (issue 5): the audit log, on its own (longer) retention.
+    // The audit log, on its own (longer) retention.
     if let Some(window) = hub.config.audit_retention {
         let audit_cutoff = clock.cutoff(window);
         let mut audit_rows = 0;
         loop {
-            let n = crate::auth::audit::prune(&hub.db.lock(), audit_cutoff, CHUNK)?;
+            let n = super::audit::prune(&hub.db.lock(), audit_cutoff, CHUNK)?;
             audit_rows += n;
             if n < CHUNK {
                 break;

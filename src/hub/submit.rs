@@ -778,7 +778,7 @@ pub fn submit(
         accepted.job_ids.len(),
         t_store.elapsed().as_secs_f64() * 1000.0
     );
-    if let Err(message) = hub.printers.hand_off(&printer.id, &accepted.job_ids) {
+    if let Err(message) = hub.threads.hand_off(&printer.id, &accepted.job_ids) {
         let cause = JobError::new("handoff_failed", message.clone());
         hub.write(|w| {
             for id in &accepted.job_ids {

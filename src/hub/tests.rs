@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde_json::{json, Value};
 
 use super::device::{
-    Device, DeviceError, DeviceSpec, DeviceStatus, Devices, Problem, StreamOptions,
+    Device, DeviceError, DeviceProblem, DeviceSpec, DeviceStatus, Devices, StreamOptions,
 };
 use super::jobs::{self, JobState};
 use super::labels::{LabelError, LabelRequest, RenderedPage, Renderer};
@@ -94,7 +94,7 @@ impl Device for FakeDevice {
             });
         }
         Ok(DeviceStatus {
-            problem: s.problem.clone().map(|code| Problem {
+            problem: s.problem.clone().map(|code| DeviceProblem {
                 code,
                 message: "fake problem".into(),
             }),
@@ -188,14 +188,14 @@ fn env_with(fake: FakePrinter, start: bool) -> Env {
         status_poll: Duration::from_millis(50),
         ..Config::default()
     };
+    let (tx, rx) = crossbeam_channel::unbounded();
     let hub = Hub::open(
         config,
         Arc::new(FakeRenderer),
         Arc::new(FakeDevices(fake.clone())),
+        Arc::new(Signal(tx)),
     )
     .unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    hub.set_listener(Arc::new(Signal(tx)));
     hub.ensure_demo_printer().unwrap();
     if start {
         recovery::run(&hub);
@@ -417,14 +417,14 @@ fn a_failing_label_fails_its_job_and_the_thread_goes_on() {
     assert_eq!(failed.error_code.as_deref(), Some("connection_dropped"));
     let b = env.submit(vec![item(4, 1)]);
     env.wait("next job", |e| e.all_in(&b.job_ids, JobState::Done));
-    assert_eq!(env.hub.printers.alive(&env.printer().id), Some(true));
+    assert_eq!(env.hub.threads.alive(&env.printer().id), Some(true));
 }
 
 #[test]
 fn recovery_fails_interrupted_keeps_queued_order_and_flags_damaged_rows() {
     let env = env_with(FakePrinter::with_media("12"), false);
     // Threads are not running: jobs stay where they are put.
-    env.hub.printers.stop_all(Duration::from_secs(1));
+    env.hub.threads.stop_all(Duration::from_secs(1));
     let p = env.printer();
     let _ = p;
     let a = {
@@ -613,7 +613,7 @@ fn printer_added_while_running_gets_a_thread_and_disable_stops_it() {
         .write(|w| printers::create(w, &new, "test"))
         .unwrap();
     control::apply_printer(&env.hub, &p).unwrap();
-    assert_eq!(env.hub.printers.alive(&p.id), Some(true));
+    assert_eq!(env.hub.threads.alive(&p.id), Some(true));
     let upd = printers::PrinterUpdate {
         enabled: Some(false),
         ..Default::default()
@@ -623,7 +623,7 @@ fn printer_added_while_running_gets_a_thread_and_disable_stops_it() {
         .write(|w| printers::update(w, &p.id, &upd, "test"))
         .unwrap();
     control::apply_printer(&env.hub, &after).unwrap();
-    assert_eq!(env.hub.printers.alive(&p.id), None);
+    assert_eq!(env.hub.threads.alive(&p.id), None);
     let audit: i64 = env
         .hub
         .db
@@ -694,17 +694,13 @@ fn concurrent_submissions_share_commits_and_one_failure_stays_its_own() {
 fn a_printer_thread_that_died_is_restarted_on_the_next_hand_off() {
     let env = env();
     let id = env.printer().id;
-    env.hub.printers.end_thread_for_test(&id);
-    assert_eq!(
-        env.hub.printers.alive(&id),
-        Some(false),
-        "readiness sees it"
-    );
+    env.hub.threads.end_thread_for_test(&id);
+    assert_eq!(env.hub.threads.alive(&id), Some(false), "readiness sees it");
     let a = env.submit(vec![item(1, 1)]);
     env.wait("printed by the restarted thread", |e| {
         e.all_in(&a.job_ids, JobState::Done)
     });
-    assert_eq!(env.hub.printers.alive(&id), Some(true));
+    assert_eq!(env.hub.threads.alive(&id), Some(true));
 }
 
 #[test]
@@ -780,7 +776,7 @@ impl Env {
     }
 
     fn live(&self) -> registry::LiveState {
-        self.hub.printers.live(&self.printer().id).unwrap()
+        self.hub.threads.live(&self.printer().id).unwrap()
     }
 
     /// `wait`, checking the invariant on every look.

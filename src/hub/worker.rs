@@ -38,8 +38,8 @@ use serde_json::json;
 use super::device::{Device, DeviceError, DeviceSpec, StreamOptions};
 use super::jobs::{self, JobError, JobState, QueuedJob};
 use super::labels;
+use super::live::{Live, Msg};
 use super::printers::{self, Printer};
-use super::registry::{Live, Msg};
 use super::{now_ms, Hub, HubError};
 
 pub(crate) fn spawn(

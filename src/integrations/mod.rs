@@ -5,9 +5,9 @@
 //! outbound connections (`policy`). Settings in `config`.
 //!
 //! Layering: `api::integrations` calls in here; this module calls `hub`
-//! (submit, its database). The one upward call is `hub::events::Writer`
-//! calling [`outbox::enqueue`] so an event and its outbox rows commit in
-//! one transaction. Knows nothing of HTTP requests or responses.
+//! (submit, its database). The outbox rows of an event are written by
+//! `hub::events::outbox`, in the event's transaction. Knows nothing of HTTP
+//! requests or responses.
 //!
 //! **Invariant:** nothing here waits on another host while holding the
 //! database mutex: lookups run before a submission, deliveries between two

@@ -25,24 +25,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("bitmap", &[]),
     ("brother", &["bitmap"]),
     ("render", &["base64", "bitmap", "brother"]),
-    // hub → auth: a printer change and its audit row commit together
-    // (`auth::audit`), and the hub's configuration knows auth's variables.
-    // hub → integrations (the same for the integrations' variables, and the
-    // webhook outbox row in the change's transaction) closes a loop with
-    // integrations → hub: listed because it is today's tree, to be removed.
-    (
-        "hub",
-        &[
-            "auth",
-            "bitmap",
-            "brother",
-            "integrations",
-            "metrics",
-            "render",
-        ],
-    ),
+    ("hub", &["bitmap", "brother", "metrics", "render"]),
     ("http", &["metrics"]),
-    ("auth", &["api", "base64", "http", "hub"]),
+    ("auth", &["base64", "http", "hub"]),
     (
         "api",
         &[
@@ -78,7 +63,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("build_info", &[]),
     ("metrics", &[]),
     ("discover", &["brother", "hub"]),
-    ("integrations", &["auth", "base64", "brother", "hub"]),
+    ("integrations", &["base64", "brother", "hub"]),
     (
         "console",
         &["api", "auth", "brother", "http", "hub", "render"],

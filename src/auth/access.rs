@@ -1,7 +1,8 @@
-//! The HTTP face of `auth`: the gate every request passes
-//! ([`authenticate`], called by `Api::authenticate`), the re-check of a
-//! parked long-poll ([`recheck`]), and the handlers of `/api/admin/api-keys`
-//! and `/api/admin/audit` (registered in `api::routes`).
+//! The gate every request passes ([`authenticate`], called by
+//! `Api::authenticate`) and the re-check of a parked long-poll
+//! ([`recheck`]). It reads the request (`http`) and the key and printer
+//! tables (`hub`), never `api`: its errors are [`AuthError`]s, which
+//! `api::error` turns into answers.
 //!
 //! The gate decides from the *resolved route* only (`Request::scope`,
 //! `Request::policy`, `Request::params`, filled by `http::Router::resolve`):
@@ -32,14 +33,10 @@
 //! - Requests the gate refuses cost no tokens; only submissions are rate
 //!   limited.
 
-use serde_json::Value;
-
-use super::admin::{self, Actor};
 use super::limits::{json_depth, MAX_JSON_DEPTH};
-use super::{AuthError, Gate, Principal, PrinterAccess, Scope};
-use crate::api::{body, json, Api, ApiError};
-use crate::http::{self, Reply, Request, Resource, Response};
-use crate::hub::{jobs, now_ms, printers};
+use super::{AuthError, Gate};
+use crate::http::{Principal, PrinterAccess, Request, Resource, Scope};
+use crate::hub::{jobs, now_ms, printers, Db};
 
 /// What `Api` holds for access control: the gate, and whether the server
 /// runs behind the front (always, in `serve`): then a request must carry
@@ -49,42 +46,24 @@ pub struct AuthState {
     pub behind_front: bool,
 }
 
-fn to_http_scope(scope: Scope) -> http::Scope {
-    match scope {
-        Scope::Read => http::Scope::Read,
-        Scope::Print => http::Scope::Print,
-        Scope::Admin => http::Scope::Admin,
-    }
-}
-
-fn from_http_scope(scope: http::Scope) -> Option<Scope> {
-    match scope {
-        http::Scope::Public => None,
-        http::Scope::Read => Some(Scope::Read),
-        http::Scope::Print => Some(Scope::Print),
-        http::Scope::Admin => Some(Scope::Admin),
-    }
-}
-
 /// The gate. On success `req.principal` is set (none for public routes)
 /// and `req.peer` is the real client address.
 pub fn authenticate(
-    api: &Api,
+    db: &Db,
     state: &AuthState,
     req: &mut Request,
-    scope: http::Scope,
-) -> Result<(), ApiError> {
+    scope: Scope,
+) -> Result<(), AuthError> {
     if state.behind_front && req.peer.is_none() {
-        return Err(AuthError::DirectConnection.into());
+        return Err(AuthError::DirectConnection);
     }
-    let Some(principal) = admit(api, state, req, scope)? else {
+    let Some(principal) = admit(db, state, req, scope)? else {
         return Ok(());
     };
     if json_depth(&req.body) > MAX_JSON_DEPTH {
         return Err(AuthError::JsonTooDeep {
             limit: MAX_JSON_DEPTH,
-        }
-        .into());
+        });
     }
     if req.policy.submission {
         state.gate.charge_submission(&principal)?;
@@ -95,27 +74,27 @@ pub fn authenticate(
 /// Steps 3 to 5 again for a request that waited parked: the key must still
 /// exist, be enabled and unexpired, hold the route's scope and be allowed
 /// the route's printers. Nothing is charged.
-pub fn recheck(api: &Api, state: &AuthState, req: &mut Request) -> Result<(), ApiError> {
-    admit(api, state, req, req.scope).map(|_| ())
+pub fn recheck(db: &Db, state: &AuthState, req: &mut Request) -> Result<(), AuthError> {
+    admit(db, state, req, req.scope).map(|_| ())
 }
 
 /// Credentials, scope and printers; sets `req.principal`. `None` for a
 /// public route.
 fn admit(
-    api: &Api,
+    db: &Db,
     state: &AuthState,
     req: &mut Request,
-    scope: http::Scope,
-) -> Result<Option<Principal>, ApiError> {
-    let Some(required) = from_http_scope(scope) else {
+    scope: Scope,
+) -> Result<Option<Principal>, AuthError> {
+    if scope == Scope::Public {
         req.principal = None;
         return Ok(None);
-    };
+    }
     // Keys are looked up on the read connection: authentication does not
     // wait behind a commit's fsync. The writing connection is taken only for
     // the once-a-minute `last_used_*` refresh.
     let (principal, touch) = {
-        let conn = api.hub.db.read();
+        let conn = db.read();
         let ip = req.peer.map(|p| p.ip());
         // The one place credentials are read: an API key, else a console
         // session cookie (+ CSRF token for state changes), else SSO.
@@ -129,34 +108,34 @@ fn admit(
         )?
     };
     if let Some(touch) = touch {
-        touch.write(&api.hub.db.lock());
+        touch.write(&db.lock());
     }
-    principal.require(required)?;
-    check_printers(api, &principal, req)?;
-    req.principal = Some(http::Principal {
-        api_key_id: principal.api_key_id().map(|id| id.to_string()),
-        name: principal.actor(),
-        scope: Some(to_http_scope(principal.scope)),
-        allowed_printers: match &principal.printers {
-            PrinterAccess::All => Vec::new(),
-            PrinterAccess::Only(ids) => ids.iter().map(|id| id.to_string()).collect(),
-        },
-        key_prefix: match &principal.source {
-            crate::auth::principal::Source::ApiKey { prefix, .. } => Some(prefix.clone()),
-            crate::auth::principal::Source::Sso { .. } => None,
-        },
-    });
+    require_scope(&principal, scope)?;
+    check_printers(db, &principal, req)?;
+    req.principal = Some(principal.clone());
     Ok(Some(principal))
 }
 
+/// Step 4: `Ok` if the principal's scope covers `required`.
+fn require_scope(principal: &Principal, required: Scope) -> Result<(), AuthError> {
+    if principal.scope.allows(required) {
+        Ok(())
+    } else {
+        Err(AuthError::InsufficientScope {
+            required,
+            held: principal.scope,
+        })
+    }
+}
+
 /// Step 5: the printer allow-list, from the resolved route's policy.
-fn check_printers(api: &Api, principal: &Principal, req: &mut Request) -> Result<(), ApiError> {
+fn check_printers(db: &Db, principal: &Principal, req: &mut Request) -> Result<(), AuthError> {
     let restricted = match &principal.printers {
         PrinterAccess::All => None,
         PrinterAccess::Only(allowed) => Some(allowed.clone()),
     };
     if restricted.is_some() && req.policy.unrestricted {
-        return Err(AuthError::PrinterNotAllowed.into());
+        return Err(AuthError::PrinterNotAllowed);
     }
     // Every resolved parameter that names a resource. A query `printer_id`
     // given as a slug is replaced by the printer's id, for every caller
@@ -176,7 +155,7 @@ fn check_printers(api: &Api, principal: &Principal, req: &mut Request) -> Result
         })
         .collect();
     if !named.is_empty() {
-        let conn = api.hub.db.read();
+        let conn = db.read();
         for (name, kind, value) in named {
             // The printer a parameter names; a resource that does not exist
             // is left to the handler (404), except in a query parameter of
@@ -189,13 +168,15 @@ fn check_printers(api: &Api, principal: &Principal, req: &mut Request) -> Result
             let in_query = req.policy.query.iter().any(|(q, _)| *q == name);
             match printer {
                 Some(id) => {
-                    principal.require_printer(&id)?;
+                    if !principal.printers.allows_str(&id) {
+                        return Err(AuthError::PrinterNotAllowed);
+                    }
                     if in_query && name == "printer_id" {
                         req.params.insert(name, id);
                     }
                 }
                 None if in_query && restricted.is_some() => {
-                    return Err(AuthError::PrinterNotAllowed.into())
+                    return Err(AuthError::PrinterNotAllowed)
                 }
                 None => {}
             }
@@ -219,8 +200,7 @@ fn check_printers(api: &Api, principal: &Principal, req: &mut Request) -> Result
                     return Err(AuthError::invalid(
                         "printer_id",
                         "this key is limited to several printers: pass printer_id=<one of them>",
-                    )
-                    .into())
+                    ))
                 }
             }
         }
@@ -231,131 +211,36 @@ fn check_printers(api: &Api, principal: &Principal, req: &mut Request) -> Result
 /// Whether the request's principal may see or use the printer with this id
 /// (for handlers that list printers or resolve a default printer).
 pub fn may_use_printer(req: &Request, printer_id: &str) -> bool {
-    match &req.principal {
-        Some(p) => {
-            p.allowed_printers.is_empty() || p.allowed_printers.iter().any(|a| a == printer_id)
-        }
-        None => false,
-    }
+    req.principal
+        .as_ref()
+        .is_some_and(|p| p.printers.allows_str(printer_id))
 }
 
 /// `Err(printer_not_allowed)` unless [`may_use_printer`].
-pub fn require_printer(req: &Request, printer_id: &str) -> Result<(), ApiError> {
+pub fn require_printer(req: &Request, printer_id: &str) -> Result<(), AuthError> {
     if may_use_printer(req, printer_id) {
         Ok(())
     } else {
-        Err(AuthError::PrinterNotAllowed.into())
+        Err(AuthError::PrinterNotAllowed)
     }
 }
 
-fn state(api: &Api) -> Result<&AuthState, ApiError> {
-    api.auth()
-        .ok_or_else(|| AuthError::MissingCredentials.into())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Source;
 
-fn actor(req: &Request) -> (String, Option<String>) {
-    let name = req
-        .principal
-        .as_ref()
-        .map(|p| p.name.clone())
-        .unwrap_or_else(|| "unknown".into());
-    (name, req.peer.map(|p| p.ip().to_string()))
-}
-
-/// Runs `f` in one transaction on the hub's connection.
-fn in_tx<T>(
-    api: &Api,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, AuthError>,
-) -> Result<T, ApiError> {
-    let conn = api.hub.db.lock();
-    let tx = conn
-        .unchecked_transaction()
-        .map_err(|e| ApiError::from(AuthError::Db(e)))?;
-    let out = f(&tx)?;
-    tx.commit().map_err(|e| ApiError::from(AuthError::Db(e)))?;
-    Ok(out)
-}
-
-/// `GET /api/admin/api-keys`
-pub fn list_keys(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
-    let list = admin::list(&api.hub.db.lock())?;
-    json(200, &list)
-}
-
-/// `POST /api/admin/api-keys` -> 201 with the plaintext (once).
-pub fn create_key(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let r: admin::CreateRequest = body(req)?;
-    let (name, ip) = actor(req);
-    let created = in_tx(api, |conn| {
-        let exists = |id: &uuid::Uuid| printers::get(conn, &id.to_string()).is_ok();
-        admin::create(
-            conn,
-            r,
-            Actor {
-                name: &name,
-                source_ip: ip.as_deref(),
-            },
-            &exists,
-            now_ms(),
-        )
-    })?;
-    let resp = Response::json(201, &created).with_header("Cache-Control", "no-store");
-    Ok(Reply::Respond(resp))
-}
-
-/// `GET /api/admin/api-keys/{key_id}`
-pub fn get_key(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let view = admin::get(&api.hub.db.lock(), req.param("key_id"))?;
-    json(200, &view)
-}
-
-/// `PATCH /api/admin/api-keys/{key_id}`
-pub fn update_key(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let r: admin::PatchRequest = body(req)?;
-    let st = state(api)?;
-    let (name, ip) = actor(req);
-    let id = req.param("key_id").to_string();
-    let view = in_tx(api, |conn| {
-        let exists = |id: &uuid::Uuid| printers::get(conn, &id.to_string()).is_ok();
-        admin::update(
-            conn,
-            &st.gate,
-            &id,
-            r,
-            Actor {
-                name: &name,
-                source_ip: ip.as_deref(),
-            },
-            &exists,
-            now_ms(),
-        )
-    })?;
-    json(200, &view)
-}
-
-/// `DELETE /api/admin/api-keys/{key_id}` -> 204 (revoked = disabled).
-pub fn revoke_key(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let st = state(api)?;
-    let (name, ip) = actor(req);
-    let id = req.param("key_id").to_string();
-    in_tx(api, |conn| {
-        admin::revoke(
-            conn,
-            &st.gate,
-            &id,
-            Actor {
-                name: &name,
-                source_ip: ip.as_deref(),
-            },
-            now_ms(),
-        )
-    })?;
-    Ok(Reply::Respond(Response::empty(204)))
-}
-
-/// `GET /api/admin/audit?limit&before_id&target_type&target_id`
-pub fn audit(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let q = admin::audit_query(&req.query)?;
-    let page: Value = admin::audit_page(&api.hub.db.lock(), &q)?;
-    json(200, &page)
+    #[test]
+    fn scope_checks_follow_the_hierarchy() {
+        let p = Principal {
+            source: Source::Sso { user: "ann".into() },
+            scope: Scope::Print,
+            printers: PrinterAccess::All,
+            rate_limit_per_minute: 60,
+        };
+        assert!(require_scope(&p, Scope::Read).is_ok());
+        assert!(require_scope(&p, Scope::Print).is_ok());
+        let err = require_scope(&p, Scope::Admin).unwrap_err();
+        assert_eq!(err.code(), "insufficient_scope");
+    }
 }
