@@ -665,6 +665,20 @@ impl Worker {
         self.stalled(what, e);
     }
 
+    /// Ends a run whose stream cannot end properly: the stream is aborted,
+    /// `rest` goes back to the front of the queue, and a failed write
+    /// (`what`, `e`) holds the queue.
+    fn abort_run(&mut self, rest: &[String], failed: Option<(&str, &HubError)>) {
+        if let Some(dev) = self.device.as_mut() {
+            dev.abort();
+        }
+        self.device = None;
+        self.unpop(rest);
+        if let Some((what, e)) = failed {
+            self.stalled(what, e);
+        }
+    }
+
     /// Prints a run as one stream. Page `i` is sent as the last page when a
     /// stop or pause has arrived or no later label of the run is still
     /// queued, so the stream always ends properly; the labels not sent go
@@ -688,12 +702,7 @@ impl Worker {
             Ok(claimed) => claimed,
             Err(e) => {
                 // Nothing was sent: the stream is closed without a page.
-                if let Some(dev) = self.device.as_mut() {
-                    dev.abort();
-                }
-                self.device = None;
-                self.unpop(&ids[idx..]);
-                self.stalled("claiming a label", &e);
+                self.abort_run(&ids[idx..], Some(("claiming a label", &e)));
                 return;
             }
         };
@@ -713,12 +722,7 @@ impl Worker {
                     error: None,
                 });
                 if idx == first {
-                    if let Some(dev) = self.device.as_mut() {
-                        dev.abort();
-                    }
-                    self.device = None;
-                    self.unpop(&ids[idx..]);
-                    self.stalled("reading a label", e);
+                    self.abort_run(&ids[idx..], Some(("reading a label", e)));
                 } else {
                     self.stop_run(true, &ids[idx..], "reading a label", e);
                 }
@@ -733,22 +737,13 @@ impl Worker {
                 idx += 1;
                 if self.stall.is_some() {
                     // `finish_job` owes the failure; hold the rest.
-                    self.unpop(&ids[idx..]);
-                    if let Some(dev) = self.device.as_mut() {
-                        dev.abort();
-                    }
-                    self.device = None;
+                    self.abort_run(&ids[idx..], None);
                     return;
                 }
                 claimed = match self.claim_from(&ids, &mut idx) {
                     Ok(claimed) => claimed,
                     Err(e) => {
-                        if let Some(dev) = self.device.as_mut() {
-                            dev.abort();
-                        }
-                        self.device = None;
-                        self.unpop(&ids[idx..]);
-                        self.stalled("claiming a label", &e);
+                        self.abort_run(&ids[idx..], Some(("claiming a label", &e)));
                         return;
                     }
                 };
