@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Debian package with cargo-deb and checks it (appliance, issue 12):
+# Builds the Debian package with cargo-deb and checks it:
 #   1. the package's metadata and file list (dpkg-deb -I / -c), the binary's
 #      size (< 12 MB) and `--version` (revision and build date baked in);
 #   2. the systemd unit as shipped: `systemd-analyze verify` (no warnings)

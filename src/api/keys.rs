@@ -29,7 +29,7 @@ fn in_tx<T>(
         name: &name,
         source_ip: ip.as_deref(),
     };
-    let conn = api.hub.db.lock();
+    let conn = api.hub.db.writer();
     let tx = conn
         .unchecked_transaction()
         .map_err(|e| ApiError::from(AuthError::Db(e)))?;
@@ -41,7 +41,7 @@ fn in_tx<T>(
 
 /// `GET /api/admin/api-keys`
 pub fn list_keys(api: &Api, _req: &mut Request) -> Result<Reply, ApiError> {
-    let list = admin::list(&api.hub.db.lock())?;
+    let list = admin::list(&api.hub.db.read())?;
     json(200, &list)
 }
 
@@ -57,7 +57,7 @@ pub fn create_key(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 
 /// `GET /api/admin/api-keys/{key_id}`
 pub fn get_key(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    let view = admin::get(&api.hub.db.lock(), req.param("key_id"))?;
+    let view = admin::get(&api.hub.db.read(), req.param("key_id"))?;
     json(200, &view)
 }
 
@@ -85,6 +85,6 @@ pub fn revoke_key(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 /// `GET /api/admin/audit?limit&before_id&target_type&target_id`
 pub fn audit(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let q = admin::audit_query(&req.query)?;
-    let page: Value = admin::audit_page(&api.hub.db.lock(), &q)?;
+    let page: Value = admin::audit_page(&api.hub.db.read(), &q)?;
     json(200, &page)
 }

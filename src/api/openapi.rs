@@ -5,6 +5,8 @@ use serde_json::{json, Map, Value};
 
 use super::Api;
 use crate::http::{Router, Scope};
+use crate::hub::jobs::JobState;
+use crate::render::ContentType;
 
 fn query_params(method: &str, path: &str) -> &'static [(&'static str, &'static str, &'static str)] {
     match (method, path) {
@@ -62,6 +64,11 @@ fn query_params(method: &str, path: &str) -> &'static [(&'static str, &'static s
             ("limit", "integer", "1 to 500 (default 500)"),
         ],
         ("GET", "/api/printers") => &[("slug", "string", "only the printer with this slug")],
+        ("DELETE", "/api/v1/admin/printers/{slug}") => &[(
+            "cancel_queued",
+            "boolean",
+            "cancel its waiting jobs (else 409 while jobs wait)",
+        )],
         ("GET", "/api/admin/webhooks/{subscription_id}/deliveries") => &[
             ("state", "string", "pending, delivered or failed"),
             ("limit", "integer", "page size, 1 to 200 (default 50)"),
@@ -86,6 +93,8 @@ fn request_body(method: &str, path: &str) -> Option<&'static str> {
         ("POST", "/api/webhook/spoolman") => Some("SpoolmanWebhookPayload"),
         ("POST", "/api/webhook/grocy") => Some("GrocyWebhookPayload"),
         ("POST", "/api/admin/webhooks") => Some("SubscriptionCreate"),
+        ("POST", "/api/admin/api-keys") => Some("ApiKeyCreate"),
+        ("PATCH", "/api/admin/api-keys/{key_id}") => Some("ApiKeyPatch"),
         ("PATCH", "/api/admin/webhooks/{subscription_id}") => Some("SubscriptionPatch"),
         _ => None,
     }
@@ -112,6 +121,9 @@ fn success(method: &str, path: &str) -> (&'static str, Option<&'static str>, &'s
         ("POST", "/printer/resume") => ("200", Some("PrinterResumeResponse"), "resumed"),
         ("GET", "/api/v1/admin/printers") => ("200", Some("AdminPrinterList"), "printers"),
         ("POST", "/api/v1/admin/printers") => ("201", Some("AdminPrinterRead"), "created"),
+        ("DELETE", "/api/v1/admin/printers/{slug}") => {
+            ("200", Some("PrinterDeleted"), "deleted with its jobs")
+        }
         (_, p) if p.starts_with("/api/v1/admin/printers/") => {
             ("200", Some("AdminPrinterRead"), "printer")
         }
@@ -268,10 +280,12 @@ pub fn document(router: &Router<Api>) -> Value {
 
 fn schemas() -> Value {
     let ts = json!({"type": ["string", "null"], "format": "date-time"});
-    let state = json!({"type": "string", "enum": ["queued", "paused", "printing", "done", "failed", "cancelled", "failed_restart"]});
+    let states: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+    let content_type = schema_ref("ContentType");
     let mut map = Map::new();
     let part = json!({
-        "JobState": state,
+        "JobState": {"type": "string", "enum": states},
+        "ContentType": {"type": "string", "enum": ContentType::NAMES},
         "Problem": {"type": "object", "required": ["type", "title", "status", "error_code"], "properties": {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
             "detail": {"type": "string"}, "instance": {"type": "string"}, "error_code": {"type": "string"},
@@ -288,19 +302,23 @@ fn schemas() -> Value {
                 "items": {"type": "array", "items": {"type": "object", "properties": {"item": {"type": "string"}, "qr_payload": {"type": "string"}}}}}},
         "PrintRequest": {"type": "object", "additionalProperties": false, "required": ["content_type"],
             "description": "exactly one of `data` and `lookup`", "properties": {
-            "content_type": {"type": "string"}, "options": schema_ref("PrintOptions"), "data": schema_ref("RawLabelData"),
+            "content_type": content_type, "options": schema_ref("PrintOptions"), "data": schema_ref("RawLabelData"),
             "lookup": schema_ref("PrintLookupRequest"),
-            "printer": {"type": "string", "description": "slug or id; the default printer when absent"}}}
+            "printer": {"type": "string", "description": "slug or id; the default printer when absent"}}},
+        "BatchItem": {"type": "object", "additionalProperties": false, "required": ["content_type"],
+            "description": "exactly one of `data` and `lookup`", "properties": {
+            "content_type": content_type, "options": schema_ref("PrintOptions"), "data": schema_ref("RawLabelData"),
+            "lookup": schema_ref("PrintLookupRequest")}}
     });
     if let Value::Object(m) = part {
         map.extend(m);
     }
     let part = json!({
         "BatchRequest": {"type": "object", "additionalProperties": false, "required": ["items"], "properties": {
-            "items": {"type": "array", "minItems": 1, "maxItems": 500, "items": schema_ref("PrintRequest")},
+            "items": {"type": "array", "minItems": 1, "maxItems": 500, "items": schema_ref("BatchItem")},
             "printer_slug": {"type": "string"}, "half_cut_override": {"type": "boolean"}}},
-        "PreviewRequest": {"type": "object", "required": ["content_type", "data"], "properties": {
-            "content_type": {"type": "string"}, "data": schema_ref("RawLabelData"), "tape_mm": {"type": "number", "default": 12},
+        "PreviewRequest": {"type": "object", "additionalProperties": false, "required": ["content_type", "data"], "properties": {
+            "content_type": content_type, "data": schema_ref("RawLabelData"), "tape_mm": {"type": "number", "default": 12},
             "model": {"type": "string", "default": "PT-P750W"}, "media": {"type": "string"}, "high_resolution": {"type": "boolean"}}},
         "PrintJobResponse": {"type": "object", "required": ["job_id", "status"], "properties": {
             "job_id": {"type": "string"}, "status": {"const": "queued"}, "batch_id": {"type": "string"},
@@ -310,9 +328,10 @@ fn schemas() -> Value {
             "job_ids": {"type": "array", "items": {"type": "string"}, "description": "every physical label, in print order"}}},
         "JobRead": {"type": "object", "properties": {
             "id": {"type": "string"}, "printer_id": {"type": "string"}, "batch_id": {"type": "string"},
-            "template_key": {"type": "null"}, "state": state, "payload": {"type": "object"}, "result": {"type": ["object", "null"]},
+            "template_key": {"type": "null"}, "state": schema_ref("JobState"), "payload": {"type": "object"}, "result": {"type": ["object", "null"]},
             "error": {"type": ["string", "null"]}, "error_code": {"type": ["string", "null"]}, "error_detail": {"type": ["object", "null"]},
             "position": {"type": "integer"}, "copy_index": {"type": "integer"}, "copy_total": {"type": "integer"},
+            "retry_of": {"type": ["string", "null"]}, "api_key_id": {"type": ["string", "null"]}, "source_ip": {"type": ["string", "null"]},
             "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "started_at": ts, "finished_at": ts,
             "version": {"type": "integer"}}}
     });
@@ -326,7 +345,8 @@ fn schemas() -> Value {
             "status": {"type": "string", "enum": ["queued", "paused", "printing", "completed", "failed", "cancelled"],
                 "description": "upstream's vocabulary on this route: done = completed; failed_restart = failed with error_code printer_interrupted"}, "error_code": {"type": ["string", "null"]},
             "error_message": {"type": ["string", "null"]}, "error_detail": {"type": ["object", "null"]},
-            "created_at": {"type": "string"}, "started_at": ts, "finished_at": ts, "live": {"type": "null"}}},
+            "created_at": {"type": "string"}, "started_at": ts, "finished_at": ts, "live": {"type": "null"},
+            "version": {"type": "integer"}}},
         "BatchSummary": {"type": "object", "properties": {
             "total": {"type": "integer"}, "queued": {"type": "integer"}, "paused": {"type": "integer"}, "printing": {"type": "integer"},
             "done": {"type": "integer"}, "failed": {"type": "integer"}, "failed_restart": {"type": "integer"}, "cancelled": {"type": "integer"},
@@ -351,43 +371,62 @@ fn schemas() -> Value {
         "PrinterRead": {"type": "object", "properties": {
             "id": {"type": "string"}, "slug": {"type": "string"}, "name": {"type": "string"}, "model": {"type": "string"},
             "backend": {"type": "string"}, "connection": {"type": "object"}, "enabled": {"type": "boolean"},
-            "paused": {"type": "boolean"}, "paused_reason": {"type": ["string", "null"]}, "media": {"type": ["string", "null"]},
-            "loaded_media": {"type": ["string", "null"]}, "online": {"type": ["boolean", "null"]}, "thread_alive": {"type": "boolean"},
+            "paused": {"type": "boolean"}, "paused_reason": {"type": ["string", "null"]}, "paused_detail": {"type": ["string", "null"]},
+            "media": {"type": ["string", "null"]}, "loaded_media": {"type": ["string", "null"]}, "online": {"type": ["boolean", "null"]},
+            "storage_error": {"type": ["string", "null"], "description": "set while the printer holds its queue after a failed write"},
+            "thread_alive": {"type": "boolean"},
             "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
         "PrinterList": {"type": "array", "items": schema_ref("PrinterRead")},
         "PrinterStatus": {"type": "object", "properties": {
             "printer_id": {"type": "string"}, "online": {"type": ["boolean", "null"]}, "tape_loaded": {"type": ["string", "null"]},
             "error_state": {"type": ["string", "null"]}, "captured_at": ts, "last_probe_age_s": {"type": ["integer", "null"]},
             "last_error": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]}, "paused": {"type": "boolean"},
-            "paused_reason": {"type": ["string", "null"]}, "thread_alive": {"type": "boolean"}}},
+            "paused_reason": {"type": ["string", "null"]}, "paused_detail": {"type": ["string", "null"]},
+            "storage_error": {"type": ["string", "null"]}, "media": {"type": ["string", "null"]}, "auto_resume": {"type": "boolean"},
+            "thread_alive": {"type": "boolean"}, "current_job": {"type": ["string", "null"]}, "details": {}}},
         "PrinterResumeResponse": {"type": "object", "properties": {"printer_id": {"type": "string"}, "state": {"type": "string"}}}
     });
     if let Value::Object(m) = part {
         map.extend(m);
     }
+    let queue = json!({"type": "object", "additionalProperties": false, "properties": {"timeout_s": {"type": "integer", "default": 30}}});
+    let cut_defaults = json!({"type": "object", "additionalProperties": false,
+        "properties": {"half_cut": {"type": "boolean"}, "auto_cut": {"type": "boolean"}}});
     let part = json!({
+        "ApiKeyCreate": {"type": "object", "additionalProperties": false, "required": ["name", "scopes"], "properties": {
+            "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string", "enum": ["read", "print", "admin"]}},
+            "allowed_printer_ids": {"type": ["array", "null"], "items": {"type": "string"}, "description": "absent or null: every printer; [] is refused"},
+            "rate_limit_per_minute": {"type": "integer", "default": 60}, "notes": {"type": ["string", "null"]},
+            "expires_at": {"type": ["string", "null"], "format": "date-time"}}},
+        "ApiKeyPatch": {"type": "object", "additionalProperties": false, "description": "absent = unchanged", "properties": {
+            "enabled": {"type": ["boolean", "null"]}, "rate_limit_per_minute": {"type": ["integer", "null"]}, "notes": {"type": ["string", "null"]},
+            "allowed_printer_ids": {"type": ["array", "null"], "items": {"type": "string"}, "description": "null: every printer; [] is refused"}}},
         "PrinterConnection": {"type": "object", "additionalProperties": false, "properties": {
             "uri": {"type": "string", "description": "tcp://host:9100, usb:///dev/usb/lp0, dir:///path, emulator:?media=12&speed=instant|real|<mm/s>"},
-            "host": {"type": "string"}, "port": {"type": "integer"}, "snmp": {"type": "object"}}},
+            "host": {"type": "string"}, "port": {"type": "integer"}, "snmp": {"type": "object", "additionalProperties": false, "properties": {
+                "discover": {"type": "boolean", "default": false, "description": "poll the status over SNMP"},
+                "community": {"type": "string", "description": "a secret (default public)"}}}}},
         "PrinterCreatePayload": {"type": "object", "additionalProperties": false, "required": ["name", "slug", "model", "connection"], "properties": {
             "name": {"type": "string"}, "slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"},
             "model": {"type": "string"}, "backend": {"type": "string", "enum": ["ptouch", "brother_ql"]},
             "connection": schema_ref("PrinterConnection"), "media": {"type": "string"},
-            "queue": {"type": "object", "properties": {"timeout_s": {"type": "integer"}}},
-            "cut_defaults": {"type": "object", "properties": {"half_cut": {"type": "boolean"}, "auto_cut": {"type": "boolean"}}},
+            "queue": queue, "cut_defaults": cut_defaults,
             "auto_resume": {"type": "boolean"}, "enabled": {"type": "boolean"},
             "max_length_mm": {"type": "integer", "minimum": 1, "description": "longest label accepted (default 500, at most the model's limit)"}}},
         "PrinterUpdatePayload": {"type": "object", "additionalProperties": false, "properties": {
             "name": {"type": "string"}, "connection": schema_ref("PrinterConnection"), "media": {"type": ["string", "null"]},
-            "queue": {"type": "object"}, "cut_defaults": {"type": "object"}, "auto_resume": {"type": "boolean"}, "enabled": {"type": "boolean"},
+            "queue": queue, "cut_defaults": cut_defaults, "auto_resume": {"type": "boolean"}, "enabled": {"type": "boolean"},
             "max_length_mm": {"type": "integer", "minimum": 1}}},
         "AdminPrinterRead": {"type": "object", "properties": {
             "id": {"type": "string"}, "name": {"type": "string"}, "slug": {"type": "string"}, "model": {"type": "string"},
             "backend": {"type": "string"}, "connection": {"type": "object"}, "media": {"type": ["string", "null"]},
             "queue": {"type": "object"}, "cut_defaults": {"type": "object"}, "auto_resume": {"type": "boolean"},
             "max_length_mm": {"type": "integer"},
-            "enabled": {"type": "boolean"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
-        "AdminPrinterList": {"type": "array", "items": schema_ref("AdminPrinterRead")}
+            "enabled": {"type": "boolean"}, "paused": {"type": "boolean"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
+        "AdminPrinterList": {"type": "array", "items": schema_ref("AdminPrinterRead")},
+        "PrinterDeleted": {"type": "object", "properties": {
+            "deleted": {"type": "string", "description": "the slug"}, "id": {"type": "string"},
+            "jobs_cancelled": {"type": "integer"}, "jobs_deleted": {"type": "integer"}}}
     });
     if let Value::Object(m) = part {
         map.extend(m);
@@ -404,13 +443,13 @@ fn schemas() -> Value {
         "SpoolmanWebhookPayload": {"type": "object", "required": ["spool_id", "type"], "description": "header X-API-Key: PRINTER_HUB_WEBHOOK_API_KEY; other fields are ignored",
             "properties": {"spool_id": {"type": ["string", "integer"]}, "type": {"type": "string"},
                 "quantity": {"type": "integer", "minimum": 1, "maximum": 10, "description": "copies"},
-                "content_type": {"type": "string", "default": "qr_two_lines"}}},
+                "content_type": {"$ref": "#/components/schemas/ContentType", "default": "qr_two_lines"}}},
         "GrocyWebhookPayload": {"description": "upstream's body, or Grocy's own label printer webhook (LABEL_PRINTER_WEBHOOK; JSON or application/x-www-form-urlencoded; the secret in X-API-Key or as `api_key` via LABEL_PRINTER_PARAMS)",
             "oneOf": [
                 {"type": "object", "required": ["product_id", "type"], "properties": {
                     "product_id": {"type": ["string", "integer"]}, "type": {"type": "string"},
                     "quantity": {"type": "integer", "minimum": 1, "maximum": 10, "description": "copies"},
-                    "content_type": {"type": "string", "default": "qr_two_lines"}}},
+                    "content_type": {"$ref": "#/components/schemas/ContentType", "default": "qr_two_lines"}}},
                 {"type": "object", "required": ["grocycode"], "properties": {
                     "grocycode": {"type": "string", "examples": ["grcy:p:12:6574b7f3d2e1a"]},
                     "product": {"type": "string"}, "battery": {"type": "string"}, "chore": {"type": "string"}, "recipe": {"type": "string"},
@@ -433,7 +472,8 @@ fn schemas() -> Value {
             "enabled": {"type": "boolean"}, "description": {"type": ["string", "null"]},
             "created_at": {"type": "string"}, "updated_at": {"type": "string"},
             "last_delivery": {"type": "object", "properties": {"status": {"type": ["string", "null"], "enum": ["delivered", "retrying", "failed", null]},
-                "http_status": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]}, "at": ts}},
+                "http_status": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]}, "at": ts,
+                "retry_at": {"type": ["string", "null"], "format": "date-time", "description": "held after a failure: nothing is sent before this time"}}},
             "deliveries": {"type": "object", "properties": {"pending": {"type": "integer"}, "delivered": {"type": "integer"}, "failed": {"type": "integer"}}}}},
         "SubscriptionCreated": {"allOf": [schema_ref("Subscription"), {"type": "object", "properties": {"secret": {"type": "string"}}}]},
         "SubscriptionList": {"type": "array", "items": schema_ref("Subscription")},
@@ -452,7 +492,7 @@ fn schemas() -> Value {
         "Healthz": {"type": "object", "properties": {
             "status": {"type": "string"}, "version": {"type": "string"}, "revision": {"type": "string"},
             "build_date": {"type": "string"}, "repository": {"type": "string"}, "sse_active_subscribers": {"type": "integer"},
-            "waiting_requests": {"type": "integer"}}},
+            "waiting_requests": {"type": "integer"}, "uptime_s": {"type": "integer"}}},
         "ReadinessResponse": {"type": "object", "properties": {
             "status": {"type": "string", "enum": ["ready", "degraded", "not-ready"]},
             "checks": {"type": "object", "additionalProperties": {"type": "object", "properties": {
@@ -462,7 +502,6 @@ fn schemas() -> Value {
     if let Value::Object(m) = part {
         map.extend(m);
     }
-    // console (issue 11).
     let part = json!({
         "SessionCreate": {"type": "object", "required": ["key"], "additionalProperties": false,
             "properties": {"key": {"type": "string", "description": "an API key (lh_pat_...)"}}},

@@ -108,7 +108,7 @@ fn admit(
         )?
     };
     if let Some(touch) = touch {
-        touch.write(&db.lock());
+        touch.write(&db.writer());
     }
     require_scope(&principal, scope)?;
     check_printers(db, &principal, req)?;

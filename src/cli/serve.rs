@@ -143,10 +143,16 @@ fn init_logging(
                 .append(true)
                 .open(path)
                 .map_err(|e| CliError::Failed(format!("cannot open {}: {e}", path.display())))?;
-            let _ = simplelog::WriteLogger::init(level, cfg, f);
+            let _ = simplelog::WriteLogger::init(level, cfg, std::io::LineWriter::new(f));
         }
         None => {
-            let _ = simplelog::WriteLogger::init(level, cfg, std::io::stderr());
+            // Line-buffered: simplelog writes a line in many pieces, each
+            // a system call on the unbuffered stderr.
+            let _ = simplelog::WriteLogger::init(
+                level,
+                cfg,
+                std::io::LineWriter::new(std::io::stderr()),
+            );
         }
     }
     Ok(())
@@ -249,8 +255,11 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     );
     // A first start with no key at all gets a bootstrap admin key, written
     // to a 0600 file; the log names the file, never the key.
-    match crate::auth::bootstrap::ensure(&hub.db.lock(), &hub.config.data_dir, crate::hub::now_ms())
-    {
+    match crate::auth::bootstrap::ensure(
+        &hub.db.writer(),
+        &hub.config.data_dir,
+        crate::hub::now_ms(),
+    ) {
         Ok(Some(path)) => log::warn!(
             "no API key existed: created the bootstrap admin key; read it from {} (mode 0600)",
             path.display()
@@ -288,6 +297,7 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
         max_header_bytes: auth.max_header_bytes,
         max_headers: auth.max_headers,
         max_body_bytes: hub.config.max_body_bytes,
+        max_in_flight: hub.config.http_threads * 65,
         ..FrontConfig::default()
     };
     let access = AuthState {
@@ -313,7 +323,6 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     let server_cfg = ServerConfig {
         listen: Listen::Unix(socket_path(&hub.config.data_dir)),
         threads: hub.config.http_threads,
-        queue: hub.config.http_threads * 64,
         max_body: hub.config.max_body_bytes,
     };
     let server = match Server::start(

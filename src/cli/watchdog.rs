@@ -60,7 +60,7 @@ pub fn ready(hub: &Arc<Hub>, listening: &str) -> Option<Watchdog> {
 }
 
 fn healthy(hub: &Hub) -> bool {
-    let conn = hub.db.lock();
+    let conn = hub.db.writer();
     conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
         .is_ok()
 }

@@ -179,7 +179,7 @@ pub fn sign_in(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let gate = gate(api)?;
     let key = r.key.trim().to_string();
     let now = now_ms();
-    let conn = api.hub.db.lock();
+    let conn = api.hub.db.writer();
     let principal = gate.authenticate(
         &conn,
         |name: &str| {
@@ -246,7 +246,7 @@ pub fn show(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
 /// state change of a session). Without a session there is nothing to end.
 pub fn sign_out(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     if let Some((token, _)) = current(api, req)? {
-        session::delete(&api.hub.db.lock(), &token)?;
+        session::delete(&api.hub.db.writer(), &token)?;
     }
     let secure_cookie = session::cookie_is_secure(req.header("x-forwarded-proto"));
     let resp = Response::empty(204)

@@ -14,6 +14,7 @@
 //! * Every error response is made by [`App::error`] (the api layer's one
 //!   mapping), never here.
 
+pub mod fake;
 pub mod front;
 pub mod park;
 pub mod principal;

@@ -2,8 +2,9 @@
 //!
 //! A parked entry holds the tiny_http request (the open connection) and the
 //! parsed [`Request`]; it costs a few hundred bytes plus its body. A change
-//! notification or the deadline moves it back to the handler pool's queue,
-//! where the handler runs again and either answers or parks it again.
+//! notification or the deadline moves it back to the handler pool (its
+//! resume channel, and the doorbell wakes a handler thread), where the
+//! handler runs again and either answers or parks it again.
 //!
 //! **Invariant (no lost wake-ups):** a handler reads its snapshot and the
 //! newest event id (`seen`) together; [`Parking::park`] compares `seen` with
@@ -55,8 +56,15 @@ pub struct Parking {
     resume: Sender<Resumed>,
     /// The other end of `resume`: the server's handler pool reads it.
     resumed: Receiver<Resumed>,
+    /// Rung after each re-queued request, to wake a handler thread that
+    /// waits for requests elsewhere (the server registers it when it
+    /// starts: [`Parking::set_doorbell`]).
+    doorbell: Mutex<Option<Doorbell>>,
     max: usize,
 }
+
+/// See [`Parking::set_doorbell`].
+pub type Doorbell = Box<dyn Fn() + Send + Sync>;
 
 /// Why a request could not be parked; it must be answered now.
 pub enum Refused {
@@ -76,6 +84,7 @@ impl Parking {
             timer: Condvar::new(),
             resume,
             resumed,
+            doorbell: Mutex::new(None),
             max,
         }
     }
@@ -83,6 +92,15 @@ impl Parking {
     /// Requests that come back from parking, for the handler pool.
     pub fn resumed(&self) -> &Receiver<Resumed> {
         &self.resumed
+    }
+
+    /// Rings `doorbell` after each request sent back to the handler pool
+    /// (the pool's threads wait on tiny_http's queue, not on the resume
+    /// channel: `http::server` rings by unblocking one of them). The
+    /// parking is made before the server, so the server registers its
+    /// doorbell when it starts.
+    pub fn set_doorbell(&self, doorbell: Doorbell) {
+        *self.doorbell.lock().unwrap_or_else(|e| e.into_inner()) = Some(doorbell);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -141,6 +159,9 @@ impl Parking {
             raw: parked.raw,
             req,
         });
+        if let Some(ring) = &*self.doorbell.lock().unwrap_or_else(|e| e.into_inner()) {
+            ring();
+        }
     }
 
     fn take(inner: &mut Inner, id: u64) -> Option<Entry> {

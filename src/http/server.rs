@@ -1,5 +1,5 @@
-//! The server: one accept thread reading tiny_http's request queue, a fixed
-//! pool of handler threads, and the long-poll timer thread.
+//! The server: a fixed pool of handler threads taking requests from
+//! tiny_http's queue, and the long-poll timer thread.
 //!
 //! Intake: in `serve`, tiny_http listens on a Unix socket (mode 0600 in a
 //! 0700 directory) that only `http::front` talks to, over a pool of
@@ -15,7 +15,13 @@
 //!
 //! Threads: tiny_http itself runs an accept thread and a connection thread
 //! per open connection (one per pooled front connection); ours are
-//! `http-accept`, `http-N` (the pool) and `http-park-timer`.
+//! `http-N` (the pool) and `http-park-timer`. Each handler thread calls
+//! `tiny_http::Server::recv` itself (no hand-over between threads). A
+//! long-poll coming back from parking waits in the resume channel, which a
+//! handler reads before each `recv`; the parking rings a doorbell
+//! (`tiny_http::Server::unblock`, which makes one `recv` return) so that an
+//! idle handler looks at once. How many requests may wait for a handler is
+//! bounded by the front (`FrontConfig::max_in_flight`, 503 past it).
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -26,7 +32,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, TrySendError};
+use crossbeam_channel::Receiver;
 
 use super::front::CLIENT_HEADER;
 use super::park::{Parked, Parking, Refused, Resumed};
@@ -51,8 +57,6 @@ pub struct ServerConfig {
     pub listen: Listen,
     /// Handler threads.
     pub threads: usize,
-    /// Requests waiting for a handler before new ones get 503.
-    pub queue: usize,
     pub max_body: usize,
 }
 
@@ -63,14 +67,18 @@ pub struct Server {
     path: Option<PathBuf>,
     parking: Arc<Parking>,
     threads: Vec<JoinHandle<()>>,
-    accept: JoinHandle<()>,
-    /// Set once the handler threads are done: the accept thread stops
-    /// answering stragglers with 503 and ends.
-    drained: Arc<AtomicBool>,
+    /// Set when stopping: a handler that wakes without a request ends, and
+    /// requests it still receives are answered 503 `shutting_down`.
+    stopping: Arc<AtomicBool>,
+    /// The app's 503 `shutting_down` answer.
+    shutting_down: Box<dyn Fn() -> Response + Send + Sync>,
 }
 
 struct Shared<A> {
     app: Arc<A>,
+    tiny: Arc<tiny_http::Server>,
+    resumed: Receiver<Resumed>,
+    stopping: Arc<AtomicBool>,
     router: Arc<Router<A>>,
     parking: Arc<Parking>,
     max_body: usize,
@@ -122,11 +130,22 @@ impl Server {
         let tiny = tiny.map_err(|e| std::io::Error::other(e.to_string()))?;
         let addr = tiny.server_addr().to_ip();
         let tiny = Arc::new(tiny);
-        let (incoming_tx, incoming_rx) =
-            crossbeam_channel::bounded::<tiny_http::Request>(cfg.queue.max(1));
         let resume_rx = parking.resumed().clone();
+        parking.set_doorbell({
+            // Weak: the hub keeps the parking after the server is gone.
+            let tiny = Arc::downgrade(&tiny);
+            Box::new(move || {
+                if let Some(tiny) = tiny.upgrade() {
+                    tiny.unblock();
+                }
+            })
+        });
+        let stopping = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
             app: app.clone(),
+            tiny: tiny.clone(),
+            resumed: resume_rx,
+            stopping: stopping.clone(),
             router,
             parking: parking.clone(),
             max_body: cfg.max_body,
@@ -135,12 +154,10 @@ impl Server {
         let mut threads = Vec::new();
         for n in 0..cfg.threads.max(1) {
             let shared = shared.clone();
-            let incoming = incoming_rx.clone();
-            let resumed = resume_rx.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("http-{n}"))
-                    .spawn(move || handler_loop(&shared, &incoming, &resumed))?,
+                    .spawn(move || handler_loop(&*shared))?,
             );
         }
         {
@@ -151,60 +168,14 @@ impl Server {
                     .spawn(move || parking.run_timer())?,
             );
         }
-        let drained = Arc::new(AtomicBool::new(false));
-        let accept = {
-            let tiny = tiny.clone();
-            let drained = drained.clone();
-            std::thread::Builder::new()
-                .name("http-accept".into())
-                .spawn(move || {
-                    // Ends when the server is unblocked; dropping `incoming_tx`
-                    // then tells the handler threads.
-                    while let Ok(raw) = tiny.recv() {
-                        if is_handshake(&raw) {
-                            respond(raw, Response::empty(204));
-                            continue;
-                        }
-                        match incoming_tx.try_send(raw) {
-                            Ok(()) => {}
-                            Err(TrySendError::Full(raw)) | Err(TrySendError::Disconnected(raw)) => {
-                                let resp = app
-                                    .error(None, &HttpError::Busy)
-                                    .with_header("Retry-After", "1");
-                                respond(raw, resp);
-                            }
-                        }
-                    }
-                    drop(incoming_tx);
-                    // Stopping: tiny_http still reads requests from open
-                    // connections, and one dropped unanswered becomes an
-                    // empty 500. Answer each with 503 `shutting_down` until
-                    // the handlers are done.
-                    while !drained.load(Ordering::Acquire) {
-                        match tiny.recv_timeout(Duration::from_millis(20)) {
-                            Ok(Some(raw)) => {
-                                let resp = app
-                                    .error(None, &HttpError::ShuttingDown)
-                                    .with_header("Retry-After", "1");
-                                respond(raw, resp);
-                            }
-                            Ok(None) => {}
-                            Err(_) => break,
-                        }
-                    }
-                    while let Ok(Some(raw)) = tiny.try_recv() {
-                        respond(raw, app.error(None, &HttpError::ShuttingDown));
-                    }
-                })?
-        };
         Ok(Server {
             tiny,
             addr,
             path,
             parking,
             threads,
-            accept,
-            drained,
+            stopping,
+            shutting_down: Box::new(move || shutting_down(&*app)),
         })
     }
 
@@ -223,49 +194,68 @@ impl Server {
     /// `timeout`; a thread still busy after that is left behind).
     pub fn shutdown(self, timeout: Duration) {
         self.parking.close();
-        self.tiny.unblock();
+        self.stopping.store(true, Ordering::Release);
         let deadline = Instant::now() + timeout;
+        let mut rung = 0;
         for t in self.threads {
+            // Each unblock ends one handler's wait (one that is busy ends
+            // on a later one).
             while !t.is_finished() && Instant::now() < deadline {
+                self.tiny.unblock();
+                rung += 1;
                 std::thread::sleep(Duration::from_millis(5));
             }
             if t.is_finished() {
                 let _ = t.join();
             }
         }
-        self.drained.store(true, Ordering::Release);
-        let _ = self.accept.join();
+        // What is still queued (tiny_http would answer a request dropped
+        // unanswered with an empty 500). `try_recv` also says "none" for
+        // each unblock left over, so it is asked past those.
+        for _ in 0..=rung {
+            if let Ok(Some(raw)) = self.tiny.try_recv() {
+                respond(raw, (self.shutting_down)());
+            }
+        }
     }
 }
 
 /// `OPTIONS *`: the front's handshake on a new connection (see
-/// `http::front::forward::Pool::open`), answered by the accept thread at
-/// once with an empty 204 (also for a client that sends it).
+/// `http::front::forward::Pool::open`), answered at once with an empty 204
+/// (also for a client that sends it).
 fn is_handshake(raw: &tiny_http::Request) -> bool {
     *raw.method() == tiny_http::Method::Options && raw.url() == "*"
 }
 
-fn handler_loop<A: App>(
-    shared: &Shared<A>,
-    incoming: &Receiver<tiny_http::Request>,
-    resumed: &Receiver<Resumed>,
-) {
+/// The app's answer to a request that arrives while the server stops.
+fn shutting_down<A: App>(app: &A) -> Response {
+    app.error(None, &HttpError::ShuttingDown)
+        .with_header("Retry-After", "1")
+}
+
+/// One handler thread: requests back from parking first, then the next
+/// request from tiny_http. `recv` returns without a request when the
+/// parking rings (`Parking::with_doorbell`) or the server stops.
+fn handler_loop<A: App>(shared: &Shared<A>) {
     loop {
-        crossbeam_channel::select_biased! {
-            recv(resumed) -> msg => match msg {
-                Ok(r) => run(shared, r.raw, r.req),
-                Err(_) => return,
-            },
-            recv(incoming) -> msg => match msg {
-                Ok(raw) => fresh(shared, raw),
-                Err(_) => {
-                    // Stopping: answer what came back from parking, then end.
-                    while let Ok(r) = resumed.try_recv() {
-                        run(shared, r.raw, r.req);
-                    }
-                    return;
+        while let Ok(r) = shared.resumed.try_recv() {
+            run(shared, r.raw, r.req);
+        }
+        match shared.tiny.recv() {
+            Ok(raw) if shared.stopping.load(Ordering::Acquire) => {
+                respond(raw, shutting_down(&*shared.app));
+            }
+            Ok(raw) if is_handshake(&raw) => respond(raw, Response::empty(204)),
+            Ok(raw) => fresh(shared, raw),
+            Err(_) if shared.stopping.load(Ordering::Acquire) => {
+                // Stopping: answer what came back from parking, then end.
+                while let Ok(r) = shared.resumed.try_recv() {
+                    run(shared, r.raw, r.req);
                 }
-            },
+                return;
+            }
+            // The doorbell (or an accept error tiny_http reports).
+            Err(_) => {}
         }
     }
 }
@@ -546,7 +536,6 @@ mod tests {
         let cfg = ServerConfig {
             listen: Listen::Tcp("127.0.0.1:0".into()),
             threads: 2,
-            queue: 8,
             max_body: 16,
         };
         let parking = Arc::new(Parking::new(8));

@@ -280,7 +280,7 @@ mod tests {
     #[test]
     fn record_list_and_prune() {
         let db = crate::hub::Db::open_in_memory().unwrap();
-        let conn = db.lock();
+        let conn = db.writer();
         for i in 0..5 {
             record(
                 &conn,
@@ -367,7 +367,7 @@ mod printer_audit_tests {
                 Ok(p)
             })
             .unwrap();
-        let rows = list(&db.lock(), &Query::default()).unwrap();
+        let rows = list(&db.writer(), &Query::default()).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].action, "printer.create");
         assert_eq!(rows[1].actor, "api-key:k");
@@ -381,7 +381,7 @@ mod printer_audit_tests {
             "{text}"
         );
         let legacy: String = db
-            .lock()
+            .writer()
             .query_row(
                 "SELECT group_concat(after_json) FROM printers_audit",
                 [],
@@ -424,7 +424,7 @@ mod retention_tests {
         let now = now_ms();
         for (i, age_days) in [20, 11, 5, 2, 0].iter().enumerate() {
             record(
-                &hub.db.lock(),
+                &hub.db.writer(),
                 Entry {
                     actor: "system",
                     source_ip: None,
@@ -439,7 +439,7 @@ mod retention_tests {
             .unwrap();
         }
         retention::run_once(&hub).unwrap();
-        let left: Vec<String> = list(&hub.db.lock(), &Query::default())
+        let left: Vec<String> = list(&hub.db.writer(), &Query::default())
             .unwrap()
             .into_iter()
             .filter_map(|r| r.target_id)

@@ -57,7 +57,7 @@ pub fn resume_job(hub: &Hub, id: &str) -> Result<Job, HubError> {
         }
     })?;
     hand_off_or_fail(hub, &job.printer_id, std::slice::from_ref(&job.id))?;
-    jobs::get(&hub.db.lock(), id)
+    jobs::get(&hub.db.read(), id)
 }
 
 /// Prints a finished job again: a new job (and a one-label batch) with the
@@ -121,14 +121,14 @@ pub fn retry_job(hub: &Hub, id: &str, origin: &Origin) -> Result<Job, HubError> 
         jobs::get(w.tx, &new_id)
     })?;
     hand_off_or_fail(hub, &job.printer_id, std::slice::from_ref(&job.id))?;
-    jobs::get(&hub.db.lock(), &new_id)
+    jobs::get(&hub.db.read(), &new_id)
 }
 
 /// Gives ids to the printer thread; on failure marks them failed with the
 /// cause and returns it.
 pub fn hand_off_or_fail(hub: &Hub, printer_id: &str, ids: &[String]) -> Result<(), HubError> {
     if let Err(message) = hub.threads.hand_off(printer_id, ids) {
-        let enabled = printers::get(&hub.db.lock(), printer_id)
+        let enabled = printers::get(&hub.db.read(), printer_id)
             .map(|p| p.enabled)
             .unwrap_or(false);
         if !enabled {
@@ -153,7 +153,7 @@ pub fn hand_off_or_fail(hub: &Hub, printer_id: &str, ids: &[String]) -> Result<(
 /// Cancels every queued and paused job of a printer. Returns how many.
 pub fn clear_queue(hub: &Hub, printer: &Printer) -> Result<usize, HubError> {
     let waiting = jobs::of_printer(
-        &hub.db.lock(),
+        &hub.db.read(),
         &printer.id,
         &[JobState::Queued, JobState::Paused],
     )?;

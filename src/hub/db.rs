@@ -1,27 +1,31 @@
-//! The database: opening, pragmas, migrations and the one shared connection.
+//! The database: opening, pragmas, migrations, the one writer and the pool
+//! of readers.
 //!
 //! **Invariants.**
-//! * Every write of the hub goes through the one `Mutex<Connection>` held by
-//!   [`Db`] ([`Db::lock`], [`Db::write`]). Reads may use a second,
-//!   `query_only` connection ([`Db::read`]) so they do not wait behind a
-//!   commit's fsync; in WAL mode each read statement sees the last commit.
-//!   A reader that pairs a snapshot with the newest event id (long-polls)
-//!   reads the event id first.
+//! * Every write of the hub goes through the one writing connection behind
+//!   its mutex ([`Db::writer`], [`Db::write`]). Every other read takes a
+//!   `query_only` connection from a small pool ([`Db::read`]): reads run
+//!   side by side and never wait behind a commit's fsync, and in WAL mode
+//!   each read statement sees the last commit. A read that decides a write
+//!   runs on the writer, inside that write's transaction. A reader that
+//!   pairs a snapshot with the newest event id (long-polls) reads the event
+//!   id first.
 //! * Pragmas: WAL, `synchronous=FULL` (an acknowledged job survives a power
 //!   cut), `foreign_keys=ON`, `busy_timeout=5000`. [`PRAGMAS`] is the one list;
 //!   the benchmark applies the same list to measure the raw commit rate.
 //! * Migrations are `sql/NNNN_*.sql`, embedded, applied in order in one
 //!   transaction each, recorded in `PRAGMA user_version`. A database whose
 //!   version is newer than [`SCHEMA_VERSION`] is refused and left untouched.
-//! * Storage faults (issue 10) are states, not just errors: every commit
+//! * Storage faults are states, not just errors: every commit
 //!   records whether the disk took it ([`Db::storage_fault`]); a fault is
 //!   cleared by the next commit that succeeds. Before every commit the file
 //!   at the database path is compared with the one opened (device and
 //!   inode): a deleted or replaced database stops every write for good
-//!   (`storage_replaced`), instead of writing into an unlinked file.
+//!   (`storage_replaced`), instead of writing into an unlinked file. A read
+//!   connection is only opened on the file the writer opened.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -95,6 +99,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/0014_sessions.sql"),
     // apps (issue 13): webhook subscriptions and outbox.
     include_str!("../../sql/0015_integrations.sql"),
+    // waiting-job counts for the queue quotas, kept by triggers.
+    include_str!("../../sql/0016_waiting_counts.sql"),
     // The printer thread's typed print options.
     include_str!("../../sql/0017_job_options.sql"),
 ];
@@ -111,12 +117,14 @@ pub const PRAGMAS: &[(&str, &str)] = &[
 ];
 
 /// The hub's database: the one writing connection behind its mutex, and a
-/// second connection for reads (file databases only), so reads do not
-/// queue behind a commit's fsync. WAL gives every read statement the last
+/// pool of read connections (file databases only), so reads do not queue
+/// behind a commit's fsync. WAL gives every read statement the last
 /// committed state.
 pub struct Db {
     conn: Mutex<Connection>,
-    reader: Option<Mutex<Connection>>,
+    /// The pooled read connections, opened with the database; empty in
+    /// memory.
+    readers: Vec<Mutex<Connection>>,
     /// The file opened and its (device, inode), for the replaced check.
     identity: Option<(PathBuf, (u64, u64))>,
     fault: Mutex<Option<FaultState>>,
@@ -124,6 +132,35 @@ pub struct Db {
     injected: Mutex<Option<std::ffi::c_int>>,
     fault_file: Option<PathBuf>,
     last_probe: Mutex<Option<Instant>>,
+}
+
+/// A read connection from [`Db::read`]: a pooled one, released on drop,
+/// or one opened for this read alone when every pooled one is busy (closed
+/// on drop). It is `query_only`: never write through it.
+pub struct Reader<'a>(Held<'a>);
+
+enum Held<'a> {
+    /// A pooled connection (in memory: the writer's).
+    Pooled(MutexGuard<'a, Connection>),
+    Extra(Connection),
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match &self.0 {
+            Held::Pooled(conn) => conn,
+            Held::Extra(conn) => conn,
+        }
+    }
+}
+
+/// How many read connections the pool keeps: two per core, 2 to 8.
+fn pool_size() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get() * 2)
+        .clamp(2, 8)
 }
 
 /// (device, inode) of a file.
@@ -157,16 +194,43 @@ impl Db {
             })?,
         ));
         db.fault_file = std::env::var_os(FAULT_FILE_VAR).map(PathBuf::from);
-        // Opened after the migrations, so it never sees an old schema.
-        let reader = Connection::open_with_flags(
+        // Opened after the migrations, so they never see an old schema.
+        for _ in 0..pool_size() {
+            let reader = db.open_reader()?;
+            db.readers.push(Mutex::new(reader));
+        }
+        Ok(db)
+    }
+
+    /// Opens a read connection on the file the writer opened: refused
+    /// (`storage_replaced`, nothing recorded) when the file at the path is
+    /// another one or gone.
+    fn open_reader(&self) -> Result<Connection, HubError> {
+        let same_file = || match &self.identity {
+            Some((path, id)) => file_id(path).is_ok_and(|now| now == *id),
+            None => false,
+        };
+        let Some((path, _)) = self.identity.as_ref().filter(|_| same_file()) else {
+            return Err(HubError::Storage {
+                fault: StorageFault::Replaced,
+                message: "the database file is not the one opened".into(),
+            });
+        };
+        let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        apply_pragmas(&reader)?;
-        reader.pragma_update(None, "query_only", "ON")?;
-        reader.set_prepared_statement_cache_capacity(64);
-        db.reader = Some(Mutex::new(reader));
-        Ok(db)
+        apply_pragmas(&conn)?;
+        conn.pragma_update(None, "query_only", "ON")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        // Checked again: the file was not swapped while it was opened.
+        if !same_file() {
+            return Err(HubError::Storage {
+                fault: StorageFault::Replaced,
+                message: "the database file was replaced while a reader opened it".into(),
+            });
+        }
+        Ok(conn)
     }
 
     /// An in-memory database (unit tests).
@@ -189,7 +253,7 @@ impl Db {
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Db {
             conn: Mutex::new(conn),
-            reader: None,
+            readers: Vec::new(),
             identity: None,
             fault: Mutex::new(None),
             injected: Mutex::new(None),
@@ -198,19 +262,37 @@ impl Db {
         })
     }
 
-    /// Locks the connection. A poisoned mutex (a panic while it was held) is
+    /// Locks the one writing connection. A poisoned mutex (a panic while it was held) is
     /// recovered: rusqlite rolls back an unfinished transaction on drop, so
     /// the connection is consistent.
-    pub fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub fn writer(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The connection for reads: never use it to write (it is
-    /// `query_only`). Falls back to the writing connection in memory.
-    pub fn read(&self) -> MutexGuard<'_, Connection> {
-        match &self.reader {
-            Some(r) => r.lock().unwrap_or_else(|e| e.into_inner()),
-            None => self.lock(),
+    /// A connection for reads, never for writes (it is `query_only`): the
+    /// first idle one of the pool, else one opened for this read, else
+    /// (the file is gone) the first of the pool when it is free. Never
+    /// waits for the writer, except in memory, where it is the writer.
+    /// Take one at a time: never a second while holding one.
+    pub fn read(&self) -> Reader<'_> {
+        let Some(first) = self.readers.first() else {
+            return Reader(Held::Pooled(self.writer()));
+        };
+        for slot in &self.readers {
+            match slot.try_lock() {
+                Ok(conn) => return Reader(Held::Pooled(conn)),
+                Err(TryLockError::Poisoned(e)) => return Reader(Held::Pooled(e.into_inner())),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        match self.open_reader() {
+            Ok(conn) => Reader(Held::Extra(conn)),
+            Err(e) => {
+                log::debug!("no extra read connection ({e}); waiting for a pooled one");
+                Reader(Held::Pooled(
+                    first.lock().unwrap_or_else(|e| e.into_inner()),
+                ))
+            }
         }
     }
 
@@ -220,7 +302,7 @@ impl Db {
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, HubError>,
     ) -> Result<T, HubError> {
-        let mut conn = self.lock();
+        let mut conn = self.writer();
         let res = (|| {
             self.check_identity()?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -396,7 +478,7 @@ impl Db {
 
     /// The schema version recorded in the database.
     pub fn schema_version(&self) -> Result<i64, HubError> {
-        user_version(&self.lock())
+        user_version(&self.writer())
     }
 }
 
@@ -455,7 +537,7 @@ mod tests {
         let db = Db::open_in_memory().unwrap();
         assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
         let n: i64 = db
-            .lock()
+            .writer()
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'jobs'",
                 [],
@@ -470,7 +552,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = Db::open(&dir.join("hub.db")).unwrap();
-        let conn = db.lock();
+        let conn = db.writer();
         let mode: String = conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
@@ -511,6 +593,47 @@ mod tests {
             .unwrap();
         assert_eq!(n, 1);
         assert!(db.read().execute("DELETE FROM events", []).is_err());
+        drop(db);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn readers_run_beside_each_other_and_beside_an_open_write() {
+        let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hub.db");
+        let db = Db::open(&path).unwrap();
+        insert_event(&db).unwrap();
+        let count = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+                .unwrap()
+        };
+        // The writer holds an open transaction: readers neither wait for
+        // it nor see it.
+        let mut writer = db.writer();
+        let tx = writer
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .unwrap();
+        tx.execute(
+            "INSERT INTO events (at, kind, data) VALUES (2, 'test', '{}')",
+            [],
+        )
+        .unwrap();
+        // Every pooled connection and one more, all at once.
+        let held: Vec<Reader<'_>> = (0..=pool_size()).map(|_| db.read()).collect();
+        assert!(matches!(held.last().unwrap().0, Held::Extra(_)));
+        for conn in &held {
+            assert_eq!(count(conn), 1);
+        }
+        drop(held);
+        tx.commit().unwrap();
+        drop(writer);
+        assert_eq!(count(&db.read()), 2);
+        // No reader is opened on a file that is not the writer's; the
+        // pooled ones keep reading the writer's file.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(db.open_reader().unwrap_err().code(), "storage_replaced");
+        assert_eq!(count(&db.read()), 2);
         drop(db);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -374,39 +374,34 @@ pub fn page(conn: &Connection, id: &str) -> Result<StoredPage, HubError> {
     super::bitmaps::of_job(conn, id)
 }
 
-/// Jobs that still wait for the printer (`queued`, `paused`, `printing`) of
-/// one printer, counted up to `cap + 1`: what the per-printer quota needs.
-/// Walks the partial index `jobs_printer_waiting` and stops past the cap,
-/// so the count costs at most the quota even when a queue is longer.
-pub fn waiting_of_printer(conn: &Connection, printer_id: &str, cap: u64) -> Result<u64, HubError> {
+/// Waiting jobs (queued, paused, printing) of one printer: what the
+/// per-printer quota needs. One row read: the count is kept by the
+/// triggers of `sql/0016_waiting_counts.sql`.
+pub fn waiting_of_printer(conn: &Connection, printer_id: &str) -> Result<u64, HubError> {
     count_waiting(
         conn,
-        "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE printer_id = ?1
-           AND state IN ('queued', 'paused', 'printing') LIMIT ?2)",
+        "SELECT n FROM waiting_per_printer WHERE printer_id = ?1",
         printer_id,
-        cap,
     )
 }
 
-/// Waiting jobs submitted with one API key (the per-key quota), counted up
-/// to `cap + 1` on the partial index `jobs_key_waiting`.
-pub fn waiting_of_key(conn: &Connection, api_key_id: &str, cap: u64) -> Result<u64, HubError> {
+/// Waiting jobs submitted with one API key (the per-key quota), kept like
+/// [`waiting_of_printer`].
+pub fn waiting_of_key(conn: &Connection, api_key_id: &str) -> Result<u64, HubError> {
     count_waiting(
         conn,
-        "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE api_key_id = ?1
-           AND state IN ('queued', 'paused', 'printing') LIMIT ?2)",
+        "SELECT n FROM waiting_per_key WHERE api_key_id = ?1",
         api_key_id,
-        cap,
     )
 }
 
-/// Runs one of the capped waiting counts above for `owner`.
-fn count_waiting(conn: &Connection, sql: &str, owner: &str, cap: u64) -> Result<u64, HubError> {
-    let limit = cap.saturating_add(1).min(i64::MAX as u64) as i64;
-    let n: i64 = conn
+/// Reads one of the waiting counts above for `owner` (none: 0).
+fn count_waiting(conn: &Connection, sql: &str, owner: &str) -> Result<u64, HubError> {
+    let n: Option<i64> = conn
         .prepare_cached(sql)?
-        .query_row(params![owner, limit], |r| r.get(0))?;
-    Ok(n.max(0) as u64)
+        .query_row(params![owner], |r| r.get(0))
+        .optional()?;
+    Ok(n.unwrap_or(0).max(0) as u64)
 }
 
 /// One page of a printer's queue (printing, queued, paused) in queue

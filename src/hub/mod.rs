@@ -301,7 +301,7 @@ impl Hub {
     /// PT-P750W on the built-in emulator with 12 mm tape, writing PNGs under
     /// `<data dir>/emulator/demo/`. Returns it when created.
     pub fn ensure_demo_printer(&self) -> Result<Option<printers::Printer>, HubError> {
-        if !self.config.demo_printer || printers::count(&self.db.lock())? > 0 {
+        if !self.config.demo_printer || printers::count(&self.db.read())? > 0 {
             return Ok(None);
         }
         let new = printers::NewPrinter {

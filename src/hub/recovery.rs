@@ -30,7 +30,7 @@ pub struct Report {
 /// Recovers every enabled printer.
 pub fn run(hub: &Arc<Hub>) -> Report {
     let mut total = Report::default();
-    let list = match printers::list(&hub.db.lock(), false) {
+    let list = match printers::list(&hub.db.read(), false) {
         Ok(list) => list,
         Err(e) => {
             log::error!("recovery: cannot list printers: {e}");
@@ -65,7 +65,7 @@ pub fn run(hub: &Arc<Hub>) -> Report {
 /// Recovers one printer's jobs (its thread must not be running).
 pub fn recover_printer(hub: &Hub, printer: &Printer) -> Result<Report, HubError> {
     let (interrupted, unprintable, queued) = {
-        let conn = hub.db.lock();
+        let conn = hub.db.read();
         let ids = |sql: &str| -> Result<Vec<String>, HubError> {
             let mut stmt = conn.prepare_cached(sql)?;
             let rows = stmt.query_map([&printer.id], |r| r.get::<_, String>(0))?;

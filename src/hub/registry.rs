@@ -62,7 +62,7 @@ impl Registry {
             .map(|h| h.hub.clone());
         if let Some(hub) = dead {
             log::error!("printer thread {printer_id} had exited; restarting it");
-            let printer = printers::get(&hub.db.lock(), printer_id);
+            let printer = printers::get(&hub.db.read(), printer_id);
             let restarted = printer.map(|p| self.start(&hub, &p));
             if !matches!(restarted, Ok(Ok(()))) {
                 return Err("the printer thread has exited and could not be restarted".into());
@@ -247,7 +247,7 @@ fn stop_handle(printer_id: &str, handle: Handle, deadline: Instant) -> bool {
 /// Starts a thread for every enabled printer. A printer that cannot start
 /// is logged and skipped: one broken printer never stops the others.
 pub fn start_all(hub: &Arc<Hub>) -> Result<(), HubError> {
-    let list = printers::list(&hub.db.lock(), false)?;
+    let list = printers::list(&hub.db.read(), false)?;
     for printer in list {
         if let Err(e) = hub.threads.start(hub, &printer) {
             log::error!("printer {} not started: {e}", printer.slug);

@@ -41,7 +41,7 @@ fn chunked(db: &Db, sql: &str, arg: i64) -> Result<usize, HubError> {
     let mut total = 0;
     loop {
         let n = {
-            let conn = db.lock();
+            let conn = db.writer();
             let mut stmt = conn.prepare_cached(sql)?;
             stmt.execute(rusqlite::params![arg, CHUNK as i64])?
         };
@@ -122,7 +122,7 @@ pub fn run_with(hub: &Hub, clock: &Clock) -> Result<Purged, HubError> {
         let audit_cutoff = clock.cutoff(window);
         let mut audit_rows = 0;
         loop {
-            let n = super::audit::prune(&hub.db.lock(), audit_cutoff, CHUNK)?;
+            let n = super::audit::prune(&hub.db.writer(), audit_cutoff, CHUNK)?;
             audit_rows += n;
             if n < CHUNK {
                 break;

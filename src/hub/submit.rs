@@ -334,7 +334,7 @@ pub fn check_quotas(
     )
 }
 
-/// A count made with `LIMIT cap + 1`, for messages.
+/// A waiting count for messages: past the cap only "more than" it.
 fn shown(waiting: u64, cap: u64) -> String {
     if waiting > cap {
         format!("more than {cap}")
@@ -352,7 +352,7 @@ fn quotas(
     api_key_id: Option<&str>,
     n: u64,
 ) -> Result<(), HubError> {
-    let waiting = jobs::waiting_of_printer(conn, printer_id, max_printer)?;
+    let waiting = jobs::waiting_of_printer(conn, printer_id)?;
     if waiting + n > max_printer {
         return Err(HubError::Quota {
             code: "printer_queue_full",
@@ -365,7 +365,7 @@ fn quotas(
         });
     }
     if let Some(key) = api_key_id {
-        let waiting = jobs::waiting_of_key(conn, key, max_key)?;
+        let waiting = jobs::waiting_of_key(conn, key)?;
         if waiting + n > max_key {
             return Err(HubError::Quota {
                 code: "key_queue_full",
@@ -381,62 +381,103 @@ fn quotas(
     Ok(())
 }
 
-type Waiting = (
-    Prepared,
-    crossbeam_channel::Sender<Result<Outcome, HubError>>,
-);
+type Waiting = (Prepared, crossbeam_channel::Sender<Reply>);
+
+/// What a queued submitter is told.
+enum Reply {
+    /// Its submission was written (or failed) in a group.
+    Done(Result<Outcome, HubError>),
+    /// It leads the next group (its own submission is still queued).
+    Lead,
+}
 
 /// Group commit for submissions: concurrent submissions share one
 /// transaction (one fsync) instead of queueing for one each.
 ///
-/// **Invariant:** a submitter first queues its work, then takes the
-/// database mutex. Whoever holds the mutex writes every queued submission
-/// (each in its own savepoint, so one failure rolls back only itself),
-/// commits, and hands each submitter its result before releasing the
-/// mutex; so a submitter that gets the mutex either finds its result ready
-/// or its work still queued.
+/// **Invariant:** at most one submitter leads. A submitter queues its work;
+/// if nobody leads, it leads, else it waits for its reply. The leader takes
+/// the queue (its own work included), writes every submission in it (each
+/// in its own savepoint, so one failure rolls back only itself), commits,
+/// and replies to each; then it hands the lead to the first submitter
+/// queued meanwhile (who writes the next group) or, with none, gives it up,
+/// both under the queue's lock, so no queued work is left without a leader.
+/// A leader that panics hands the lead on the same way ([`Leading`]).
 #[derive(Default)]
 pub struct GroupCommit {
-    queue: std::sync::Mutex<Vec<Waiting>>,
+    queue: std::sync::Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Waiting>,
+    leading: bool,
 }
 
 impl GroupCommit {
-    fn take(&self) -> Vec<Waiting> {
-        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()))
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The lead, handed on when dropped.
+struct Leading<'a>(&'a GroupCommit);
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        let mut queue = self.0.lock();
+        // The first one queued leads next; one whose submitter is gone
+        // (cannot happen while it waits) is skipped.
+        while let Some((_, next)) = queue.waiting.first() {
+            if next.send(Reply::Lead).is_ok() {
+                return;
+            }
+            queue.waiting.remove(0);
+        }
+        queue.leading = false;
     }
 }
 
 fn commit_grouped(hub: &Hub, prepared: Prepared) -> Result<Outcome, HubError> {
+    let lost = || HubError::Commit("the submission was not written".into());
     let (tx, rx) = crossbeam_channel::bounded(1);
-    hub.submits
-        .queue
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push((prepared, tx));
-    let mut conn = hub.db.lock();
-    if let Ok(res) = rx.try_recv() {
-        return res;
+    let lead = {
+        let mut queue = hub.submits.lock();
+        queue.waiting.push((prepared, tx));
+        !std::mem::replace(&mut queue.leading, true)
+    };
+    if !lead {
+        match rx.recv() {
+            Ok(Reply::Done(res)) => return res,
+            Ok(Reply::Lead) => {}
+            Err(_) => return Err(lost()),
+        }
     }
-    let group = hub.submits.take();
+    let leading = Leading(&hub.submits);
+    let group = std::mem::take(&mut hub.submits.lock().waiting);
     let mut changes = Changes::default();
-    let results = write_group(&hub.db, &mut conn, &group, &mut changes);
-    hub.db.note_group(&results);
-    match results {
-        Ok(results) => {
-            for ((_, reply), res) in group.into_iter().zip(results) {
-                let _ = reply.send(res);
+    {
+        let mut conn = hub.db.writer();
+        let results = write_group(&hub.db, &mut conn, &group, &mut changes);
+        hub.db.note_group(&results);
+        match results {
+            Ok(results) => {
+                for ((_, reply), res) in group.into_iter().zip(results) {
+                    let _ = reply.send(Reply::Done(res));
+                }
             }
-        }
-        Err(e) => {
-            for (_, reply) in group {
-                let _ = reply.send(Err(e.for_group()));
+            Err(e) => {
+                for (_, reply) in group {
+                    let _ = reply.send(Reply::Done(Err(e.for_group())));
+                }
             }
         }
     }
-    drop(conn);
+    drop(leading);
     hub.notify(&changes);
-    rx.try_recv()
-        .unwrap_or_else(|_| Err(HubError::Commit("the submission was not written".into())))
+    match rx.try_recv() {
+        Ok(Reply::Done(res)) => res,
+        _ => Err(lost()),
+    }
 }
 
 fn write_group(

@@ -218,13 +218,13 @@ impl Env {
     fn job_count(&self) -> i64 {
         self.hub
             .db
-            .lock()
+            .writer()
             .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
             .unwrap()
     }
 
     fn printer(&self) -> printers::Printer {
-        printers::get(&self.hub.db.lock(), "demo").unwrap()
+        printers::get(&self.hub.db.writer(), "demo").unwrap()
     }
 
     fn try_submit(&self, sub: Submission) -> Result<Outcome, HubError> {
@@ -253,7 +253,7 @@ impl Env {
     }
 
     fn states(&self, ids: &[String]) -> Vec<JobState> {
-        let conn = self.hub.db.lock();
+        let conn = self.hub.db.writer();
         ids.iter()
             .map(|id| jobs::get(&conn, id).unwrap().state)
             .collect()
@@ -304,7 +304,7 @@ fn batch_with_copies_prints_every_label_once_in_order_as_one_stream() {
     );
     let lasts: Vec<bool> = pages.iter().map(|p| p.2).collect();
     assert_eq!(lasts, vec![false, false, false, false, false, true]);
-    let snap = jobs::batch_snapshot(&env.hub.db.lock(), &a.batch_id).unwrap();
+    let snap = jobs::batch_snapshot(&env.hub.db.writer(), &a.batch_id).unwrap();
     let order: Vec<(i64, i64)> = snap
         .jobs
         .iter()
@@ -351,7 +351,7 @@ fn media_mismatch_pauses_the_job_with_expected_and_loaded() {
         _ => unreachable!(),
     };
     env.wait("paused", |e| e.all_in(&b.job_ids, JobState::Paused));
-    let job = jobs::get(&env.hub.db.lock(), &b.job_ids[0]).unwrap();
+    let job = jobs::get(&env.hub.db.writer(), &b.job_ids[0]).unwrap();
     assert_eq!(job.error_code.as_deref(), Some("media_mismatch"));
     assert_eq!(
         job.error_detail,
@@ -413,7 +413,7 @@ fn a_failing_label_fails_its_job_and_the_thread_goes_on() {
         env.states(&a.job_ids),
         vec![JobState::Done, JobState::Failed, JobState::Done]
     );
-    let failed = jobs::get(&env.hub.db.lock(), &a.job_ids[1]).unwrap();
+    let failed = jobs::get(&env.hub.db.writer(), &a.job_ids[1]).unwrap();
     assert_eq!(failed.error_code.as_deref(), Some("connection_dropped"));
     let b = env.submit(vec![item(4, 1)]);
     env.wait("next job", |e| e.all_in(&b.job_ids, JobState::Done));
@@ -436,7 +436,7 @@ fn recovery_fails_interrupted_keeps_queued_order_and_flags_damaged_rows() {
             .try_submit(submission(env.printer(), items))
             .unwrap_err();
         assert_eq!(err.code(), "handoff_failed", "the cause is not hidden");
-        let conn = hub.db.lock();
+        let conn = hub.db.writer();
         let ids: Vec<String> = conn
             .prepare("SELECT id FROM jobs ORDER BY seq")
             .unwrap()
@@ -468,9 +468,9 @@ fn recovery_fails_interrupted_keeps_queued_order_and_flags_damaged_rows() {
             JobState::Failed
         ]
     );
-    let j = jobs::get(&env.hub.db.lock(), &a[1]).unwrap();
+    let j = jobs::get(&env.hub.db.writer(), &a[1]).unwrap();
     assert_eq!(j.error_code.as_deref(), Some("printer_interrupted"));
-    let j = jobs::get(&env.hub.db.lock(), &a[3]).unwrap();
+    let j = jobs::get(&env.hub.db.writer(), &a[3]).unwrap();
     assert_eq!(j.error_code.as_deref(), Some("recovery_unprintable"));
 }
 
@@ -484,7 +484,7 @@ fn retention_purges_old_terminal_rows_in_chunks_and_keeps_the_rest() {
     let now = now_ms();
     let old = now - 40 * 86_400_000;
     {
-        let conn = env.hub.db.lock();
+        let conn = env.hub.db.writer();
         conn.execute(
             "UPDATE jobs SET finished_at = ?1 WHERE batch_id = ?2",
             rusqlite::params![old, a.batch_id],
@@ -513,7 +513,7 @@ fn retention_purges_old_terminal_rows_in_chunks_and_keeps_the_rest() {
     assert_eq!(purged.batches, 1);
     assert!(purged.events >= 3);
     assert_eq!(purged.idempotency_keys, 1);
-    assert!(jobs::batch_snapshot(&env.hub.db.lock(), &a.batch_id).is_err());
+    assert!(jobs::batch_snapshot(&env.hub.db.writer(), &a.batch_id).is_err());
     assert!(env.all_in(&b.job_ids, JobState::Done));
     assert_eq!(
         retention::purge(&env.hub.db, cutoff, now - submit::IDEMPOTENCY_TTL_MS).unwrap(),
@@ -557,7 +557,7 @@ fn every_transition_writes_one_event_and_versions_grow() {
     let env = env();
     let a = env.submit(vec![item(1, 1)]);
     env.wait("done", |e| e.all_in(&a.job_ids, JobState::Done));
-    let conn = env.hub.db.lock();
+    let conn = env.hub.db.writer();
     let kinds: Vec<(String, Value)> = conn
         .prepare("SELECT kind, data FROM events WHERE job_id = ?1 ORDER BY id")
         .unwrap()
@@ -627,7 +627,7 @@ fn printer_added_while_running_gets_a_thread_and_disable_stops_it() {
     let audit: i64 = env
         .hub
         .db
-        .lock()
+        .writer()
         .query_row(
             "SELECT count(*) FROM printers_audit WHERE printer_id = ?1",
             [&p.id],
@@ -1022,4 +1022,149 @@ fn a_thread_restarted_while_it_owes_a_write_resends_nothing() {
         ]
     );
     assert_eq!(env.markers(), vec![1, 2, 3, 4], "label 2 sent once");
+}
+
+/// The waiting counts of the quotas (`waiting_per_printer`,
+/// `waiting_per_key`, kept by triggers) against a `count(*)` of the jobs.
+fn assert_waiting_counts_agree(env: &Env, when: &str) {
+    let p = env.printer();
+    let conn = env.hub.db.writer();
+    let pairs = |sql: &str| -> Vec<(String, i64)> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let waiting = "state IN ('queued', 'paused', 'printing')";
+    assert_eq!(
+        pairs("SELECT printer_id, n FROM waiting_per_printer WHERE n <> 0 ORDER BY 1"),
+        pairs(&format!(
+            "SELECT printer_id, count(*) FROM jobs WHERE {waiting} GROUP BY 1 ORDER BY 1"
+        )),
+        "per printer, {when}"
+    );
+    assert_eq!(
+        pairs("SELECT api_key_id, n FROM waiting_per_key WHERE n <> 0 ORDER BY 1"),
+        pairs(&format!(
+            "SELECT api_key_id, count(*) FROM jobs WHERE {waiting} AND api_key_id IS NOT NULL
+              GROUP BY 1 ORDER BY 1"
+        )),
+        "per key, {when}"
+    );
+    let n: i64 = conn
+        .query_row(
+            &format!("SELECT count(*) FROM jobs WHERE printer_id = ?1 AND {waiting}"),
+            [&p.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        jobs::waiting_of_printer(&conn, &p.id).unwrap(),
+        n as u64,
+        "{when}"
+    );
+}
+
+fn e_terminal(env: &Env, ids: &[String]) -> bool {
+    env.states(ids).iter().all(|s| s.is_terminal())
+}
+
+#[test]
+fn the_waiting_counts_follow_every_writer() {
+    let env = env();
+    let p = env.printer();
+    let origin = |key: &str| Origin {
+        api_key_id: Some(key.into()),
+        ..Origin::default()
+    };
+    let submit_as = |key: &str, items: Vec<Item>| -> submit::Accepted {
+        let sub = Submission {
+            printer: env.printer(),
+            items,
+            half_cut_override: None,
+            origin: origin(key),
+            idempotency: None,
+        };
+        match submit::submit(&env.hub, sub, &|_| (202, String::new())).unwrap() {
+            Outcome::Accepted(a) => a,
+            Outcome::Replayed { .. } => panic!("replayed"),
+        }
+    };
+    assert_waiting_counts_agree(&env, "at start");
+    control::pause_printer(&env.hub, &p).unwrap();
+    let a = submit_as("k1", vec![item(1, 3), item(2, 1)]);
+    let b = submit_as("k2", vec![item(3, 2)]);
+    let c = env.submit(vec![item(4, 1)]);
+    assert_waiting_counts_agree(&env, "after submissions");
+    assert_eq!(
+        jobs::waiting_of_key(&env.hub.db.writer(), "k1").unwrap(),
+        4,
+        "copies count"
+    );
+    control::cancel_job(&env.hub, &a.job_ids[0]).unwrap();
+    control::pause_job(&env.hub, &a.job_ids[1]).unwrap();
+    assert_waiting_counts_agree(&env, "after cancel and pause");
+    control::resume_job(&env.hub, &a.job_ids[1]).unwrap();
+    control::retry_job(&env.hub, &a.job_ids[0], &origin("k2")).unwrap();
+    assert_waiting_counts_agree(&env, "after retry");
+    // Print everything that is queued; one label fails.
+    env.fake.state.lock().unwrap().fail_page = Some(1);
+    control::resume_printer(&env.hub, &p).unwrap();
+    env.wait("printed", |e| {
+        let left: i64 = e
+            .hub
+            .db
+            .writer()
+            .query_row(
+                "SELECT count(*) FROM jobs WHERE state IN ('queued', 'printing')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        left == 0
+    });
+    assert!(e_terminal(&env, &b.job_ids) && e_terminal(&env, &c.job_ids));
+    assert_waiting_counts_agree(&env, "after printing and a failure");
+    // Retention removes terminal rows only.
+    let now = now_ms();
+    env.hub
+        .db
+        .writer()
+        .execute(
+            "UPDATE jobs SET finished_at = 1 WHERE finished_at IS NOT NULL",
+            [],
+        )
+        .unwrap();
+    retention::purge(&env.hub.db, now, now - submit::IDEMPOTENCY_TTL_MS).unwrap();
+    assert_waiting_counts_agree(&env, "after retention");
+    control::pause_printer(&env.hub, &p).unwrap();
+    submit_as("k1", vec![item(5, 1)]);
+    control::clear_queue(&env.hub, &p).unwrap();
+    assert_waiting_counts_agree(&env, "after clearing the queue");
+    // A crash mid-label: recovery fails the `printing` job.
+    let d = submit_as("k1", vec![item(6, 2)]);
+    env.hub.threads.stop_all(Duration::from_secs(1));
+    env.hub
+        .db
+        .writer()
+        .execute(
+            "UPDATE jobs SET state = 'printing' WHERE id = ?1",
+            [&d.job_ids[0]],
+        )
+        .unwrap();
+    assert_waiting_counts_agree(&env, "after a crash");
+    recovery::run(&env.hub);
+    assert_eq!(
+        env.states(&d.job_ids),
+        vec![JobState::FailedRestart, JobState::Queued]
+    );
+    assert_waiting_counts_agree(&env, "after recovery");
+    // Deleting the printer cancels and removes its queued job.
+    remove::delete_printer(&env.hub, &p.id, true, "test").unwrap();
+    let conn = env.hub.db.writer();
+    assert_eq!(jobs::waiting_of_printer(&conn, &p.id).unwrap(), 0);
+    assert_eq!(jobs::waiting_of_key(&conn, "k1").unwrap(), 0);
+    assert_eq!(jobs::waiting_of_key(&conn, "k2").unwrap(), 0);
 }

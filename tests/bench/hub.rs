@@ -8,174 +8,27 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_labelhub");
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "labelhub-bench-{tag}-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A hub process.
-struct Hub {
-    child: Child,
-    base: String,
-    started: Duration,
-    agent: ureq::Agent,
-    /// The API key sent with every request (auth, issue 5).
-    key: String,
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build(),
-    )
-}
+use common::{agent, temp_dir, Hub};
 
 impl Hub {
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Hub {
-        let t = Instant::now();
-        let mut cmd = Command::new(BIN);
-        cmd.arg("serve")
-            .env("PRINTER_HUB_DATA_DIR", dir)
-            .env("PRINTER_HUB_LISTEN", "127.0.0.1:0")
-            .env(
-                "PRINTER_HUB_LOG_LEVEL",
-                if std::env::var_os("BENCH_HUB_LOG").is_some() {
-                    "debug"
-                } else {
-                    "info"
-                },
-            )
-            // One load generator on one address: lift the per-address caps.
-            .env("PRINTER_HUB_MAX_CONNS_PER_CLIENT", "2000")
-            .env("PRINTER_HUB_MAX_WAITS_PER_CLIENT", "2000")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        // BENCH_HUB_LOG=<file>: keep the hub's debug log (profiling aid).
-        let mut keep =
-            std::env::var_os("BENCH_HUB_LOG").and_then(|p| std::fs::File::create(p).ok());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(f) = keep.as_mut() {
-                    use std::io::Write;
-                    let _ = writeln!(f, "{line}");
-                }
-                if line.contains("ERROR") || line.contains("labelhub:") {
-                    eprintln!("[hub] {line}");
-                }
-                if let Some(addr) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(addr.split_whitespace().next().unwrap().to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("hub did not start");
-        let started = t.elapsed();
-        let mut hub = Hub {
-            child,
-            base: format!("http://{addr}"),
-            started,
-            agent: agent(),
-            key: String::new(),
-        };
-        // A key of our own with the highest submission rate (the bootstrap
-        // admin key is limited to 60 submissions a minute).
-        let bootstrap =
-            std::fs::read_to_string(dir.join("bootstrap-admin.key")).unwrap_or_default();
-        hub.key = bootstrap.trim().to_string();
-        let (status, body) = hub.post(
-            "/api/admin/api-keys",
-            &json!({"name": "bench", "scopes": ["admin"], "rate_limit_per_minute": 10000}),
-        );
-        assert_eq!(status, 201, "{body}");
-        hub.key = body["plaintext"].as_str().unwrap().to_string();
-        hub
-    }
-
-    fn call(
-        &self,
-        agent: &ureq::Agent,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        let req = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("Content-Type", "application/json")
-            .header("X-Label-Hub-Key", &self.key)
-            .body(body.map(|b| b.to_string().into_bytes()).unwrap_or_default())
-            .unwrap();
-        let mut resp = agent.run(req).unwrap();
-        let status = resp.status().as_u16();
-        let bytes = resp
-            .body_mut()
-            .with_config()
-            .limit(256 << 20)
-            .read_to_vec()
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
     fn get(&self, path: &str) -> Value {
-        self.call(&self.agent, "GET", path, None).1
+        self.call("GET", path, None).1
     }
 
     fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.call(&self.agent, "POST", path, Some(body))
+        let (status, body, _) = self.call("POST", path, Some(body));
+        (status, body)
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn threads(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
-            .unwrap()
-            .count()
-    }
-
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap();
+        self.status_kib("VmRSS:")
     }
 
     fn printer_id(&self, slug: &str) -> String {
@@ -274,24 +127,30 @@ fn print_load(
     clients: usize,
     per_client: usize,
 ) -> (f64, Duration, Duration) {
-    let t = Instant::now();
-    let mut lat: Vec<Duration> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..clients)
-            .map(|c| {
-                s.spawn(move || {
-                    let agent = agent();
-                    let mut lat = Vec::with_capacity(per_client);
-                    for i in 0..per_client {
-                        let t = Instant::now();
-                        let (status, _) =
-                            hub.call(&agent, "POST", "/print", Some(&make(c * 100_000 + i)));
-                        assert_eq!(status, 202);
-                        lat.push(t.elapsed());
-                    }
-                    lat
-                })
+    clients_load(clients, |c| {
+        let agent = agent();
+        (0..per_client)
+            .map(|i| {
+                let t = Instant::now();
+                let (status, _, _) =
+                    hub.call_with(&agent, "POST", "/print", Some(&make(c * 100_000 + i)));
+                assert_eq!(status, 202);
+                t.elapsed()
             })
-            .collect();
+            .collect()
+    })
+}
+
+/// Runs `client(c)` on `clients` threads at once; each returns its
+/// requests' latencies. Returns (requests/s over the wall time, p50, p99).
+fn clients_load(
+    clients: usize,
+    client: impl Fn(usize) -> Vec<Duration> + Sync,
+) -> (f64, Duration, Duration) {
+    let t = Instant::now();
+    let client = &client;
+    let mut lat: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients).map(|c| s.spawn(move || client(c))).collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap())
@@ -336,60 +195,42 @@ fn keepalive_load(
 ) -> (f64, Duration, Duration) {
     use std::io::{Read, Write};
     let start = Instant::now();
-    let mut lat: Vec<Duration> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..conns)
-            .map(|_| {
-                s.spawn(move || {
-                    let mut c = std::net::TcpStream::connect(addr).unwrap();
-                    c.set_nodelay(true).unwrap();
-                    let mut buf = vec![0u8; 64 * 1024];
-                    let mut lat = Vec::new();
-                    while start.elapsed() < run {
-                        let t = Instant::now();
-                        c.write_all(request).unwrap();
-                        let mut have = 0;
-                        loop {
-                            let n = c.read(&mut buf[have..]).unwrap();
-                            assert!(n > 0, "closed");
-                            have += n;
-                            let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n")
-                            else {
-                                continue;
-                            };
-                            let head = std::str::from_utf8(&buf[..end]).unwrap();
-                            let status: u16 = head[9..12].parse().unwrap();
-                            assert_eq!(status, expect, "{head}");
-                            let len: usize = head
-                                .split("\r\n")
-                                .find_map(|l| {
-                                    let (k, v) = l.split_once(':')?;
-                                    k.eq_ignore_ascii_case("content-length")
-                                        .then(|| v.trim().parse().unwrap())
-                                })
-                                .unwrap_or(0);
-                            if have >= end + 4 + len {
-                                assert_eq!(have, end + 4 + len);
-                                break;
-                            }
-                        }
-                        lat.push(t.elapsed());
-                    }
-                    lat
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
-    let wall = start.elapsed();
-    lat.sort();
-    (
-        lat.len() as f64 / wall.as_secs_f64(),
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
-    )
+    clients_load(conns, |_| {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_nodelay(true).unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut lat = Vec::new();
+        while start.elapsed() < run {
+            let t = Instant::now();
+            c.write_all(request).unwrap();
+            let mut have = 0;
+            loop {
+                let n = c.read(&mut buf[have..]).unwrap();
+                assert!(n > 0, "closed");
+                have += n;
+                let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = std::str::from_utf8(&buf[..end]).unwrap();
+                let status: u16 = head[9..12].parse().unwrap();
+                assert_eq!(status, expect, "{head}");
+                let len: usize = head
+                    .split("\r\n")
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if have >= end + 4 + len {
+                    assert_eq!(have, end + 4 + len);
+                    break;
+                }
+            }
+            lat.push(t.elapsed());
+        }
+        lat
+    })
 }
 
 /// The load average now (1 minute), for the record beside each figure.
@@ -485,7 +326,7 @@ fn main() {
                     s.spawn(move || {
                         let agent = agent();
                         for _ in 0..per {
-                            hub.call(&agent, "GET", "/healthz", None);
+                            hub.call_with(&agent, "GET", "/healthz", None);
                         }
                     });
                 }
@@ -563,6 +404,10 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(100_000);
         rss_after_many(n, 0);
+        return;
+    }
+    if std::env::args().any(|a| a == "reads") {
+        reads_under_load();
         return;
     }
     if std::env::args().any(|a| a == "longpoll") {
@@ -649,8 +494,8 @@ fn main() {
                     let agent = agent();
                     (0..125)
                         .map(|i| {
-                            let (_, body) =
-                                hub.call(&agent, "POST", "/print", Some(&label(c * 1000 + i)));
+                            let (_, body, _) =
+                                hub.call_with(&agent, "POST", "/print", Some(&label(c * 1000 + i)));
                             body["job_id"].as_str().unwrap().to_string()
                         })
                         .collect::<Vec<_>>()
@@ -732,7 +577,7 @@ fn long_poll_cost(hub: &Hub) -> (usize, f64, f64) {
         .unwrap();
     let rss0 = hub.rss_kib();
     let threads0 = hub.threads();
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::scope(|s| {
         // Waves of 25 connections, so the listen backlog never overflows
         // (a dropped SYN is retried only after seconds).
@@ -743,7 +588,7 @@ fn long_poll_cost(hub: &Hub) -> (usize, f64, f64) {
                 let batch = &batch;
                 s.spawn(move || {
                     let agent = agent();
-                    let (status, _) = hub.call(
+                    let (status, _, _) = hub.call_with(
                         &agent,
                         "GET",
                         &format!("/api/batches/{batch}?wait=60&since={version}"),
@@ -859,6 +704,79 @@ fn rss_after_many(n: usize, idle_rss: u64) {
             .map(|k| (*k as f64 / 1024.0 * 10.0).round() / 10.0)
             .collect::<Vec<_>>()
     );
+    hub.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `cargo bench --bench hub -- reads`: read latency from one kept-alive
+/// client with no other load, then while 4 and 16 kept-alive clients `POST
+/// /print` (printer paused), in the same run. Reads use the pool of read
+/// connections, so they should not wait behind the group commits.
+fn reads_under_load() {
+    let dir = temp_dir("reads");
+    let hub = Hub::start(
+        &dir,
+        &[
+            ("PRINTER_HUB_MAX_QUEUED_PER_PRINTER", "1000000"),
+            ("PRINTER_HUB_MAX_QUEUED_PER_KEY", "1000000"),
+        ],
+    );
+    let addr: std::net::SocketAddr = hub.base.trim_start_matches("http://").parse().unwrap();
+    let pid = hub.printer_id("demo");
+    hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
+    print_load(&hub, text_label, 4, 50);
+    let body = text_label(7).to_string();
+    let post = format!(
+        "POST /print HTTP/1.1\r\nHost: bench\r\nX-Label-Hub-Key: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        hub.key,
+        body.len()
+    );
+    let run = Duration::from_secs(5);
+    println!(
+        "reads from 1 kept-alive client, {} s each: alone, then while 4 and 16 clients POST /print (printer paused)",
+        run.as_secs()
+    );
+    // Main took the writer for the key list; the other two used its one
+    // read connection.
+    for path in [
+        "/api/jobs?limit=50".to_string(),
+        format!("/api/printers/{pid}"),
+        "/api/admin/api-keys".to_string(),
+    ] {
+        let get = format!(
+            "GET {path} HTTP/1.1\r\nHost: bench\r\nX-Label-Hub-Key: {}\r\n\r\n",
+            hub.key
+        );
+        let shown = if path.starts_with("/api/printers/") {
+            "/api/printers/{id}"
+        } else {
+            path.as_str()
+        };
+        let l = loadavg();
+        let (rate, p50, p99) = keepalive_load(addr, get.as_bytes(), 200, 1, run);
+        println!(
+            "  GET {shown}, alone:{:>16} p50 {:>6.2} ms  p99 {:>7.2} ms  {rate:>5.0} req/s  (load {l})",
+            "",
+            ms(p50),
+            ms(p99)
+        );
+        // 4 writers leave handler threads free, so a read waits only for
+        // the database; 16 occupy all 8.
+        for writers in [4, 16] {
+            let l = loadavg();
+            let ((rate, p50, p99), (jobs, _, _)) = std::thread::scope(|s| {
+                let load = s.spawn(|| keepalive_load(addr, post.as_bytes(), 202, writers, run));
+                let reads = keepalive_load(addr, get.as_bytes(), 200, 1, run);
+                (reads, load.join().unwrap())
+            });
+            println!(
+                "  GET {shown}, {writers:>2} clients POST: p50 {:>6.2} ms  p99 {:>7.2} ms  {rate:>5.0} req/s  (load {l}; {jobs:.0} jobs/s accepted)",
+                ms(p50),
+                ms(p99)
+            );
+        }
+    }
+    hub.post(&format!("/api/printers/{pid}/queue/clear"), &json!({}));
     hub.stop();
     std::fs::remove_dir_all(&dir).unwrap();
 }

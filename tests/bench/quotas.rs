@@ -17,136 +17,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_labelhub");
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "labelhub-bench-{tag}-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-struct Hub {
-    child: Child,
-    base: String,
-    agent: ureq::Agent,
-    key: String,
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(600)))
-            .build(),
-    )
-}
+use common::{temp_dir, Hub};
 
 impl Hub {
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Hub {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("serve")
-            .env("PRINTER_HUB_DATA_DIR", dir)
-            .env("PRINTER_HUB_LISTEN", "127.0.0.1:0")
-            .env("PRINTER_HUB_LOG_LEVEL", "info")
-            .env("PRINTER_HUB_MAX_CONNS_PER_CLIENT", "2000")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("ERROR") {
-                    eprintln!("[hub] {line}");
-                }
-                if let Some(addr) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(addr.split_whitespace().next().unwrap().to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(300))
-            .expect("hub did not start");
-        let mut hub = Hub {
-            child,
-            base: format!("http://{addr}"),
-            agent: agent(),
-            key: String::new(),
-        };
-        let bootstrap =
-            std::fs::read_to_string(dir.join("bootstrap-admin.key")).unwrap_or_default();
-        hub.key = bootstrap.trim().to_string();
-        if hub.key.is_empty() {
-            hub.key = std::fs::read_to_string(dir.join("bench.key")).unwrap();
-            return hub;
-        }
-        let (status, body, _) = hub.call(
-            "POST",
-            "/api/admin/api-keys",
-            Some(&json!({"name": "bench", "scopes": ["admin"], "rate_limit_per_minute": 10000})),
-        );
-        assert_eq!(status, 201, "{body}");
-        hub.key = body["plaintext"].as_str().unwrap().to_string();
-        std::fs::write(dir.join("bench.key"), &hub.key).unwrap();
-        std::fs::remove_file(dir.join("bootstrap-admin.key")).ok();
-        hub
-    }
-
-    /// Status, JSON body and body size.
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value, usize) {
-        let req = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("Content-Type", "application/json")
-            .header("X-Label-Hub-Key", &self.key)
-            .body(body.map(|b| b.to_string().into_bytes()).unwrap_or_default())
-            .unwrap();
-        let mut resp = self.agent.run(req).unwrap();
-        let status = resp.status().as_u16();
-        let bytes = resp
-            .body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_to_vec()
-            .unwrap();
-        let n = bytes.len();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            n,
-        )
-    }
-
-    fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-
     /// CPU time used so far (clock ticks).
     fn cpu_ticks(&self) -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
@@ -173,12 +53,6 @@ impl Hub {
     /// Peak resident set size so far.
     fn peak_mib(&self) -> f64 {
         self.status_kib("VmHWM:") as f64 / 1024.0
-    }
-
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap();
     }
 
     fn add_printer(&self, slug: &str, model: &str, media: &str, dir: &Path, extra: Value) {

@@ -1,4 +1,4 @@
-//! The appliance (issue 12): build information, the command line as users
+//! The appliance: build information, the command line as users
 //! expect it, backup and restore, discovery (fake sysfs, SNMP against
 //! emulators on 127.0.0.x), USB auto-add, deleting printers, 415 for
 //! multipart, and the systemd unit (`systemd-analyze verify`). The .deb is
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{label, temp_dir, Hub};
+use crate::support::{label, temp_dir, Client, Hub};
 
 const T: Duration = Duration::from_secs(60);
 

@@ -1,4 +1,4 @@
-//! The apps people already run (issue 13), through the real binary: the
+//! The apps people already run, through the real binary: the
 //! compatibility differences with the upstream hub's clients (checked
 //! against its OpenAPI pieces in tests/data/upstream-apps-schemas.json),
 //! lookups against fake Snipe-IT/Grocy/Spoolman servers on 127.0.0.1,
@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::hub::add_printer;
-use crate::support::{decode_qr, label, temp_dir, Hub};
+use crate::support::{audit_actions, decode_qr, label, temp_dir, Client, Hub};
 
 const T: Duration = Duration::from_secs(60);
 const WEBHOOK_KEY: &str = "0123456789abcdef0123456789abcdef-test";
@@ -1334,9 +1334,7 @@ fn outbound_printer_events_report_problems_media_and_are_audited() {
     );
     // A printer whose cover is open: its first status poll reports the
     // loaded tape and the problem.
-    let fault = hub.data_dir.join("emulator").join("cover").join("fault");
-    std::fs::create_dir_all(fault.parent().unwrap()).unwrap();
-    std::fs::write(&fault, "cover_open").unwrap();
+    hub.emulator_fault("cover", "cover_open");
     let printer = add_printer(&hub, "cover", "emulator:?media=12&speed=instant");
     let seen = receiver.wait("printer events", T, |s| {
         let types: BTreeSet<String> = s
@@ -1375,12 +1373,7 @@ fn outbound_printer_events_report_problems_media_and_are_audited() {
         204
     );
     let audit = hub.get("/api/admin/audit?target_type=webhook").json();
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["action"].as_str().unwrap())
-        .collect();
+    let actions = audit_actions(&audit);
     assert_eq!(
         actions,
         ["webhook.delete", "webhook.update", "webhook.create"]

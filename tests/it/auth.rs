@@ -1,33 +1,35 @@
-//! Access control and hostile input, against the real `labelhub serve`:
-//! the route table walk (missing key, wrong scope, other printer), key
-//! lifecycle and audit, SSO, rate limits, the per-address caps and
+//! Access control and hostile input. In this process: the route table
+//! walk (missing key, wrong scope, other printer), key lifecycle and
+//! audit, submission rate limits. Against the real `labelhub serve`: the
+//! bootstrap key file, source addresses, SSO, the per-address caps and
 //! fairness, slow clients, hard limits, and a flood of hostile requests.
 
 #![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{label, parse_http, Hub, Resp, Rng};
+use crate::inproc::InHub;
+use crate::support::{
+    audit_actions, connect_from, drip, fill, label, parse_http, resources, Client, Hub, Resp, Rng,
+};
 
 // ---------------------------------------------------------------- helpers
 
 /// One request with exactly the given key (or none).
-fn call(hub: &Hub, key: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> Resp {
-    let mut headers: Vec<(&str, &str)> = Vec::new();
-    let text = body.map(|b| b.to_string());
-    match key {
-        Some(k) => headers.push(("X-Label-Hub-Key", k)),
-        // An explicit empty key header would be "a wrong key"; to send none
-        // we go around the harness, which otherwise adds its own.
-        None => return raw_resp(hub, method, path, text.as_deref(), &[]),
-    }
-    hub.request(method, path, text.as_deref().map(str::as_bytes), &headers)
+fn call(
+    hub: &impl Client,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Resp {
+    hub.send(method, path, key, body, &[])
 }
 
 /// A request over a fresh socket with the given headers only.
@@ -48,7 +50,7 @@ fn raw_resp(
     }
     req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     let out = raw(
-        addr(hub),
+        hub.addr(),
         Ipv4Addr::LOCALHOST,
         req.as_bytes(),
         Duration::from_secs(30),
@@ -60,10 +62,6 @@ fn raw_resp(
             String::from_utf8_lossy(&out)
         )
     })
-}
-
-fn addr(hub: &Hub) -> SocketAddr {
-    hub.base.trim_start_matches("http://").parse().unwrap()
 }
 
 /// Connects from `src` (any 127.x.y.z), sends `bytes`, half-closes, and
@@ -85,13 +83,6 @@ fn raw(
     Ok(out)
 }
 
-fn connect_from(dst: SocketAddr, src: Ipv4Addr) -> std::io::Result<TcpStream> {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-    sock.bind(&SocketAddr::from((src, 0)).into())?;
-    sock.connect_timeout(&dst.into(), Duration::from_secs(5))?;
-    Ok(sock.into())
-}
-
 fn parse_resp(bytes: &[u8]) -> Option<Resp> {
     parse_http(bytes, false)
 }
@@ -104,7 +95,7 @@ fn code(r: &Resp) -> String {
 }
 
 /// Creates a key with the bootstrap key; returns (id, plaintext).
-fn create_key(hub: &Hub, body: Value) -> (String, String) {
+fn create_key(hub: &impl Client, body: Value) -> (String, String) {
     let r = hub.post("/api/admin/api-keys", &body);
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
     let v = r.json();
@@ -114,7 +105,7 @@ fn create_key(hub: &Hub, body: Value) -> (String, String) {
     )
 }
 
-fn printer_id(hub: &Hub, slug: &str) -> String {
+fn printer_id(hub: &impl Client, slug: &str) -> String {
     let list = hub.get("/api/printers").json();
     list.as_array()
         .unwrap()
@@ -126,7 +117,7 @@ fn printer_id(hub: &Hub, slug: &str) -> String {
         .to_string()
 }
 
-fn add_printer(hub: &Hub, slug: &str) -> String {
+fn add_printer(hub: &impl Client, slug: &str) -> String {
     let r = hub.post(
         "/api/v1/admin/printers",
         &json!({"name": format!("Printer {slug}"), "slug": slug, "model": "PT-P750W",
@@ -137,7 +128,7 @@ fn add_printer(hub: &Hub, slug: &str) -> String {
 }
 
 /// Every job (newest first, up to 200), as the bootstrap admin sees them.
-fn all_jobs(hub: &Hub) -> Vec<Value> {
+fn all_jobs(hub: &impl Client) -> Vec<Value> {
     let r = hub.get("/api/jobs?limit=200");
     assert_eq!(r.status, 200);
     r.json().as_array().unwrap().clone()
@@ -196,7 +187,7 @@ fn is_list(method: &str, path: &str) -> bool {
 
 #[test]
 fn every_route_refuses_a_missing_key_a_lower_scope_and_another_printers_key() {
-    let hub = Hub::start();
+    let hub = InHub::start();
     let demo = printer_id(&hub, "demo");
     let other = add_printer(&hub, "other");
     // A job and batch on each printer.
@@ -225,7 +216,7 @@ fn every_route_refuses_a_missing_key_a_lower_scope_and_another_printers_key() {
         json!({"name": "other-only", "scopes": ["admin"], "allowed_printer_ids": [other]}),
     );
     let jobs_before = all_jobs(&hub);
-    let keys = |hub: &Hub| {
+    let keys = |hub: &InHub| {
         let mut v = hub.get("/api/admin/api-keys").json();
         for k in v.as_array_mut().unwrap() {
             let k = k.as_object_mut().unwrap();
@@ -246,26 +237,17 @@ fn every_route_refuses_a_missing_key_a_lower_scope_and_another_printers_key() {
             let method = method.to_ascii_uppercase();
             let scope = op["x-scope"].as_str().unwrap();
             seen_scopes.insert(scope.to_string());
-            let path = template
-                .replace("{printer_id}", &demo)
-                .replace("{printer_key}", "demo")
-                .replace("{slug}", "demo")
-                .replace("{job_id}", &job)
-                .replace("{batch_id}", &batch)
-                .replace("{key_id}", &print_id)
-                .replace("{app}", "grocy")
-                .replace("{entity_id}", "3");
+            let path = fill(template, &resources(&demo, "demo", &job, &batch, &print_id));
             let body = body_for(&method, template);
             let what = format!("{method} {template}");
             walked += 1;
 
             let anon = call(&hub, None, &method, &path, body.as_ref());
             if scope == "public" {
-                // console (issue 11): an asset needs a real hashed name and
-                // sign-in a key in the body; both answer without one.
-                // apps (issue 13): inbound webhooks check their own secret
-                // (X-API-Key; off = 503 here), QR landing pages are for
-                // phones scanning a label.
+                // A console asset needs a real hashed name and sign-in a
+                // key in the body; both answer without one. Inbound
+                // webhooks check their own secret (X-API-Key; off = 503
+                // here), QR landing pages are for phones scanning a label.
                 if matches!(template.as_str(), "/assets/{file}" | "/api/session") {
                     assert!(anon.status != 401 && anon.status < 500, "{what} is public");
                 } else if template.starts_with("/api/webhook/") {
@@ -316,7 +298,7 @@ fn every_route_refuses_a_missing_key_a_lower_scope_and_another_printers_key() {
                 );
                 assert!(!text.contains(&job), "{what} shows the other printer's job");
             } else if template.starts_with("/api/lookup/") {
-                // apps (issue 13): let through; no app is configured here.
+                // Let through; no app is configured here.
                 assert_eq!(code(&r), "integration_not_configured", "{what}");
             } else {
                 assert!(r.status < 400, "{what}: {} {}", r.status, code(&r));
@@ -415,7 +397,7 @@ fn bootstrap_key_file_is_private_and_never_logged() {
 
 #[test]
 fn key_lifecycle_create_use_patch_revoke_and_audit() {
-    let hub = Hub::start();
+    let hub = InHub::start();
     let (id, key) = create_key(
         &hub,
         json!({"name": "kiosk", "scopes": ["print"], "rate_limit_per_minute": 100, "notes": "front desk"}),
@@ -504,12 +486,7 @@ fn key_lifecycle_create_use_patch_revoke_and_audit() {
 
     // Every change is in the audit log, attributed, without the key.
     let audit = hub.get("/api/admin/audit").json();
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["action"].as_str().unwrap())
-        .collect();
+    let actions = audit_actions(&audit);
     assert_eq!(
         actions[..3],
         ["api_key.revoke", "api_key.update", "api_key.create"],
@@ -622,7 +599,7 @@ fn sso_needs_the_configured_token_and_nothing_else_grants_access() {
 
 #[test]
 fn submissions_are_rate_limited_per_key_with_retry_after() {
-    let hub = Hub::start();
+    let hub = InHub::start();
     let (_, slow) = create_key(
         &hub,
         json!({"name": "slow", "scopes": ["print"], "rate_limit_per_minute": 2}),
@@ -672,7 +649,7 @@ fn one_client_cannot_starve_the_others() {
         ("PRINTER_HUB_MAX_CONNS_PER_CLIENT", "8"),
         ("PRINTER_HUB_HEADER_TIMEOUT_S", "60"),
     ]);
-    let dst = addr(&hub);
+    let dst = hub.addr();
     let attacker = Ipv4Addr::new(127, 0, 0, 1);
     let victim = Ipv4Addr::new(127, 0, 0, 2);
     let key = hub.key.clone();
@@ -767,7 +744,7 @@ fn slow_clients_are_cut_off_and_do_not_hold_the_server() {
         ("PRINTER_HUB_HEADER_TIMEOUT_S", "1"),
         ("PRINTER_HUB_BODY_TIMEOUT_S", "1"),
     ]);
-    let dst = addr(&hub);
+    let dst = hub.addr();
     // A head that never ends.
     let t = Instant::now();
     let out = raw_keep_open(dst, b"GET /api/jobs HTTP/1.1\r\nHost: x\r\n");
@@ -790,20 +767,10 @@ fn slow_clients_are_cut_off_and_do_not_hold_the_server() {
     // not kept alive by each byte.
     let mut s = connect_from(dst, Ipv4Addr::LOCALHOST).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut writer = s.try_clone().unwrap();
-    let dripping = std::thread::spawn(move || {
-        for b in
-            b"GET /api/jobs HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                .iter()
-                .cycle()
-                .take(200)
-        {
-            if writer.write_all(&[*b]).is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
+    let dripping = drip(
+        s.try_clone().unwrap(),
+        b"GET /api/jobs HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    );
     let t = Instant::now();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
@@ -837,7 +804,7 @@ fn hard_limits_answer_with_clear_problems() {
         ("PRINTER_HUB_MAX_HEADERS", "16"),
         ("PRINTER_HUB_MAX_HEADER_BYTES", "2048"),
     ]);
-    let dst = addr(&hub);
+    let dst = hub.addr();
     let key = hub.key.clone();
     let send = |req: &[u8]| {
         parse_resp(&raw(dst, Ipv4Addr::LOCALHOST, req, Duration::from_secs(20)).unwrap()).unwrap()
@@ -1186,7 +1153,7 @@ fn ten_thousand_hostile_requests_leave_the_hub_answering_and_jobs_intact() {
         json!({"name": "flood", "scopes": ["print"], "rate_limit_per_minute": 10000}),
     );
 
-    let dst = addr(&hub);
+    let dst = hub.addr();
     let t0 = Instant::now();
     let workers: Vec<_> = (0..THREADS)
         .map(|w| {

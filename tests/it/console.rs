@@ -1,4 +1,4 @@
-//! The web console (issue 11): sessions, security headers, assets and SSE
+//! The web console: sessions, security headers, assets and SSE
 //! over HTTP, and the people's flows in a real headless Chromium driven
 //! over WebDriver (Debian's `chromium` + `chromium-driver`, installed by
 //! `.ci/run`), with axe-core (installed by `.ci/run` into `target/axe`)
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{label, Hub};
+use crate::support::{label, Client, Hub};
 use crate::webdriver::Browser;
 
 const T: Duration = Duration::from_secs(20);

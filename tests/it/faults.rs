@@ -1,4 +1,4 @@
-//! Faults (issue 10): write faults while printing, storage fault answers and
+//! Faults: write faults while printing, storage fault answers and
 //! readiness, a deleted or replaced database, a real file-size limit, wall
 //! clock steps, and the small defects (retry onto a disabled printer,
 //! printer name characters, an empty allow-list, a removed emulator output
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::hub::add_printer;
-use crate::support::{decode_qr, label, temp_dir, Hub, Resp};
+use crate::support::{decode_qr, label, temp_dir, Client, Hub, Resp};
 
 const T: Duration = Duration::from_secs(60);
 const DAY_MS: i64 = 86_400_000;

@@ -7,23 +7,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{label, Hub, Resp};
-
-fn addr(hub: &Hub) -> SocketAddr {
-    hub.base.trim_start_matches("http://").parse().unwrap()
-}
+use crate::support::{drip, label, Client, Hub, Resp};
 
 fn connect_from(hub: &Hub, src: Ipv4Addr) -> TcpStream {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&SocketAddr::from((src, 0)).into()).unwrap();
-    sock.connect_timeout(&addr(hub).into(), Duration::from_secs(5))
-        .unwrap();
-    let s: TcpStream = sock.into();
+    let s = crate::support::connect_from(hub.addr(), src).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s
 }
@@ -331,19 +323,10 @@ fn a_slow_client_on_a_kept_alive_connection_is_cut_off() {
     s.write_all(&request("GET", "/healthz", &key, None, ""))
         .unwrap();
     assert_eq!(read_answer(&mut s).unwrap().status, 200);
-    let mut writer = s.try_clone().unwrap();
-    let dripping = std::thread::spawn(move || {
-        for b in b"GET /api/jobs HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-            .iter()
-            .cycle()
-            .take(200)
-        {
-            if writer.write_all(&[*b]).is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
+    let dripping = drip(
+        s.try_clone().unwrap(),
+        b"GET /api/jobs HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    );
     let t = Instant::now();
     let r = read_answer(&mut s).unwrap();
     assert_eq!(

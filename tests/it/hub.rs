@@ -1,5 +1,5 @@
-//! The hub end to end: the real binary over loopback, the built-in
-//! emulator as the printer (issue 4).
+//! The hub end to end: the real binary over loopback (a few API checks in
+//! this process), the built-in emulator as the printer.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{label, temp_dir, Hub};
+use crate::inproc::InHub;
+use crate::support::{label, temp_dir, Client, Hub};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -42,8 +43,8 @@ fn submit_prints_and_the_png_appears() {
     assert_eq!(pngs.len(), 1);
     // 12 mm tape on a PT-P750W: 70 printable dots across.
     assert_eq!(png_size(&pngs[0]).1, 70);
-    // The legacy shape speaks upstream's vocabulary on that route (apps,
-    // issue 13): done = completed.
+    // The legacy shape speaks upstream's vocabulary on that route: done =
+    // completed.
     let legacy = hub.get(&format!("/jobs/{job_id}")).json();
     assert_eq!(legacy["status"], "completed");
     assert_eq!(legacy["job_id"], job_id);
@@ -251,7 +252,7 @@ fn cancel_of_a_queued_job_prevents_its_printing_and_pause_resume_holds_the_queue
 
 #[test]
 fn idempotent_retry_returns_the_first_response_and_creates_nothing() {
-    let hub = Hub::start();
+    let hub = InHub::start();
     let key = [("Idempotency-Key", "order-42")];
     let body = label("once").to_string();
     let first = hub.request("POST", "/print", Some(body.as_bytes()), &key);
@@ -362,9 +363,7 @@ fn a_medium_that_does_not_match_pauses_the_job_with_expected_and_loaded() {
         hub.post_empty(&format!("/api/printers/{pid}/pause")).status,
         204
     );
-    let fault = hub.data_dir.join("emulator").join("swap").join("fault");
-    std::fs::create_dir_all(fault.parent().unwrap()).unwrap();
-    std::fs::write(&fault, "media=24").unwrap();
+    let fault = hub.emulator_fault("swap", "media=24");
     let r = hub.post("/print", &json!({"content_type": "text_one_line", "data": {"primary_id": "12mm"}, "printer": "swap"}));
     let job_id = r.json()["job_id"].as_str().unwrap().to_string();
     assert_eq!(
@@ -402,9 +401,7 @@ fn a_medium_that_does_not_match_pauses_the_job_with_expected_and_loaded() {
 fn a_printer_problem_pauses_the_printer_until_it_is_gone() {
     let hub = Hub::start_env(&[("PRINTER_HUB_STATUS_POLL_S", "1")]);
     add_printer(&hub, "cover", "emulator:?media=12&speed=instant");
-    let fault = hub.data_dir.join("emulator").join("cover").join("fault");
-    std::fs::create_dir_all(fault.parent().unwrap()).unwrap();
-    std::fs::write(&fault, "cover_open").unwrap();
+    let fault = hub.emulator_fault("cover", "cover_open");
     let r = hub.post(
         "/print",
         &json!({"content_type": "text_one_line", "data": {"primary_id": "c"}, "printer": "cover"}),
@@ -526,7 +523,7 @@ fn errors_are_problem_json_with_an_error_code() {
 
 #[test]
 fn openapi_lists_every_route_and_meta_routes_answer() {
-    let hub = Hub::start();
+    let hub = InHub::start();
     let doc = hub.get("/openapi.json").json();
     assert_eq!(doc["openapi"], "3.1.0");
     for (method, path) in [

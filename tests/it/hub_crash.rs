@@ -1,5 +1,5 @@
 //! Crash and shutdown: kill -9 at random points while a slow emulator
-//! prints, SIGTERM under load (issue 4).
+//! prints, SIGTERM under load.
 //!
 //! Every label carries a QR code with its own name, and the emulator's PNGs
 //! are decoded back, so "printed twice" and "printed out of order" are
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::hub::add_printer;
-use crate::support::{decode_qr, Hub};
+use crate::support::{decode_qr, Client, Hub};
 
 const T: Duration = Duration::from_secs(60);
 

@@ -41,6 +41,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "hub",
             "integrations",
             "metrics",
+            "render",
         ],
     ),
     (

@@ -1,4 +1,4 @@
-//! Observability end to end (issue 12, part 4): `/metrics` read back from
+//! Observability end to end: `/metrics` read back from
 //! the real binary and checked by Prometheus' own parser (`promtool check
 //! metrics`, installed by `.ci/run`), the access log, and the info lines
 //! of job outcomes.
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::hub::add_printer;
-use crate::support::{label, Hub};
+use crate::support::{label, Client, Hub};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -368,9 +368,7 @@ fn job_done_failed_and_wrong_tape_are_info_lines_and_counted() {
 
     // Failed: the connection drops in the middle of the label.
     add_printer(&hub, "flaky", "emulator:?media=12&speed=instant");
-    let fault = hub.data_dir.join("emulator").join("flaky").join("fault");
-    std::fs::create_dir_all(fault.parent().unwrap()).unwrap();
-    std::fs::write(&fault, "drop=1000").unwrap();
+    hub.emulator_fault("flaky", "drop=1000");
     let id = print_one(&hub, "drop", Some("flaky"));
     let job = hub.wait_job(&id, T, |j| j["state"] == "failed");
     assert_eq!(job["error_code"], "connection_dropped");
@@ -405,9 +403,7 @@ fn job_done_failed_and_wrong_tape_are_info_lines_and_counted() {
         hub.post_empty(&format!("/api/printers/{pid}/pause")).status,
         204
     );
-    let fault = hub.data_dir.join("emulator").join("swap").join("fault");
-    std::fs::create_dir_all(fault.parent().unwrap()).unwrap();
-    std::fs::write(&fault, "media=24").unwrap();
+    hub.emulator_fault("swap", "media=24");
     let id = print_one(&hub, "12mm", Some("swap"));
     assert_eq!(
         hub.post_empty(&format!("/api/printers/{pid}/resume"))

@@ -174,7 +174,7 @@ fn emulator_prints_every_model_media_pair_exactly() {
             let opts = Options {
                 auto_cut: m.cutter,
                 compress: Some(m.compression && variant % 2 == 0),
-                // Heat-shrink tube refuses high resolution (issue 12).
+                // Heat-shrink tube refuses high resolution.
                 high_res: m.high_res_dpi.is_some()
                     && medium.kind != media::MediaKind::HeatShrink
                     && variant % 3 == 0,

@@ -1,17 +1,19 @@
-//! Bounded by design (issue 10, part 3), against the real binary: queue
-//! quotas, `label_too_long`, paged lists with cursor continuity, the
-//! preview pool, and stored bitmaps (compressed, one per item, converted
-//! from an older database). Memory and time figures are in
+//! Bounded by design: queue quotas, `label_too_long`, paged lists with
+//! cursor continuity (these in this process), the preview pool, and stored
+//! bitmaps (compressed, one per item, converted from an older database),
+//! against the real binary. Memory and time figures are in
 //! `cargo bench --bench quotas`, not here.
 
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{label, temp_dir, Hub};
+use crate::inproc::InHub;
+use crate::support::{label, temp_dir, Client, Hub};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -19,7 +21,7 @@ fn body(r: &crate::support::Resp) -> String {
     String::from_utf8_lossy(&r.bytes).into_owned()
 }
 
-fn create_key(hub: &Hub, name: &str, scope: &str) -> String {
+fn create_key(hub: &impl Client, name: &str, scope: &str) -> String {
     let r = hub.post(
         "/api/admin/api-keys",
         &json!({"name": name, "scopes": [scope]}),
@@ -38,7 +40,7 @@ fn batch(n: usize, copies: u32) -> Value {
     json!({ "items": items })
 }
 
-fn post_as(hub: &Hub, key: &str, path: &str, v: &Value) -> crate::support::Resp {
+fn post_as(hub: &impl Client, key: &str, path: &str, v: &Value) -> crate::support::Resp {
     hub.request(
         "POST",
         path,
@@ -47,9 +49,9 @@ fn post_as(hub: &Hub, key: &str, path: &str, v: &Value) -> crate::support::Resp 
     )
 }
 
-fn db(hub: &Hub) -> rusqlite::Connection {
+fn db(data_dir: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open_with_flags(
-        hub.data_dir.join("labelhub.db"),
+        data_dir.join("labelhub.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap()
@@ -60,7 +62,7 @@ fn db(hub: &Hub) -> rusqlite::Connection {
 /// stable code and `Retry-After`, nothing of the refused batch stored.
 #[test]
 fn queue_quotas_answer_429_per_key_and_per_printer() {
-    let hub = Hub::start_env(&[
+    let hub = InHub::start_env(&[
         ("PRINTER_HUB_MAX_QUEUED_PER_PRINTER", "30"),
         ("PRINTER_HUB_MAX_QUEUED_PER_KEY", "20"),
     ]);
@@ -85,7 +87,7 @@ fn queue_quotas_answer_429_per_key_and_per_printer() {
     assert_eq!(r.status, 429, "{}", body(&r));
     assert_eq!(r.json()["error_code"], "printer_queue_full");
     assert!(r.header("retry-after").is_some());
-    let n: i64 = db(&hub)
+    let n: i64 = db(&hub.data_dir)
         .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 26, "refused batches stored nothing");
@@ -99,7 +101,7 @@ fn queue_quotas_answer_429_per_key_and_per_printer() {
 /// labels (two full batches of 500 x 10 fit, the third does not).
 #[test]
 fn default_quota_stops_one_key_at_ten_thousand_waiting_labels() {
-    let hub = Hub::start();
+    let hub = InHub::start();
     assert_eq!(hub.post_empty("/api/printers/demo/pause").status, 204);
     let key = create_key(&hub, "greedy", "print");
     for _ in 0..2 {
@@ -117,7 +119,7 @@ fn default_quota_stops_one_key_at_ten_thousand_waiting_labels() {
 /// model's limit.
 #[test]
 fn a_label_longer_than_max_length_mm_is_refused_with_its_length() {
-    let hub = Hub::start();
+    let hub = InHub::start();
     let typo = json!({"content_type": "text_one_line", "data": {"primary_id": "W".repeat(200)}});
     let r = hub.post("/print", &typo);
     assert_eq!(r.status, 422, "{}", body(&r));
@@ -169,7 +171,7 @@ fn a_label_longer_than_max_length_mm_is_refused_with_its_length() {
 }
 
 /// Follows `X-Next-Cursor` from `first` to the end; returns every item.
-fn walk(hub: &Hub, first: &str) -> (Vec<Value>, usize) {
+fn walk(hub: &impl Client, first: &str) -> (Vec<Value>, usize) {
     let mut items = Vec::new();
     let mut pages = 0;
     let mut path = first.to_string();
@@ -196,12 +198,12 @@ fn walk(hub: &Hub, first: &str) -> (Vec<Value>, usize) {
 /// opaque cursors that continue without gaps or repeats.
 #[test]
 fn lists_are_paged_and_cursors_continue_without_gaps() {
-    let hub = Hub::start();
+    let hub = InHub::start();
     assert_eq!(hub.post_empty("/api/printers/demo/pause").status, 204);
     let r = hub.post("/api/print/demo/batch", &batch(60, 5));
     assert_eq!(r.status, 202, "{}", body(&r));
     let batch_id = r.json()["batch_id"].as_str().unwrap().to_string();
-    let ids: Vec<String> = db(&hub)
+    let ids: Vec<String> = db(&hub.data_dir)
         .prepare("SELECT id FROM jobs ORDER BY seq")
         .unwrap()
         .query_map([], |r| r.get(0))
@@ -396,7 +398,7 @@ fn copies_share_one_compressed_bitmap_and_still_print() {
         "{b}"
     );
     assert_eq!(hub.pngs("ql62").len(), 12);
-    let conn = db(&hub);
+    let conn = db(&hub.data_dir);
     let (rows, distinct, max_len, width, height): (i64, i64, i64, i64, i64) = conn
         .query_row(
             "SELECT (SELECT count(*) FROM bitmaps), count(DISTINCT j.bitmap_id), max(length(b.black)),
@@ -472,7 +474,7 @@ fn an_older_database_is_converted_and_its_queued_labels_print() {
         "{b}"
     );
     assert_eq!(hub.pngs("old").len(), 6);
-    let conn = db(&hub);
+    let conn = db(&hub.data_dir);
     let (n, raw): (i64, i64) = conn
         .query_row(
             "SELECT count(*), count(*) FILTER (WHERE encoding = 'raw') FROM bitmaps",

@@ -499,7 +499,7 @@ fn driver_mode_prints_the_same_labels_with_explained_differences() {
             // high-res jobs (§2.6), but that is confirmed for the 360-dpi
             // head only: on this 180-dpi P750W the driver mode keeps its
             // normal 0x84 / 0x00 and high resolution is ESC i K bit 6
-            // (issue 12; `media_byte_0x09_only_on_the_360_dpi_head_with_tape`).
+            // (`media_byte_0x09_only_on_the_360_dpi_head_with_tape`).
             "ptp750w_12_highres" => {
                 let raster = lib[9].clone();
                 assert_eq!(lib[3], "ESC i z 86 00 12 0 n=280 p0");
@@ -632,8 +632,8 @@ fn round_trip_on_every_model_and_media_pair() {
             } else {
                 &[false]
             };
-            // High resolution is refused on heat-shrink tube (issue 12;
-            // `media_byte_0x09_only_on_the_360_dpi_head_with_tape`).
+            // High resolution is refused on heat-shrink tube
+            // (`media_byte_0x09_only_on_the_360_dpi_head_with_tape`).
             let res_modes: &[bool] =
                 if model.high_res_dpi.is_some() && media.kind != media::MediaKind::HeatShrink {
                     &[false, true]

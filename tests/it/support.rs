@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -35,6 +35,182 @@ impl Resp {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request as a test sends it.
+pub struct Call<'a> {
+    pub method: &'a str,
+    /// Path and query, as sent.
+    pub target: &'a str,
+    /// Every header sent.
+    pub headers: Vec<(&'a str, &'a str)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl<'a> Call<'a> {
+    /// A call with these headers (and `Content-Type: application/json`
+    /// when there is a body).
+    pub fn new(
+        method: &'a str,
+        target: &'a str,
+        mut headers: Vec<(&'a str, &'a str)>,
+        body: Option<Vec<u8>>,
+    ) -> Call<'a> {
+        if body.is_some() {
+            headers.insert(0, ("Content-Type", "application/json"));
+        }
+        Call {
+            method,
+            target,
+            headers,
+            body,
+        }
+    }
+
+    /// A call with `key` unless `headers` name one.
+    pub fn with_key(
+        key: &'a str,
+        method: &'a str,
+        target: &'a str,
+        body: Option<&[u8]>,
+        headers: &[(&'a str, &'a str)],
+    ) -> Call<'a> {
+        let mut all = headers.to_vec();
+        if !key.is_empty()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("x-label-hub-key"))
+        {
+            all.push(("X-Label-Hub-Key", key));
+        }
+        Call::new(method, target, all, body.map(<[u8]>::to_vec))
+    }
+}
+
+/// What the tests talk to: the real binary ([`Hub`]) or the library in
+/// this process ([`crate::inproc::InHub`]).
+pub trait Client {
+    /// The admin key [`Client::request`] sends unless told otherwise.
+    fn key(&self) -> &str;
+
+    /// Runs a call; `exact`: the target byte for byte on a connection of
+    /// its own (so `//`, `%61` and trailing slashes reach the server
+    /// unchanged).
+    fn call(&self, call: Call<'_>, exact: bool) -> Resp;
+
+    /// A request with the admin key unless `headers` name a key.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        self.call(
+            Call::with_key(self.key(), method, path, body, headers),
+            false,
+        )
+    }
+
+    /// One request exactly as given, the key only when given.
+    fn send(
+        &self,
+        method: &str,
+        target: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        let mut headers: Vec<(&str, &str)> =
+            key.map(|k| ("X-Label-Hub-Key", k)).into_iter().collect();
+        headers.extend_from_slice(extra);
+        let body = body.map(|b| b.to_string().into_bytes());
+        self.call(Call::new(method, target, headers, body), true)
+    }
+
+    fn get(&self, path: &str) -> Resp {
+        self.request("GET", path, None, &[])
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Resp {
+        self.request("POST", path, Some(body.to_string().as_bytes()), &[])
+    }
+
+    fn post_empty(&self, path: &str) -> Resp {
+        self.request("POST", path, None, &[])
+    }
+
+    fn put(&self, path: &str, body: &Value) -> Resp {
+        self.request("PUT", path, Some(body.to_string().as_bytes()), &[])
+    }
+
+    /// Long-polls a batch until `all_terminal` (bounded).
+    fn wait_batch(&self, batch_id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut since = -1i64;
+        loop {
+            let r = self.get(&format!("/api/batches/{batch_id}?wait=10&since={since}"));
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+            let snap = r.json();
+            if snap["summary"]["all_terminal"] == true {
+                return snap;
+            }
+            since = snap["version"].as_i64().unwrap();
+            assert!(Instant::now() < deadline, "batch not finished: {snap}");
+        }
+    }
+
+    /// Long-polls a job until `pred` holds for it (bounded).
+    fn wait_job(&self, job_id: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut since = -1i64;
+        loop {
+            let r = self.get(&format!("/api/jobs/{job_id}?wait=10&since={since}"));
+            assert_eq!(r.status, 200);
+            let job = r.json();
+            if pred(&job) {
+                return job;
+            }
+            since = job["version"].as_i64().unwrap();
+            assert!(Instant::now() < deadline, "job never matched: {job}");
+        }
+    }
+}
+
+impl Client for Hub {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn call(&self, call: Call<'_>, exact: bool) -> Resp {
+        let what = format!("{} {}", call.method, call.target);
+        if !exact {
+            return self
+                .try_call(call)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+        }
+        let mut s =
+            std::net::TcpStream::connect_timeout(&self.addr(), Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+        let mut req = format!("{what} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n");
+        for (k, v) in &call.headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        let body = call.body.unwrap_or_default();
+        req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(&body);
+        let _ = s.write_all(&bytes);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        parse_http(&out, call.method == "HEAD").unwrap_or_else(|| {
+            panic!(
+                "no HTTP answer to {what}: {:?}",
+                String::from_utf8_lossy(&out)
+            )
+        })
     }
 }
 
@@ -222,19 +398,7 @@ impl Hub {
         }
     }
 
-    /// The one place requests are built.
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&[u8]>,
-        headers: &[(&str, &str)],
-    ) -> Resp {
-        self.try_request(method, path, body, headers)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-    }
-
-    /// Like [`Hub::request`], but a transport error (server gone) is an `Err`.
+    /// Like [`Client::request`], but a transport error (server gone) is an `Err`.
     pub fn try_request(
         &self,
         method: &str,
@@ -242,23 +406,18 @@ impl Hub {
         body: Option<&[u8]>,
         headers: &[(&str, &str)],
     ) -> Result<Resp, ureq::Error> {
+        self.try_call(Call::with_key(&self.key, method, path, body, headers))
+    }
+
+    /// A call through the keep-alive client.
+    fn try_call(&self, call: Call<'_>) -> Result<Resp, ureq::Error> {
         let mut req = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        if body.is_some() {
-            req = req.header("Content-Type", "application/json");
-        }
-        for (k, v) in headers {
+            .method(call.method)
+            .uri(format!("{}{}", self.base, call.target));
+        for (k, v) in &call.headers {
             req = req.header(*k, *v);
         }
-        if !self.key.is_empty()
-            && !headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("x-label-hub-key"))
-        {
-            req = req.header("X-Label-Hub-Key", self.key.as_str());
-        }
-        let req = req.body(body.unwrap_or(&[]).to_vec()).unwrap();
+        let req = req.body(call.body.unwrap_or_default()).unwrap();
         let mut resp = self.agent.run(req)?;
         let status = resp.status().as_u16();
         let headers = resp
@@ -283,59 +442,6 @@ impl Hub {
         })
     }
 
-    pub fn get(&self, path: &str) -> Resp {
-        self.request("GET", path, None, &[])
-    }
-
-    pub fn post(&self, path: &str, body: &Value) -> Resp {
-        self.request("POST", path, Some(body.to_string().as_bytes()), &[])
-    }
-
-    pub fn post_empty(&self, path: &str) -> Resp {
-        self.request("POST", path, None, &[])
-    }
-
-    pub fn put(&self, path: &str, body: &Value) -> Resp {
-        self.request("PUT", path, Some(body.to_string().as_bytes()), &[])
-    }
-
-    /// Long-polls a batch until `all_terminal` (bounded).
-    pub fn wait_batch(&self, batch_id: &str, timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
-        let mut since = -1i64;
-        loop {
-            let r = self.get(&format!("/api/batches/{batch_id}?wait=10&since={since}"));
-            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
-            let snap = r.json();
-            if snap["summary"]["all_terminal"] == true {
-                return snap;
-            }
-            since = snap["version"].as_i64().unwrap();
-            assert!(Instant::now() < deadline, "batch not finished: {snap}");
-        }
-    }
-
-    /// Long-polls a job until `pred` holds for it (bounded).
-    pub fn wait_job(
-        &self,
-        job_id: &str,
-        timeout: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let deadline = Instant::now() + timeout;
-        let mut since = -1i64;
-        loop {
-            let r = self.get(&format!("/api/jobs/{job_id}?wait=10&since={since}"));
-            assert_eq!(r.status, 200);
-            let job = r.json();
-            if pred(&job) {
-                return job;
-            }
-            since = job["version"].as_i64().unwrap();
-            assert!(Instant::now() < deadline, "job never matched: {job}");
-        }
-    }
-
     /// PNG files the emulator wrote for printer `slug`, sorted.
     pub fn pngs(&self, slug: &str) -> Vec<PathBuf> {
         let dir = self.data_dir.join("emulator").join(slug);
@@ -345,6 +451,20 @@ impl Hub {
         files.retain(|p| p.extension().is_some_and(|e| e == "png"));
         files.sort();
         files
+    }
+
+    /// Sets a fault on the emulator of printer `slug` (its `fault` file,
+    /// read at the next job or status request); returns the file.
+    pub fn emulator_fault(&self, slug: &str, fault: &str) -> PathBuf {
+        let file = self.data_dir.join("emulator").join(slug).join("fault");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, fault).unwrap();
+        file
+    }
+
+    /// The address the hub listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().unwrap()
     }
 
     /// The process id.
@@ -408,6 +528,90 @@ pub fn decode_qr(path: &Path) -> String {
     let grids = prepared.detect_grids();
     assert_eq!(grids.len(), 1, "{}: one QR code", path.display());
     grids[0].decode().unwrap().1
+}
+
+/// A TCP connection to `dst` from `src` (any 127.x.y.z).
+pub fn connect_from(
+    dst: std::net::SocketAddr,
+    src: std::net::Ipv4Addr,
+) -> std::io::Result<std::net::TcpStream> {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    sock.bind(&std::net::SocketAddr::from((src, 0)).into())?;
+    sock.connect_timeout(&dst.into(), Duration::from_secs(5))?;
+    Ok(sock.into())
+}
+
+/// Writes `bytes` one at a time, 50 ms apart, for 200 bytes (cycling),
+/// on another thread: a client that keeps a request dribbling in.
+pub fn drip(mut writer: std::net::TcpStream, bytes: &'static [u8]) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for b in bytes.iter().cycle().take(200) {
+            if writer.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+}
+
+/// The actions of an audit log page, newest first.
+pub fn audit_actions(audit: &Value) -> Vec<&str> {
+    audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect()
+}
+
+/// Path parameters that name no printer, job or batch: a console asset,
+/// an app's entity, a webhook subscription and delivery.
+const OTHER_PARAMS: &[(&str, &str)] = &[
+    ("file", "app.js"),
+    ("app", "grocy"),
+    ("entity_id", "3"),
+    ("subscription_id", "00000000-0000-4000-8000-000000000000"),
+    ("delivery_id", "msg_walk"),
+];
+
+/// The path parameters that name a printer (by id and by slug), a job, a
+/// batch and an API key, for [`fill`].
+pub fn resources<'a>(
+    printer_id: &'a str,
+    slug: &'a str,
+    job: &'a str,
+    batch: &'a str,
+    key_id: &'a str,
+) -> [(&'static str, &'a str); 6] {
+    [
+        ("printer_id", printer_id),
+        ("printer_key", slug),
+        ("slug", slug),
+        ("job_id", job),
+        ("batch_id", batch),
+        ("key_id", key_id),
+    ]
+}
+
+/// A route template with its `{name}` parameters filled from `values`
+/// (then [`OTHER_PARAMS`]); a parameter without a value fails the test.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    template
+        .split('/')
+        .map(
+            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                None => seg.to_string(),
+                Some(name) => values
+                    .iter()
+                    .chain(OTHER_PARAMS)
+                    .find(|(k, _)| *k == name)
+                    .unwrap_or_else(|| panic!("no value for {{{name}}} in {template}"))
+                    .1
+                    .to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// A raw HTTP/1.1 answer (status line, headers, body; a chunked body is

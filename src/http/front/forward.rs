@@ -18,6 +18,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -40,17 +41,46 @@ pub(super) struct Pool {
     opening: Mutex<()>,
     max_idle: usize,
     response_timeout: Duration,
+    /// Requests sent and not yet answered (long-polls aside).
+    in_flight: AtomicUsize,
+    max_in_flight: usize,
+}
+
+/// One request counted in [`Pool::in_flight`] until its answer's head is in.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Pool {
-    pub(super) fn new(path: PathBuf, max_idle: usize, response_timeout: Duration) -> Pool {
+    pub(super) fn new(
+        path: PathBuf,
+        max_idle: usize,
+        response_timeout: Duration,
+        max_in_flight: usize,
+    ) -> Pool {
         Pool {
             path,
             idle: Mutex::new(Vec::new()),
             opening: Mutex::new(()),
             max_idle,
             response_timeout,
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: max_in_flight.max(1),
         }
+    }
+
+    /// Counts one more request waiting for an answer, or refuses it (503)
+    /// when `max_in_flight` already wait.
+    fn admit(&self) -> Result<InFlight<'_>, FrontError> {
+        let guard = InFlight(&self.in_flight);
+        if self.in_flight.fetch_add(1, Ordering::Relaxed) >= self.max_in_flight {
+            return Err(FrontError::Busy);
+        }
+        Ok(guard)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<UnixStream>> {
@@ -66,8 +96,8 @@ impl Pool {
     }
 
     /// Opens a connection, one at a time, and returns it only once the
-    /// server has answered a handshake (`OPTIONS *`, answered by
-    /// `http::server`'s accept thread) on it.
+    /// server has answered a handshake (`OPTIONS *`, answered by the first
+    /// free `http::server` handler thread) on it.
     ///
     /// Why: tiny_http 0.12 hands each accepted connection to its task pool,
     /// which loses a wake-up when two connections arrive before a woken
@@ -170,6 +200,12 @@ pub(super) fn exchange(
         }
         Ok(())
     };
+    // A long-poll parks without a handler: not counted.
+    let in_flight = if long_poll {
+        None
+    } else {
+        Some(shared.pool.admit()?)
+    };
     let taken = if long_poll {
         shared.pool.open().map(|s| (s, false))
     } else {
@@ -226,6 +262,8 @@ pub(super) fn exchange(
             _ => return Err(FrontError::BackendUnavailable.into()),
         }
     };
+    // Answered: the handler is free (a stream goes on without it).
+    drop(in_flight);
     let no_body =
         head.is_head_method() || (100..200).contains(&status) || matches!(status, 204 | 304);
     if !no_body && content_length.is_none() {

@@ -45,7 +45,7 @@ impl Head {
     /// refuses them). Such requests count against the per-address
     /// long-poll cap.
     pub fn is_long_poll(&self) -> bool {
-        // console (issue 11): a Server-Sent Events stream is a long wait too.
+        // A Server-Sent Events stream (console) is a long wait too.
         if self.headers.iter().any(|(name, value)| {
             name.eq_ignore_ascii_case("accept") && value.contains("text/event-stream")
         }) {

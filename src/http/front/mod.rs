@@ -22,7 +22,8 @@
 //! 4. forwards the complete request over a pooled, kept-alive Unix socket
 //!    connection ([`forward`]) with the client address in
 //!    [`CLIENT_HEADER`] (set here, stripped from client input), and streams
-//!    the answer back;
+//!    the answer back; past `max_in_flight` requests waiting for an answer
+//!    (in a handler or queued for one) the answer is 503;
 //! 5. keeps the connection for the next request (HTTP/1.1 without
 //!    `Connection: close`), one request at a time; an idle connection is
 //!    closed after `idle_timeout`, or after a second while more than half
@@ -85,6 +86,10 @@ pub struct FrontConfig {
     pub response_timeout: Duration,
     /// Idle backend connections kept open.
     pub pool_idle: usize,
+    /// Requests forwarded and not yet answered (long-polls aside: they
+    /// park without a handler), i.e. in a handler or waiting for one;
+    /// past this a request gets 503 `server_busy`.
+    pub max_in_flight: usize,
 }
 
 impl Default for FrontConfig {
@@ -102,6 +107,7 @@ impl Default for FrontConfig {
             body_budget_bytes: 512 * 1024 * 1024,
             response_timeout: Duration::from_secs(600),
             pool_idle: 64,
+            max_in_flight: 8 * 65,
         }
     }
 }
@@ -113,7 +119,8 @@ pub enum FrontError {
     TooManyConnections,
     /// The client address holds `max_waits_per_client` long-polls. 429.
     TooManyWaits,
-    /// `max_conns` connections are open, or the body budget is spent. 503.
+    /// `max_conns` connections are open, the body budget is spent, or
+    /// `max_in_flight` requests wait for an answer. 503.
     Busy,
     /// The request head did not arrive within `header_timeout`. 408.
     HeaderTimeout,
@@ -253,7 +260,12 @@ impl Front {
             slots: ClientSlots::new(cfg.max_conns_per_client, cfg.max_conns),
             waits: ClientSlots::new(cfg.max_waits_per_client, cfg.max_conns),
             budget: Budget::new(cfg.body_budget_bytes),
-            pool: Pool::new(backend, cfg.pool_idle, cfg.response_timeout),
+            pool: Pool::new(
+                backend,
+                cfg.pool_idle,
+                cfg.response_timeout,
+                cfg.max_in_flight,
+            ),
             cfg,
             render,
             stop: AtomicBool::new(false),

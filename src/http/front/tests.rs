@@ -347,3 +347,79 @@ fn socket_from(src: &str, dst: SocketAddr) -> TcpStream {
     sock.connect(&dst.into()).unwrap();
     sock.into()
 }
+
+#[test]
+fn a_request_past_max_in_flight_unanswered_ones_gets_503() {
+    // A backend that answers the handshake and then holds every request
+    // until `release` is dropped.
+    let dir = std::env::temp_dir().join(format!("labelhub-front-hold-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let (release, held) = crossbeam_channel::bounded::<()>(0);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let held = held.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    let Some(end) = find(&buf, b"\r\n\r\n") else {
+                        continue;
+                    };
+                    if !buf.starts_with(b"OPTIONS * ") {
+                        let _ = held.recv();
+                    }
+                    buf.drain(..end + 4);
+                    let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+                }
+            });
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let front = Front::start(
+        listener,
+        path,
+        FrontConfig {
+            max_in_flight: 2,
+            ..cfg()
+        },
+        render(),
+    )
+    .unwrap();
+    let addr = front.local_addr();
+    let waiting: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /slow HTTP/1.1\r\n\r\n").unwrap();
+            s
+        })
+        .collect();
+    // Until both are in flight, a third may still get through (and is
+    // then held too): try on new connections until one is refused.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let out = loop {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /more HTTP/1.1\r\n\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        if !out.is_empty() || Instant::now() > deadline {
+            break String::from_utf8_lossy(&out).to_string();
+        }
+    };
+    assert!(out.ends_with("server_busy"), "{out}");
+    assert!(out.contains("Retry-After: 1"), "{out}");
+    drop(release);
+    for mut s in waiting {
+        let (head, _) = read_answer(&mut s);
+        assert!(head.starts_with("HTTP/1.1 204"), "{head}");
+    }
+}
