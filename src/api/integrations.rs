@@ -152,14 +152,16 @@ fn webhook(api: &Api, req: &mut Request, app: App) -> Result<Reply, ApiError> {
     let idempotency = super::print::idempotency(req, &printer.id)?;
     let sub = Submission {
         printer,
-        items: vec![Item {
-            content_type: parsed.content_type.clone(),
+        items: vec![Item::parse(
+            &parsed.content_type,
             data,
-            options: PrintOptions {
+            PrintOptions {
                 copies: parsed.copies,
                 ..PrintOptions::default()
             },
-        }],
+            None,
+        )
+        .map_err(crate::hub::HubError::from)?],
         half_cut_override: None,
         origin: Origin {
             api_key_id: None,

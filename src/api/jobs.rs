@@ -38,7 +38,7 @@ pub fn list(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         before: paging.after,
         limit: paging.limit,
     };
-    // apps (issue 13): `since=<RFC 3339>` without a cursor has upstream's
+    // `since=<RFC 3339>` without a cursor has upstream's
     // meaning: jobs created at or after it, oldest first, so the upstream
     // frontend's "next page" (`since` = created_at of the last job shown)
     // reaches newer jobs instead of repeating the newest page.

@@ -7,10 +7,11 @@ use sha2::{Digest, Sha256};
 
 use super::{body, origin, Api, ApiError};
 use crate::http::{Reply, Request, Response};
-use crate::hub::labels::{self, LabelError, LabelRequest};
+use crate::hub::labels::{self, LabelError, LabelRequest, Target};
 use crate::hub::printers;
 use crate::hub::rfc3339;
 use crate::hub::submit::{self, Accepted, Idempotency, Item, Outcome, PrintOptions, Submission};
+use crate::hub::HubError;
 
 /// Upstream `PrintRequest` plus `printer` (slug or id; default printer when
 /// absent).
@@ -52,10 +53,12 @@ pub struct BatchRequest {
     pub half_cut_override: Option<bool>,
 }
 
+/// Types one item at the edge: its label data (given or looked up), content
+/// type and options. `idx` and `of` place it in a batch.
 fn item(
     api: &Api,
-    idx: Option<usize>,
-    content_type: String,
+    (idx, of): (Option<usize>, usize),
+    content_type: &str,
     options: PrintOptions,
     data: Option<Value>,
     lookup: Option<Value>,
@@ -71,7 +74,7 @@ fn item(
                 format!("{}: send either `data` or `lookup`, not both", at("lookup")),
             ))
         }
-        // apps (issue 13): label data from Snipe-IT, Grocy or Spoolman.
+        // Label data from Snipe-IT, Grocy or Spoolman.
         (None, Some(lookup)) => {
             super::integrations::lookup_label_data(api, &lookup, &at("lookup"))?
         }
@@ -89,11 +92,8 @@ fn item(
             ))
         }
     };
-    Ok(Item {
-        content_type,
-        data,
-        options,
-    })
+    let idx = idx.filter(|_| of > 1);
+    Ok(Item::parse(content_type, data, options, idx).map_err(HubError::from)?)
 }
 
 /// The `Idempotency-Key` of a submission, keyed by (API key, resolved
@@ -180,7 +180,7 @@ pub fn print(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
         }
     };
     crate::auth::access::require_printer(req, &printer.id)?;
-    let item = item(api, None, r.content_type, r.options, r.data, r.lookup)?;
+    let item = item(api, (None, 1), &r.content_type, r.options, r.data, r.lookup)?;
     let idempotency = idempotency(req, &printer.id)?;
     let sub = Submission {
         printer,
@@ -222,6 +222,7 @@ pub fn batch(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     // Lookups run one after another, before the submission, within one
     // overall deadline (a batch of slow lookups cannot hold a handler).
     let lookups_until = std::time::Instant::now() + super::integrations::BATCH_LOOKUP_BUDGET;
+    let of = r.items.len();
     let items = r
         .items
         .into_iter()
@@ -232,8 +233,8 @@ pub fn batch(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             }
             item(
                 api,
-                Some(i),
-                it.content_type,
+                (Some(i), of),
+                &it.content_type,
                 it.options,
                 it.data,
                 it.lookup,
@@ -270,7 +271,7 @@ pub struct PreviewRequest {
 
 /// `POST /api/render/preview`: a PNG, no printer, no queue, no database.
 pub fn preview(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
-    // The bounded pool first (issue 10): a preview never waits for a slot,
+    // The bounded pool first: a preview never waits for a slot,
     // so it cannot hold a handler thread either.
     let who = {
         let o = origin(req);
@@ -281,8 +282,8 @@ pub fn preview(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     };
     let _slot = api.previews.try_acquire(&who)?;
     let r: PreviewRequest = body(req)?;
-    let model = labels::model_by_name(r.model.as_deref().unwrap_or("PT-P750W"))
-        .map_err(crate::hub::HubError::from)?;
+    let model =
+        labels::model_by_name(r.model.as_deref().unwrap_or("PT-P750W")).map_err(HubError::from)?;
     let media = match (&r.media, r.tape_mm) {
         (Some(m), _) => m.clone(),
         (None, Some(mm)) if mm.fract() == 0.0 => format!("{}", mm as i64),
@@ -295,39 +296,42 @@ pub fn preview(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
             "data: expected an object",
         ));
     }
+    let tape_mm = r.tape_mm;
+    let unsupported = |e: LabelError| match (&r.media, tape_mm, &e) {
+        // A width given as `tape_mm` that the model cannot print is
+        // upstream's 409 `unsupported_tape`.
+        (None, Some(mm), LabelError::Media(_))
+        | (
+            None,
+            Some(mm),
+            LabelError::Render {
+                code: "unknown_media" | "media_not_supported",
+                ..
+            },
+        ) => HubError::Label(LabelError::Render {
+            code: "unsupported_tape",
+            message: format!("tape_mm={mm} is not a supported tape width: {e}"),
+            detail: Some(json!({"tape_mm": mm})),
+        }),
+        _ => HubError::from(e),
+    };
+    let (content_type, data) = labels::parse(&r.content_type, r.data).map_err(HubError::from)?;
+    let mut target = Target::on(model, &media).map_err(|e| unsupported(e.into()))?;
+    target.high_res = r.high_resolution;
     let page = api
         .hub
         .renderer
         .render(&LabelRequest {
-            model,
-            media: &media,
-            content_type: &r.content_type,
-            data: &r.data,
-            high_res: r.high_resolution,
+            target: &target,
+            content_type,
+            data: &data,
         })
-        .map_err(|e| match (&r.media, r.tape_mm, &e) {
-            // apps (issue 13): a width given as `tape_mm` that the model
-            // cannot print is upstream's 409 `unsupported_tape`.
-            (None, Some(mm), LabelError::Media(_))
-            | (
-                None,
-                Some(mm),
-                LabelError::Render {
-                    code: "unknown_media" | "media_not_supported",
-                    ..
-                },
-            ) => crate::hub::HubError::Label(LabelError::Render {
-                code: "unsupported_tape",
-                message: format!("tape_mm={mm} is not a supported tape width: {e}"),
-                detail: Some(json!({"tape_mm": mm})),
-            }),
-            _ => crate::hub::HubError::from(e),
-        })?;
+        .map_err(unsupported)?;
     let png = api.hub.renderer.to_png(&page);
     Ok(Reply::Respond(Response::new(200, "image/png", png)))
 }
 
-/// The preview pool (issue 10): at most `total` previews render at once,
+/// The preview pool: at most `total` previews render at once,
 /// and at most `per_key` for one API key (or principal, or client address).
 /// A preview past either answers 429 `preview_busy` with `Retry-After: 1`
 /// at once, so previews cannot take the CPU (or the handler threads) that

@@ -5,11 +5,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::params;
-use serde_json::json;
-
-use super::events::{self, Subject};
-use super::jobs::{self, Job, JobError, JobState};
+use super::jobs::{self, Job, JobError, JobState, NewBatch, NewJob, PrintOptions};
 use super::printers::{self, Printer};
 use super::{now_ms, Hub, HubError, Origin};
 
@@ -90,31 +86,37 @@ pub fn retry_job(hub: &Hub, id: &str, origin: &Origin) -> Result<Job, HubError> 
             origin.api_key_id.as_deref(),
             1,
         )?;
-        let now = now_ms();
-        w.tx.prepare_cached(
-            "INSERT INTO batches (id, printer_id, created_by, api_key_id, source_ip, n_jobs, half_cut, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 1, 0, ?6)",
-        )?
-        .execute(params![batch_id, old.printer_id, origin.created_by, origin.api_key_id, origin.source_ip, now])?;
-        let event = w.event(
-            events::JOB_CREATED,
-            Subject {
-                printer_id: Some(&old.printer_id),
-                job_id: Some(&new_id),
-                batch_id: Some(&batch_id),
+        // The same render inputs and bitmap, as stored.
+        let (label_data, options, bitmap_id): (String, String, Option<i64>) =
+            w.tx.prepare_cached("SELECT label_data, options, bitmap_id FROM jobs WHERE id = ?1")?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let options: PrintOptions = serde_json::from_str(&options).unwrap_or_default();
+        let batch = NewBatch {
+            id: &batch_id,
+            printer_id: &old.printer_id,
+            origin,
+            n_jobs: 1,
+            half_cut: false,
+            created_at: now_ms(),
+        };
+        jobs::insert_batch(w, &batch)?;
+        let event = jobs::insert_job(
+            w,
+            &batch,
+            &NewJob {
+                id: &new_id,
+                position: 0,
+                copy_index: 0,
+                copy_total: 1,
+                content_type: &old.content_type,
+                label_data: &label_data,
+                options: &options,
+                model: &old.model,
+                media: &old.media,
+                bitmap_id,
+                retry_of: Some(id),
             },
-            &json!({"job_id": new_id, "batch_id": batch_id, "printer_id": old.printer_id,
-                    "to_state": "queued", "retry_of": id}),
         )?;
-        w.tx.prepare_cached(
-            "INSERT INTO jobs (id, printer_id, batch_id, position, copy_index, copy_total, state, content_type,
-                 label_data, options, model, media, bitmap_id, api_key_id, source_ip,
-                 retry_of, created_at, updated_at, version)
-             SELECT ?1, printer_id, ?2, 0, 0, 1, 'queued', content_type, label_data, options, model, media,
-                 bitmap_id, ?3, ?4, id, ?5, ?5, ?6
-             FROM jobs WHERE id = ?7",
-        )?
-        .execute(params![new_id, batch_id, origin.api_key_id, origin.source_ip, now, event, id])?;
         jobs::bump_batch(w, &batch_id, event)?;
         jobs::get(w.tx, &new_id)
     })?;
@@ -157,10 +159,10 @@ pub fn clear_queue(hub: &Hub, printer: &Printer) -> Result<usize, HubError> {
     )?;
     hub.write(|w| {
         let mut n = 0;
-        for job in &waiting {
+        for id in &waiting {
             if jobs::transition(
                 w,
-                &job.id,
+                id,
                 &[JobState::Queued, JobState::Paused],
                 JobState::Cancelled,
                 None,

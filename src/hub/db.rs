@@ -101,6 +101,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/0015_integrations.sql"),
     // waiting-job counts for the queue quotas, kept by triggers.
     include_str!("../../sql/0016_waiting_counts.sql"),
+    // The printer thread's typed print options.
+    include_str!("../../sql/0017_job_options.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -10,16 +10,43 @@
 //! done, failed, cancelled, failed_restart: terminal (retry makes a new job)
 //! ```
 //!
-//! **Invariant:** [`transition`] is the only code that changes `jobs.state`
-//! after insertion (besides recovery's bulk statement, which writes the same
-//! events); it runs one UPDATE guarded by the from-state and writes the event
-//! in the same transaction.
+//! **Invariants.** [`insert`] is the only code that writes batch and job
+//! rows, and [`transition`] the only code that changes `jobs.state` after
+//! that (recovery too, one job at a time); it runs one UPDATE guarded by
+//! the from-state and writes the event in the same transaction.
+//! [`JobState`] is the one list of states: the schema's CHECK is tested
+//! against it.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{json, Value};
 
 use super::events::{self, Subject, Writer};
-use super::{now_ms, HubError};
+use super::{now_ms, HubError, Origin};
+
+/// Per-item print options (upstream `PrintOptions`). Stored as given in
+/// `jobs.options` (returned by the API) and, for the printer thread, in the
+/// typed columns `auto_cut` and `high_res`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrintOptions {
+    pub copies: u32,
+    pub auto_cut: bool,
+    pub high_resolution: bool,
+    pub half_cut: bool,
+    pub last_page: bool,
+}
+
+impl Default for PrintOptions {
+    fn default() -> PrintOptions {
+        PrintOptions {
+            copies: 1,
+            auto_cut: true,
+            high_resolution: false,
+            half_cut: false,
+            last_page: true,
+        }
+    }
+}
 
 /// A job's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,11 +87,19 @@ impl JobState {
         JobState::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
+    /// No edge leaves the state (retry makes a new job); a terminal job
+    /// has `finished_at`.
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
             JobState::Done | JobState::Failed | JobState::Cancelled | JobState::FailedRestart
         )
+    }
+
+    /// `states` as an SQL list of string literals (`'queued', 'paused'`).
+    pub fn sql_list(states: &[JobState]) -> String {
+        let quoted: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        quoted.join(", ")
     }
 
     /// Whether the state machine has the edge `self -> to`.
@@ -178,6 +213,150 @@ pub fn get(conn: &Connection, id: &str) -> Result<Job, HubError> {
         .query_row([id], job_from_row)
         .optional()?
         .ok_or_else(|| HubError::not_found("job", id))
+}
+
+/// A batch row to write ([`insert_batch`]).
+pub(crate) struct NewBatch<'a> {
+    pub id: &'a str,
+    pub printer_id: &'a str,
+    pub origin: &'a Origin,
+    pub n_jobs: usize,
+    pub half_cut: bool,
+    pub created_at: i64,
+}
+
+/// One job row (one physical label) of a [`NewBatch`] ([`insert_job`]).
+pub(crate) struct NewJob<'a> {
+    pub id: &'a str,
+    pub position: usize,
+    pub copy_index: usize,
+    pub copy_total: usize,
+    pub content_type: &'a str,
+    /// The label data as submitted (JSON text); only the API reads it.
+    pub label_data: &'a str,
+    pub options: &'a PrintOptions,
+    pub model: &'a str,
+    pub media: &'a str,
+    pub bitmap_id: Option<i64>,
+    pub retry_of: Option<&'a str>,
+}
+
+/// Writes a batch row. Its jobs follow with [`insert_job`], then
+/// [`bump_batch`] with the last event.
+pub(crate) fn insert_batch(w: &Writer<'_, '_>, b: &NewBatch<'_>) -> Result<(), HubError> {
+    w.tx.prepare_cached(
+        "INSERT INTO batches (id, printer_id, created_by, api_key_id, source_ip, n_jobs, half_cut, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        b.id,
+        b.printer_id,
+        b.origin.created_by,
+        b.origin.api_key_id,
+        b.origin.source_ip,
+        b.n_jobs as i64,
+        b.half_cut,
+        b.created_at
+    ])?;
+    Ok(())
+}
+
+/// Writes one `queued` job of batch `b` and its `job.created` event;
+/// returns the event id (the job's version).
+pub(crate) fn insert_job(
+    w: &mut Writer<'_, '_>,
+    b: &NewBatch<'_>,
+    j: &NewJob<'_>,
+) -> Result<i64, HubError> {
+    let mut data = json!({"job_id": j.id, "batch_id": b.id, "printer_id": b.printer_id,
+                          "to_state": JobState::Queued.as_str()});
+    match j.retry_of {
+        Some(old) => data["retry_of"] = json!(old),
+        None => {
+            data["position"] = json!(j.position);
+            data["copy_index"] = json!(j.copy_index);
+        }
+    }
+    let event = w.event(
+        events::JOB_CREATED,
+        Subject {
+            printer_id: Some(b.printer_id),
+            job_id: Some(j.id),
+            batch_id: Some(b.id),
+        },
+        &data,
+    )?;
+    w.tx.prepare_cached(
+        "INSERT INTO jobs (id, printer_id, batch_id, position, copy_index, copy_total, state,
+             content_type, label_data, options, auto_cut, high_res, model, media, bitmap_id,
+             api_key_id, source_ip, retry_of, created_at, updated_at, version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+             ?16, ?17, ?18, ?19, ?19, ?20)",
+    )?
+    .execute(params![
+        j.id,
+        b.printer_id,
+        b.id,
+        j.position as i64,
+        j.copy_index as i64,
+        j.copy_total as i64,
+        JobState::Queued.as_str(),
+        j.content_type,
+        j.label_data,
+        serde_json::to_string(j.options).unwrap_or_default(),
+        j.options.auto_cut,
+        j.options.high_resolution,
+        j.model,
+        j.media,
+        j.bitmap_id,
+        b.origin.api_key_id,
+        b.origin.source_ip,
+        j.retry_of,
+        b.created_at,
+        event
+    ])?;
+    Ok(event)
+}
+
+/// What the printer thread needs of a job: no label data, no JSON.
+#[derive(Debug, Clone)]
+pub struct QueuedJob {
+    pub id: String,
+    pub batch_id: String,
+    pub state: JobState,
+    pub media: String,
+    pub auto_cut: bool,
+    pub high_res: bool,
+    /// The batch's half-cut setting (`batches.half_cut`).
+    pub half_cut: bool,
+    /// Length of the stored label in dots (0 when the bitmap is missing).
+    pub width: i64,
+}
+
+/// Loads the [`QueuedJob`] view of one job.
+pub fn queued(conn: &Connection, id: &str) -> Result<QueuedJob, HubError> {
+    conn.prepare_cached(
+        "SELECT j.id, j.batch_id, j.state, j.media, j.auto_cut, j.high_res, b.half_cut,
+                coalesce(m.width, 0)
+           FROM jobs j JOIN batches b ON b.id = j.batch_id
+           LEFT JOIN bitmaps m ON m.id = j.bitmap_id
+          WHERE j.id = ?1",
+    )?
+    .query_row([id], |r| {
+        let state: String = r.get(2)?;
+        Ok(QueuedJob {
+            id: r.get(0)?,
+            batch_id: r.get(1)?,
+            state: JobState::parse(&state).unwrap_or(JobState::Failed),
+            media: r.get(3)?,
+            auto_cut: r.get(4)?,
+            high_res: r.get(5)?,
+            half_cut: r.get(6)?,
+            width: r.get(7)?,
+        })
+    })
+    .optional()?
+    .ok_or_else(|| HubError::not_found("job", id))
 }
 
 /// The rendered label of a job, as stored.
@@ -300,23 +479,25 @@ pub fn transition(
         &data,
     )?;
     let now = now_ms();
-    let n = w.tx.prepare_cached(
-        "UPDATE jobs SET state = ?1, updated_at = ?2, version = ?3,
-             started_at = CASE WHEN ?1 = 'printing' THEN ?2 ELSE started_at END,
-             finished_at = CASE WHEN ?1 IN ('done','failed','cancelled','failed_restart') THEN ?2 ELSE NULL END,
+    let n =
+        w.tx.prepare_cached(
+            "UPDATE jobs SET state = ?1, updated_at = ?2, version = ?3,
+             started_at = coalesce(?9, started_at), finished_at = ?10,
              error_code = ?4, error_detail = ?5, error = ?6
          WHERE id = ?7 AND state = ?8",
-    )?
-    .execute(params![
-        to.as_str(),
-        now,
-        event_id,
-        error.map(|e| e.code.as_str()),
-        error.and_then(|e| e.detail.as_ref()).map(|d| d.to_string()),
-        error.map(|e| e.message.as_str()),
-        id,
-        current.as_str(),
-    ])?;
+        )?
+        .execute(params![
+            to.as_str(),
+            now,
+            event_id,
+            error.map(|e| e.code.as_str()),
+            error.and_then(|e| e.detail.as_ref()).map(|d| d.to_string()),
+            error.map(|e| e.message.as_str()),
+            id,
+            current.as_str(),
+            (to == JobState::Printing).then_some(now),
+            to.is_terminal().then_some(now),
+        ])?;
     if n != 1 {
         // Cannot happen under the connection mutex; refuse rather than
         // write an event for a change that did not happen.
@@ -331,6 +512,7 @@ pub fn transition(
     }))
 }
 
+/// Raises a batch's version to `event_id` (the last event of its jobs).
 pub(crate) fn bump_batch(
     w: &Writer<'_, '_>,
     batch_id: &str,
@@ -425,22 +607,19 @@ pub fn list(conn: &Connection, q: &ListQuery) -> Result<(Vec<Job>, Option<i64>),
     collect_bounded(&mut stmt, rusqlite::params_from_iter(args), limit)
 }
 
-/// Jobs of a printer in the given states, in queue order.
+/// The ids of a printer's jobs in the given states, in queue order.
 pub fn of_printer(
     conn: &Connection,
     printer_id: &str,
     states: &[JobState],
-) -> Result<Vec<Job>, HubError> {
-    let list: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
-    let sql = format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE printer_id = ?1 AND state IN (SELECT value FROM json_each(?2))
-         ORDER BY seq"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        params![printer_id, serde_json::to_string(&list).unwrap_or_default()],
-        job_from_row,
-    )?;
+) -> Result<Vec<String>, HubError> {
+    // A literal list: one state is an equality, so the rows come in `seq`
+    // order off `jobs_printer_state` without a sort.
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id FROM jobs WHERE printer_id = ?1 AND state IN ({}) ORDER BY seq",
+        JobState::sql_list(states)
+    ))?;
+    let rows = stmt.query_map([printer_id], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -515,7 +694,7 @@ pub fn queued_of_batch(conn: &Connection, batch_id: &str) -> Result<Vec<String>,
     Ok(ids)
 }
 
-/// Upstream's `GET /api/jobs?since=<time>` (apps, issue 13): jobs created
+/// Upstream's `GET /api/jobs?since=<time>`: jobs created
 /// at or after `q.since`, **oldest first**, at most `q.limit`, so a client
 /// that asks again with the `created_at` of the last job it showed reaches
 /// newer jobs. The second value is the `seq` of the last row when more
@@ -572,5 +751,31 @@ mod tests {
         for st in JobState::ALL.into_iter().filter(|s| s.is_terminal()) {
             assert!(JobState::ALL.iter().all(|to| !st.can_become(*to)));
         }
+    }
+
+    /// The schema's CHECK on `jobs.state` lists exactly `JobState::ALL`.
+    #[test]
+    fn schema_check_lists_every_state() {
+        let db = super::super::Db::open_in_memory().unwrap();
+        let table: String = db
+            .read()
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'jobs'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let at = table.find("CHECK (state IN").expect("the CHECK on state");
+        let list = &table[at..];
+        let list = &list[list.find('(').unwrap() + 1..];
+        let list = &list[list.find('(').unwrap() + 1..list.find(')').unwrap()];
+        let mut names: Vec<&str> = list
+            .split(',')
+            .map(|s| s.trim().trim_matches('\''))
+            .collect();
+        let mut want: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+        names.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(names, want);
     }
 }

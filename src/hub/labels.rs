@@ -16,16 +16,35 @@ use crate::brother::{media, model};
 /// A rendered label in label orientation (see `bitmap`): the encoder's page.
 pub type RenderedPage = crate::brother::encode::Page;
 
-/// What to render.
+pub use crate::render::{ContentType, LabelData, Target};
+
+/// What to render: typed at the API edge ([`parse`]), the target built once
+/// per submission.
 #[derive(Debug, Clone)]
 pub struct LabelRequest<'a> {
-    pub model: &'static model::Model,
-    pub media: &'a str,
-    pub content_type: &'a str,
-    /// Label data in the upstream `RawLabelData` shape (plus the renderer's
-    /// extra fields).
-    pub data: &'a Value,
-    pub high_res: bool,
+    pub target: &'a Target,
+    pub content_type: ContentType,
+    pub data: &'a LabelData,
+}
+
+/// Reads a content type by name and label data in the upstream
+/// `RawLabelData` shape (plus the renderer's extra fields): the one place
+/// request content becomes typed.
+pub fn parse(content_type: &str, data: Value) -> Result<(ContentType, LabelData), LabelError> {
+    let ct = ContentType::parse(content_type).ok_or_else(|| LabelError::Render {
+        code: "unknown_content_type",
+        message: format!("unknown content_type `{content_type}`"),
+        detail: Some(serde_json::json!({
+            "content_type": content_type,
+            "known": ContentType::NAMES,
+        })),
+    })?;
+    let data: LabelData = serde_json::from_value(data).map_err(|e| LabelError::Render {
+        code: "validation_error",
+        message: format!("data: {e}"),
+        detail: None,
+    })?;
+    Ok((ct, data))
 }
 
 /// Why a label cannot be made.
@@ -83,24 +102,7 @@ pub struct RenderLabels;
 
 impl Renderer for RenderLabels {
     fn render(&self, req: &LabelRequest<'_>) -> Result<RenderedPage, LabelError> {
-        use crate::render::{ContentType, LabelData, Target};
-        let ct = ContentType::parse(req.content_type).ok_or_else(|| LabelError::Render {
-            code: "unknown_content_type",
-            message: format!("unknown content_type `{}`", req.content_type),
-            detail: Some(serde_json::json!({
-                "content_type": req.content_type,
-                "known": ContentType::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
-            })),
-        })?;
-        let data: LabelData =
-            serde_json::from_value(req.data.clone()).map_err(|e| LabelError::Render {
-                code: "validation_error",
-                message: format!("data: {e}"),
-                detail: None,
-            })?;
-        let mut target = Target::lookup(req.model.name, req.media).map_err(render_error)?;
-        target.high_res = req.high_res;
-        crate::render::render(ct, &data, &target).map_err(render_error)
+        crate::render::render(req.content_type, req.data, req.target).map_err(render_error)
     }
 
     fn to_png(&self, page: &RenderedPage) -> Vec<u8> {

@@ -9,7 +9,7 @@
 
 use rusqlite::Connection;
 
-use super::jobs::{Job, JobError};
+use super::jobs::{JobError, QueuedJob};
 use super::printers::Printer;
 use super::HubError;
 
@@ -33,7 +33,7 @@ pub fn job_failed(printer: &Printer, job_id: &str, err: &JobError) {
 /// Jobs were paused because the loaded medium is not theirs: one line per
 /// run (a run is one batch's labels for one medium), so a 500-label batch
 /// does not write 500 lines.
-pub fn jobs_paused_wrong_media(printer: &Printer, run: &[Job], loaded: &str) {
+pub fn jobs_paused_wrong_media(printer: &Printer, run: &[QueuedJob], loaded: &str) {
     let Some(first) = run.first() else { return };
     let which = match run.len() {
         1 => format!("job {}", first.id),

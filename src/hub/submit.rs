@@ -5,14 +5,14 @@
 //! the printer's channel. If that hand-off fails the rows are marked failed
 //! with the cause and the cause is returned.
 //!
-//! **Bounded memory (issue 10).** Each item is rendered, checked against
+//! **Bounded memory.** Each item is rendered, checked against
 //! the printer's `max_length_mm`, compressed at once and put in a
 //! [`Spool`]: in memory up to [`SPOOL_MEMORY`], then in an unlinked file in
 //! the data directory. The transaction reads the items back one at a time.
 //! So a 500-item batch never holds more than one uncompressed label per
 //! render thread, and at most [`SPOOL_MEMORY`] of compressed ones.
 //!
-//! **Quotas (issue 10).** Labels waiting (`queued`, `paused`, `printing`)
+//! **Quotas.** Labels waiting (`queued`, `paused`, `printing`)
 //! are capped per printer and per API key ([`check_quotas`]): checked on the
 //! read connection before rendering (cheap refusal) and again inside the
 //! transaction (exact under the write mutex).
@@ -21,9 +21,10 @@ use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 
 use super::bitmaps::{self, Packed};
-use super::events::{self, Changes, Subject, Writer};
-use super::jobs::{self, JobError, JobState};
-use super::labels::{self, LabelRequest};
+use super::events::{Changes, Writer};
+pub use super::jobs::PrintOptions;
+use super::jobs::{self, JobError, JobState, NewBatch, NewJob};
+use super::labels::{self, ContentType, LabelData, LabelError, LabelRequest, Target};
 use super::printers::Printer;
 use super::{now_ms, Hub, HubError, Origin};
 
@@ -32,35 +33,54 @@ pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 pub const IDEMPOTENCY_TTL: std::time::Duration =
     std::time::Duration::from_millis(IDEMPOTENCY_TTL_MS as u64);
 
-/// Per-item print options (upstream `PrintOptions`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PrintOptions {
-    pub copies: u32,
-    pub auto_cut: bool,
-    pub high_resolution: bool,
-    pub half_cut: bool,
-    pub last_page: bool,
+/// One item of a submission, typed at the API edge ([`Item::parse`]).
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub content_type: ContentType,
+    pub data: LabelData,
+    /// The label data as submitted (compact JSON): stored for the API.
+    pub data_json: String,
+    pub options: PrintOptions,
 }
 
-impl Default for PrintOptions {
-    fn default() -> PrintOptions {
-        PrintOptions {
-            copies: 1,
-            auto_cut: true,
-            high_resolution: false,
-            half_cut: false,
-            last_page: true,
-        }
+impl Item {
+    /// Parses one submitted item. `idx` is the item's index in a batch of
+    /// more than one (errors name it as render errors do).
+    pub fn parse(
+        content_type: &str,
+        data: Value,
+        options: PrintOptions,
+        idx: Option<usize>,
+    ) -> Result<Item, LabelError> {
+        let data_json = data.to_string();
+        let (content_type, data) =
+            labels::parse(content_type, data).map_err(|e| of_item(e, idx))?;
+        Ok(Item {
+            content_type,
+            data,
+            data_json,
+            options,
+        })
     }
 }
 
-/// One item of a submission.
-#[derive(Debug, Clone)]
-pub struct Item {
-    pub content_type: String,
-    pub data: Value,
-    pub options: PrintOptions,
+/// An error about item `idx` of a batch of more than one names the item.
+fn of_item(e: LabelError, idx: Option<usize>) -> LabelError {
+    match (e, idx) {
+        (
+            LabelError::Render {
+                code,
+                message,
+                detail,
+            },
+            Some(idx),
+        ) => LabelError::Render {
+            code,
+            message: format!("items[{idx}]: {message}"),
+            detail: Some(json!({"item": idx, "detail": detail})),
+        },
+        (e, _) => e,
+    }
 }
 
 /// The idempotency record of a request.
@@ -120,7 +140,7 @@ fn check_replay(
              WHERE scope = ?1 AND key = ?2 AND created_at > ?3",
         )?
         .query_row(
-            // faults (issue 10): expiry counts monotonic time across clock jumps.
+            // Expiry counts monotonic time across clock jumps.
             params![
                 idem.scope,
                 idem.key,
@@ -144,9 +164,9 @@ fn check_replay(
 
 /// One item, ready to insert.
 struct PreparedItem {
-    content_type: String,
+    content_type: ContentType,
     data: String,
-    options: String,
+    options: PrintOptions,
     /// One id per copy.
     job_ids: Vec<String>,
     /// The compressed page, in the submission's spool.
@@ -504,62 +524,35 @@ fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
         p.origin.api_key_id.as_deref(),
         a.job_ids.len() as u64,
     )?;
-    let now = a.queued_at;
-    w.tx.prepare_cached(
-        "INSERT INTO batches (id, printer_id, created_by, api_key_id, source_ip, n_jobs, half_cut, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        a.batch_id,
-        a.printer_id,
-        p.origin.created_by,
-        p.origin.api_key_id,
-        p.origin.source_ip,
-        a.job_ids.len() as i64,
-        p.half_cut,
-        now
-    ])?;
+    let batch = NewBatch {
+        id: &a.batch_id,
+        printer_id: &a.printer_id,
+        origin: &p.origin,
+        n_jobs: a.job_ids.len(),
+        half_cut: p.half_cut,
+        created_at: a.queued_at,
+    };
+    jobs::insert_batch(w, &batch)?;
     let mut last_event = 0;
     for (pos, item) in p.items.iter().enumerate() {
         // One stored bitmap per item, read back from the spool one at a
         // time; every copy points at it.
         let bitmap_id = bitmaps::insert(w.tx, &p.spool.get(&item.bitmap)?)?;
         for (copy, job_id) in item.job_ids.iter().enumerate() {
-            last_event = w.event(
-                events::JOB_CREATED,
-                Subject {
-                    printer_id: Some(&a.printer_id),
-                    job_id: Some(job_id),
-                    batch_id: Some(&a.batch_id),
-                },
-                &json!({"job_id": job_id, "batch_id": a.batch_id, "printer_id": a.printer_id,
-                        "to_state": "queued", "position": pos, "copy_index": copy}),
-            )?;
-            w.tx.prepare_cached(
-                "INSERT INTO jobs (id, printer_id, batch_id, position, copy_index, copy_total, state,
-                     content_type, label_data, options, model, media, bitmap_id,
-                     api_key_id, source_ip, created_at, updated_at, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11, ?12,
-                     ?13, ?14, ?15, ?15, ?16)",
-            )?
-            .execute(params![
-                job_id,
-                a.printer_id,
-                a.batch_id,
-                pos as i64,
-                copy as i64,
-                item.job_ids.len() as i64,
-                item.content_type,
-                item.data,
-                item.options,
-                p.model,
-                p.media,
-                bitmap_id,
-                p.origin.api_key_id,
-                p.origin.source_ip,
-                now,
-                last_event
-            ])?;
+            let job = NewJob {
+                id: job_id,
+                position: pos,
+                copy_index: copy,
+                copy_total: item.job_ids.len(),
+                content_type: item.content_type.as_str(),
+                label_data: &item.data,
+                options: &item.options,
+                model: p.model,
+                media: &p.media,
+                bitmap_id: Some(bitmap_id),
+                retry_of: None,
+            };
+            last_event = jobs::insert_job(w, &batch, &job)?;
         }
     }
     jobs::bump_batch(w, &a.batch_id, last_event)?;
@@ -568,7 +561,7 @@ fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
             "INSERT OR REPLACE INTO idempotency_keys (scope, key, fingerprint, status, response, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
-        .execute(params![idem.scope, idem.key, idem.fingerprint, status, body, now])?;
+        .execute(params![idem.scope, idem.key, idem.fingerprint, status, body, a.queued_at])?;
     }
     Ok(Outcome::Accepted(a.clone()))
 }
@@ -586,7 +579,7 @@ struct LengthLimit<'a> {
 impl LengthLimit<'_> {
     /// 422 `label_too_long`, naming the length, when the page is longer
     /// than the printer's `max_length_mm`.
-    fn check(&self, page: &labels::RenderedPage) -> Result<(), labels::LabelError> {
+    fn check(&self, page: &labels::RenderedPage) -> Result<(), LabelError> {
         let dots = u64::from(page.black.width());
         let max_dots = (self.max_mm.max(0) as u64) * u64::from(self.dpi_feed) * 10 / 254;
         // At (or above) the model's own limit the renderer's check is the
@@ -595,7 +588,7 @@ impl LengthLimit<'_> {
             return Ok(());
         }
         let mm = (dots * 254).div_ceil(u64::from(self.dpi_feed.max(1)) * 10);
-        Err(labels::LabelError::Render {
+        Err(LabelError::Render {
             code: "label_too_long",
             message: format!(
                 "the label would be {mm} mm long; printer `{}` takes labels up to {} mm \
@@ -612,8 +605,7 @@ impl LengthLimit<'_> {
 /// is drawn and putting it in `spool`. The first error in item order wins.
 fn render_all(
     hub: &Hub,
-    model: &'static crate::brother::model::Model,
-    media: &str,
+    target: &Target,
     limit: &LengthLimit<'_>,
     items: &[Item],
     spool: &mut Spool,
@@ -621,28 +613,15 @@ fn render_all(
     let shared = std::sync::Mutex::new(std::mem::replace(spool, Spool::new(spool.dir.clone())));
     let render_one = |idx: usize, item: &Item| -> Result<Spooled, HubError> {
         let req = LabelRequest {
-            model,
-            media,
-            content_type: &item.content_type,
+            target,
+            content_type: item.content_type,
             data: &item.data,
-            high_res: item.options.high_resolution,
         };
         let page = hub
             .renderer
             .render(&req)
             .and_then(|page| limit.check(&page).map(|()| page))
-            .map_err(|e| match e {
-                labels::LabelError::Render {
-                    code,
-                    message,
-                    detail,
-                } if items.len() > 1 => labels::LabelError::Render {
-                    code,
-                    message: format!("items[{idx}]: {message}"),
-                    detail: Some(json!({"item": idx, "detail": detail})),
-                },
-                e => e,
-            })?;
+            .map_err(|e| of_item(e, (items.len() > 1).then_some(idx)))?;
         let packed = bitmaps::compress(&page);
         drop(page);
         shared
@@ -696,7 +675,7 @@ fn render_all(
                 .into_iter()
                 .flat_map(|h| {
                     h.join().unwrap_or_else(|_| {
-                        vec![Err(HubError::Label(labels::LabelError::Render {
+                        vec![Err(HubError::Label(LabelError::Render {
                             code: "internal_render_error",
                             message: "the renderer panicked".into(),
                             detail: None,
@@ -715,7 +694,7 @@ fn render_all(
 /// retries in the same transaction as the jobs.
 pub fn submit(
     hub: &Hub,
-    sub: Submission,
+    mut sub: Submission,
     respond: &dyn Fn(&Accepted) -> (u16, String),
 ) -> Result<Outcome, HubError> {
     if let Some(idem) = &sub.idempotency {
@@ -766,10 +745,9 @@ pub fn submit(
         sub.origin.api_key_id.as_deref(),
         n_labels,
     )?;
-    let geometry = crate::brother::media::geometry(model, &media)
-        .map_err(|e| HubError::Label(labels::LabelError::Media(e)))?;
+    let target = Target::on(model, &media).map_err(|e| HubError::Label(LabelError::Media(e)))?;
     let limit = LengthLimit {
-        dpi_feed: geometry.dpi_feed,
+        dpi_feed: target.geometry.dpi_feed,
         max_mm: printer.max_length_mm,
         model_max_mm: super::printers::model_max_length_mm(model),
         printer: &printer.slug,
@@ -778,7 +756,7 @@ pub fn submit(
     // Render (and compress) everything before touching the database.
     let t_render = std::time::Instant::now();
     let mut spool = Spool::new(hub.config.data_dir.clone());
-    let pages = render_all(hub, model, &media, &limit, &sub.items, &mut spool)?;
+    let pages = render_all(hub, &target, &limit, &sub.items, &mut spool)?;
     let render_ms = t_render.elapsed().as_secs_f64() * 1000.0;
     let t_store = std::time::Instant::now();
 
@@ -791,14 +769,13 @@ pub fn submit(
     // JSON, compressed bitmaps and the response stored for idempotent retries.
     let now = now_ms();
     let batch_id = uuid::Uuid::new_v4().to_string();
-    let prepared_items: Vec<PreparedItem> = sub
-        .items
-        .iter()
+    let prepared_items: Vec<PreparedItem> = std::mem::take(&mut sub.items)
+        .into_iter()
         .zip(pages)
         .map(|(item, bitmap)| PreparedItem {
-            content_type: item.content_type.clone(),
-            data: item.data.to_string(),
-            options: serde_json::to_string(&item.options).unwrap_or_default(),
+            content_type: item.content_type,
+            data: item.data_json,
+            options: item.options,
             job_ids: (0..item.options.copies)
                 .map(|_| uuid::Uuid::new_v4().to_string())
                 .collect(),

@@ -17,23 +17,29 @@ use super::submit::{self, Idempotency, Item, Outcome, PrintOptions, Submission};
 use super::*;
 use crate::bitmap::Bitmap;
 
-/// Renders a blank label whose width is `data.len` (default 60) dots.
+/// Renders a blank label 60 dots long, marked with the number `n` in
+/// `primary_id`; the title `bad` is refused.
 struct FakeRenderer;
 
 impl Renderer for FakeRenderer {
     fn render(&self, req: &LabelRequest<'_>) -> Result<RenderedPage, LabelError> {
-        let g = crate::brother::media::geometry(req.model, req.media)?;
-        if req.content_type == "bad" {
+        if req.data.title.as_deref() == Some("bad") {
             return Err(LabelError::Render {
                 code: "content_type_data_mismatch",
                 message: "missing fields: title".into(),
                 detail: Some(json!({"missing_fields": ["title"]})),
             });
         }
-        let width = req.data["len"].as_u64().unwrap_or(60) as u32;
-        let mut black = Bitmap::new(width, g.printable_dots);
+        let width = 60;
+        let mut black = Bitmap::new(width, req.target.geometry.printable_dots);
         // Mark the label with its `n` so tests can tell pages apart.
-        let n = req.data["n"].as_u64().unwrap_or(0) as u32;
+        let n: u32 = req
+            .data
+            .primary_id
+            .as_deref()
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0);
         black.set(n % width, 0, true);
         Ok(RenderedPage { black, red: None })
     }
@@ -221,15 +227,12 @@ impl Env {
         printers::get(&self.hub.db.writer(), "demo").unwrap()
     }
 
+    fn try_submit(&self, sub: Submission) -> Result<Outcome, HubError> {
+        submit::submit(&self.hub, sub, &|_| (202, String::new()))
+    }
+
     fn submit(&self, items: Vec<Item>) -> submit::Accepted {
-        let sub = Submission {
-            printer: self.printer(),
-            items,
-            half_cut_override: None,
-            origin: Origin::default(),
-            idempotency: None,
-        };
-        match submit::submit(&self.hub, sub, &|_| (202, String::new())).unwrap() {
+        match self.try_submit(submission(self.printer(), items)).unwrap() {
             Outcome::Accepted(a) => a,
             Outcome::Replayed { .. } => panic!("replayed"),
         }
@@ -261,15 +264,29 @@ impl Env {
     }
 }
 
-fn item(n: u64, copies: u32) -> Item {
-    Item {
-        content_type: "text_one_line".into(),
-        data: json!({"n": n}),
-        options: PrintOptions {
-            copies,
-            ..PrintOptions::default()
-        },
+/// `items` for `printer`, anonymous, without an idempotency key.
+fn submission(printer: printers::Printer, items: Vec<Item>) -> Submission {
+    Submission {
+        printer,
+        items,
+        half_cut_override: None,
+        origin: Origin::default(),
+        idempotency: None,
     }
+}
+
+fn item(n: u64, copies: u32) -> Item {
+    let options = PrintOptions {
+        copies,
+        ..PrintOptions::default()
+    };
+    Item::parse(
+        "text_one_line",
+        json!({"primary_id": n.to_string()}),
+        options,
+        None,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -299,20 +316,15 @@ fn batch_with_copies_prints_every_label_once_in_order_as_one_stream() {
 #[test]
 fn render_errors_are_synchronous_and_write_nothing() {
     let env = env();
-    let sub = Submission {
-        printer: env.printer(),
-        items: vec![
-            item(1, 1),
-            Item {
-                content_type: "bad".into(),
-                ..item(2, 1)
-            },
-        ],
-        half_cut_override: None,
-        origin: Origin::default(),
-        idempotency: None,
-    };
-    let err = submit::submit(&env.hub, sub, &|_| (202, String::new())).unwrap_err();
+    let bad = Item::parse(
+        "text_one_line",
+        json!({"title": "bad"}),
+        PrintOptions::default(),
+        Some(1),
+    )
+    .unwrap();
+    let sub = submission(env.printer(), vec![item(1, 1), bad]);
+    let err = env.try_submit(sub).unwrap_err();
     assert_eq!(err.code(), "content_type_data_mismatch");
     let n = env.job_count();
     assert_eq!(n, 0);
@@ -327,17 +339,14 @@ fn media_mismatch_pauses_the_job_with_expected_and_loaded() {
     // The printer reports 24 mm now: new jobs render for 24 mm. A job made
     // for 12 mm (submitted before the thread saw the change) must wait.
     let printer = env.printer();
-    let sub = Submission {
-        printer: printers::Printer {
-            seen_media: Some("12".into()),
-            ..printer
-        },
-        items: vec![item(2, 1)],
-        half_cut_override: None,
-        origin: Origin::default(),
-        idempotency: None,
+    let printer = printers::Printer {
+        seen_media: Some("12".into()),
+        ..printer
     };
-    let b = match submit::submit(&env.hub, sub, &|_| (202, String::new())).unwrap() {
+    let b = match env
+        .try_submit(submission(printer, vec![item(2, 1)]))
+        .unwrap()
+    {
         Outcome::Accepted(a) => a,
         _ => unreachable!(),
     };
@@ -422,14 +431,10 @@ fn recovery_fails_interrupted_keeps_queued_order_and_flags_damaged_rows() {
         // Submit needs a running thread for the hand-off; write rows the
         // way submit does, then simulate a crash mid-batch.
         let hub = &env.hub;
-        let sub = Submission {
-            printer: env.printer(),
-            items: vec![item(1, 1), item(2, 1), item(3, 1), item(4, 1)],
-            half_cut_override: None,
-            origin: Origin::default(),
-            idempotency: None,
-        };
-        let err = submit::submit(hub, sub, &|_| (202, String::new())).unwrap_err();
+        let items = vec![item(1, 1), item(2, 1), item(3, 1), item(4, 1)];
+        let err = env
+            .try_submit(submission(env.printer(), items))
+            .unwrap_err();
         assert_eq!(err.code(), "handoff_failed", "the cause is not hidden");
         let conn = hub.db.writer();
         let ids: Vec<String> = conn
@@ -525,11 +530,8 @@ fn idempotency_replays_and_refuses_another_body() {
         fingerprint: fp.into(),
     };
     let sub = |fp: &str| Submission {
-        printer: env.printer(),
-        items: vec![item(1, 1)],
-        half_cut_override: None,
-        origin: Origin::default(),
         idempotency: Some(idem(fp)),
+        ..submission(env.printer(), vec![item(1, 1)])
     };
     let respond = |a: &submit::Accepted| (202, json!({"batch_id": a.batch_id}).to_string());
     let first = submit::submit(&env.hub, sub("A"), &respond).unwrap();
@@ -647,11 +649,8 @@ fn concurrent_submissions_share_commits_and_one_failure_stays_its_own() {
         fingerprint: "first".into(),
     };
     let first = Submission {
-        printer: printer.clone(),
-        items: vec![item(0, 1)],
-        half_cut_override: None,
-        origin: Origin::default(),
         idempotency: Some(idem.clone()),
+        ..submission(printer.clone(), vec![item(0, 1)])
     };
     submit::submit(&env.hub, first, &|_| (202, "{}".into())).unwrap();
     let results: Vec<Result<Outcome, HubError>> = std::thread::scope(|s| {
@@ -662,14 +661,11 @@ fn concurrent_submissions_share_commits_and_one_failure_stays_its_own() {
                 let idem = idem.clone();
                 s.spawn(move || {
                     let sub = Submission {
-                        printer,
-                        items: vec![item(n + 1, 2)],
-                        half_cut_override: None,
-                        origin: Origin::default(),
                         idempotency: (n == 5).then(|| Idempotency {
                             fingerprint: "other".into(),
                             ..idem
                         }),
+                        ..submission(printer, vec![item(n + 1, 2)])
                     };
                     submit::submit(hub, sub, &|_| (202, "{}".into()))
                 })
@@ -760,7 +756,7 @@ fn jobs_submitted_while_a_printer_thread_restarts_are_not_lost_or_failed() {
     env.wait("all printed", |e| e.all_in(&ids, JobState::Done));
 }
 
-// faults (issue 10): write faults while printing.
+// Write faults while printing.
 
 impl Env {
     /// The invariant checked after every step: at most one job of the
@@ -794,6 +790,27 @@ impl Env {
     fn markers(&self) -> Vec<u32> {
         self.fake.pages().iter().map(|p| p.1).collect()
     }
+
+    /// Submits labels `1..=n`; while page `at` is on its way the disk
+    /// fails with `fault`. Returns once the printer thread reports it.
+    fn fault_while_sending(
+        &self,
+        n: u64,
+        at: usize,
+        fault: super::db::StorageFault,
+    ) -> submit::Accepted {
+        let (reached_tx, reached) = crossbeam_channel::unbounded();
+        let (release, release_rx) = crossbeam_channel::unbounded();
+        self.fake.state.lock().unwrap().block_at = Some((at, reached_tx, release_rx));
+        let batch = self.submit((1..=n).map(|n| item(n, 1)).collect());
+        reached.recv_timeout(Duration::from_secs(10)).unwrap();
+        self.hub.db.inject_fault(Some(fault));
+        release.send(()).unwrap();
+        self.wait_checked("storage_error", |e| e.live().storage_error.is_some());
+        let error = self.live().storage_error.unwrap();
+        assert!(error.starts_with(fault.code()), "{error}");
+        batch
+    }
 }
 
 /// Fails on main: the label in flight stayed `printing` forever, the rest
@@ -803,20 +820,8 @@ impl Env {
 fn a_write_fault_mid_batch_holds_the_queue_and_heals_without_reprinting() {
     use super::db::StorageFault;
     let env = env();
-    let (reached_tx, reached) = crossbeam_channel::unbounded();
-    let (release, release_rx) = crossbeam_channel::unbounded();
-    env.fake.state.lock().unwrap().block_at = Some((2, reached_tx, release_rx));
-    let batch = env.submit((1..=6).map(|n| item(n, 1)).collect());
-    reached.recv_timeout(Duration::from_secs(10)).unwrap();
     // Label 3 is on its way; the disk fills before it can be recorded.
-    env.hub.db.inject_fault(Some(StorageFault::Full));
-    release.send(()).unwrap();
-    env.wait_checked("storage_error", |e| e.live().storage_error.is_some());
-    assert!(env
-        .live()
-        .storage_error
-        .unwrap()
-        .starts_with("storage_full"));
+    let batch = env.fault_while_sending(6, 2, StorageFault::Full);
     assert_eq!(
         env.states(&batch.job_ids),
         vec![
@@ -833,14 +838,9 @@ fn a_write_fault_mid_batch_holds_the_queue_and_heals_without_reprinting() {
         Some(StorageFault::Full)
     );
     // Submissions and operator actions fail with the storage code.
-    let sub = Submission {
-        printer: env.printer(),
-        items: vec![item(8, 1)],
-        half_cut_override: None,
-        origin: Origin::default(),
-        idempotency: None,
-    };
-    let err = submit::submit(&env.hub, sub, &|_| (202, String::new())).unwrap_err();
+    let err = env
+        .try_submit(submission(env.printer(), vec![item(8, 1)]))
+        .unwrap_err();
     assert_eq!(err.code(), "storage_full");
     let err = control::pause_printer(&env.hub, &env.printer()).unwrap_err();
     assert_eq!(err.code(), "storage_full");
@@ -866,19 +866,7 @@ fn a_write_fault_mid_batch_holds_the_queue_and_heals_without_reprinting() {
 fn pause_and_resume_around_a_write_fault_never_make_two_printing() {
     use super::db::StorageFault;
     let env = env();
-    let (reached_tx, reached) = crossbeam_channel::unbounded();
-    let (release, release_rx) = crossbeam_channel::unbounded();
-    env.fake.state.lock().unwrap().block_at = Some((1, reached_tx, release_rx));
-    let batch = env.submit((1..=4).map(|n| item(n, 1)).collect());
-    reached.recv_timeout(Duration::from_secs(10)).unwrap();
-    env.hub.db.inject_fault(Some(StorageFault::Unavailable));
-    release.send(()).unwrap();
-    env.wait_checked("storage_error", |e| e.live().storage_error.is_some());
-    assert!(env
-        .live()
-        .storage_error
-        .unwrap()
-        .starts_with("storage_unavailable"));
+    let batch = env.fault_while_sending(4, 1, StorageFault::Unavailable);
     env.hub.db.inject_fault(None);
     control::pause_printer(&env.hub, &env.printer()).unwrap();
     env.one_printing();
@@ -915,7 +903,7 @@ fn a_fault_before_anything_is_sent_holds_the_queue_until_writes_work() {
     assert!(!env.printer().paused);
 }
 
-// faults (issue 10): clock steps.
+// Clock steps.
 
 /// A clock the test steps: (clock, wall ms, monotonic ms).
 fn stepped_clock(
@@ -1014,14 +1002,7 @@ fn a_start_in_1970_then_a_step_to_now_purges_nothing_fresh() {
 fn a_thread_restarted_while_it_owes_a_write_resends_nothing() {
     use super::db::StorageFault;
     let env = env();
-    let (reached_tx, reached) = crossbeam_channel::unbounded();
-    let (release, release_rx) = crossbeam_channel::unbounded();
-    env.fake.state.lock().unwrap().block_at = Some((1, reached_tx, release_rx));
-    let batch = env.submit((1..=4).map(|n| item(n, 1)).collect());
-    reached.recv_timeout(Duration::from_secs(10)).unwrap();
-    env.hub.db.inject_fault(Some(StorageFault::Full));
-    release.send(()).unwrap();
-    env.wait_checked("storage_error", |e| e.live().storage_error.is_some());
+    let batch = env.fault_while_sending(4, 1, StorageFault::Full);
     // The restart cannot record anything either.
     control::apply_printer(&env.hub, &env.printer()).unwrap();
     env.wait_checked("the new thread holds the queue", |e| {

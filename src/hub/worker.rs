@@ -15,7 +15,7 @@
 //! * Printer problems (offline, cover open, no media) pause the printer and
 //!   send nothing; its jobs wait. A medium that does not match a job pauses
 //!   that job only.
-//! * A failed write never strands the queue (issue 10). The thread keeps the
+//! * A failed write never strands the queue. The thread keeps the
 //!   state changes it owes ([`Owed`]: a label that was sent is owed `done`),
 //!   puts the ids it had taken back at the front of its queue, reports
 //!   `storage_error` and sends nothing until one retried transaction (with
@@ -36,11 +36,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use serde_json::json;
 
 use super::device::{Device, DeviceError, DeviceSpec, StreamOptions};
-use super::jobs::{self, Job, JobError, JobState};
+use super::jobs::{self, JobError, JobState, QueuedJob};
 use super::labels;
 use super::live::{Live, Msg};
 use super::printers::{self, Printer};
-use super::submit::PrintOptions;
 use super::{now_ms, Hub, HubError};
 
 pub(crate) fn spawn(
@@ -201,20 +200,9 @@ impl Worker {
                 "the printer thread failed unexpectedly while sending this label",
             );
             let id = self.printer.id.clone();
-            let res = self.hub.write(|w| {
-                let printing = jobs::of_printer(w.tx, &id, &[JobState::Printing])?;
-                for job in printing {
-                    jobs::transition(
-                        w,
-                        &job.id,
-                        &[JobState::Printing],
-                        JobState::Failed,
-                        Some(&err),
-                    )?
-                    .ok();
-                }
-                Ok(())
-            });
+            let res = self
+                .hub
+                .write(|w| end_printing(w, &id, JobState::Failed, &err));
             if let Err(e) = res {
                 // The retry sweeps what is left `printing`.
                 self.stalled("recording the failure", &e);
@@ -293,15 +281,7 @@ impl Worker {
 
     /// Loads every queued job of this printer, in queue order.
     fn reload_queue(&mut self) -> Result<(), HubError> {
-        let conn = self.hub.db.read();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id FROM jobs WHERE printer_id = ?1 AND state = 'queued' ORDER BY seq",
-        )?;
-        let ids = stmt
-            .query_map([&self.printer.id], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        drop(stmt);
-        drop(conn);
+        let ids = jobs::of_printer(&self.hub.db.read(), &self.printer.id, &[JobState::Queued])?;
         // Keep the existing order for ids already pending; append the rest.
         for id in ids {
             self.push(id);
@@ -361,17 +341,7 @@ impl Worker {
                     Err(e) => return Err(e),
                 }
             }
-            for job in jobs::of_printer(w.tx, &printer_id, &[JobState::Printing])? {
-                jobs::transition(
-                    w,
-                    &job.id,
-                    &[JobState::Printing],
-                    JobState::FailedRestart,
-                    Some(&interrupted),
-                )?
-                .ok();
-            }
-            Ok(())
+            end_printing(w, &printer_id, JobState::FailedRestart, &interrupted)
         });
         if let Err(e) = res {
             self.stalled("retrying the write", &e);
@@ -575,10 +545,10 @@ impl Worker {
 
     /// Loads the next run: the first pending job and the pending jobs after
     /// it of the same batch with the same medium and options.
-    fn next_run(&mut self) -> Result<Vec<Job>, HubError> {
-        let mut run: Vec<Job> = Vec::new();
+    fn next_run(&mut self) -> Result<Vec<QueuedJob>, HubError> {
+        let mut run: Vec<QueuedJob> = Vec::new();
         while let Some(id) = self.pending.front().cloned() {
-            let got = jobs::get(&self.hub.db.read(), &id);
+            let got = jobs::queued(&self.hub.db.read(), &id);
             let job = match got {
                 Ok(job) => job,
                 Err(HubError::NotFound { .. }) => {
@@ -665,25 +635,6 @@ impl Worker {
         self.print_run(run);
     }
 
-    fn stream_options(&self, run: &[Job]) -> StreamOptions {
-        let opts: PrintOptions = serde_json::from_value(run[0].options.clone()).unwrap_or_default();
-        let batch_half_cut = self
-            .hub
-            .db
-            .read()
-            .query_row(
-                "SELECT half_cut FROM batches WHERE id = ?1",
-                [&run[0].batch_id],
-                |r| r.get::<_, bool>(0),
-            )
-            .unwrap_or(false);
-        StreamOptions {
-            auto_cut: opts.auto_cut,
-            half_cut: batch_half_cut,
-            high_res: opts.high_resolution,
-        }
-    }
-
     /// Claims the first of `ids[*idx..]` that is still queued; advances
     /// `idx` past the ones that are not. A failed write is an error (`idx`
     /// then points at the label that was not claimed).
@@ -714,13 +665,31 @@ impl Worker {
         self.stalled(what, e);
     }
 
+    /// Ends a run whose stream cannot end properly: the stream is aborted,
+    /// `rest` goes back to the front of the queue, and a failed write
+    /// (`what`, `e`) holds the queue.
+    fn abort_run(&mut self, rest: &[String], failed: Option<(&str, &HubError)>) {
+        if let Some(dev) = self.device.as_mut() {
+            dev.abort();
+        }
+        self.device = None;
+        self.unpop(rest);
+        if let Some((what, e)) = failed {
+            self.stalled(what, e);
+        }
+    }
+
     /// Prints a run as one stream. Page `i` is sent as the last page when a
     /// stop or pause has arrived or no later label of the run is still
     /// queued, so the stream always ends properly; the labels not sent go
     /// back to the queue.
-    fn print_run(&mut self, run: Vec<Job>) {
+    fn print_run(&mut self, run: Vec<QueuedJob>) {
         let ids: Vec<String> = run.iter().map(|j| j.id.clone()).collect();
-        let opts = self.stream_options(&run);
+        let opts = StreamOptions {
+            auto_cut: run[0].auto_cut,
+            half_cut: run[0].half_cut,
+            high_res: run[0].high_res,
+        };
         let media = run[0].media.clone();
         let size_hint = self.size_hint(&run);
         let begun = self.device().and_then(|d| d.begin(&media, opts, size_hint));
@@ -733,12 +702,7 @@ impl Worker {
             Ok(claimed) => claimed,
             Err(e) => {
                 // Nothing was sent: the stream is closed without a page.
-                if let Some(dev) = self.device.as_mut() {
-                    dev.abort();
-                }
-                self.device = None;
-                self.unpop(&ids[idx..]);
-                self.stalled("claiming a label", &e);
+                self.abort_run(&ids[idx..], Some(("claiming a label", &e)));
                 return;
             }
         };
@@ -758,12 +722,7 @@ impl Worker {
                     error: None,
                 });
                 if idx == first {
-                    if let Some(dev) = self.device.as_mut() {
-                        dev.abort();
-                    }
-                    self.device = None;
-                    self.unpop(&ids[idx..]);
-                    self.stalled("reading a label", e);
+                    self.abort_run(&ids[idx..], Some(("reading a label", e)));
                 } else {
                     self.stop_run(true, &ids[idx..], "reading a label", e);
                 }
@@ -778,22 +737,13 @@ impl Worker {
                 idx += 1;
                 if self.stall.is_some() {
                     // `finish_job` owes the failure; hold the rest.
-                    self.unpop(&ids[idx..]);
-                    if let Some(dev) = self.device.as_mut() {
-                        dev.abort();
-                    }
-                    self.device = None;
+                    self.abort_run(&ids[idx..], None);
                     return;
                 }
                 claimed = match self.claim_from(&ids, &mut idx) {
                     Ok(claimed) => claimed,
                     Err(e) => {
-                        if let Some(dev) = self.device.as_mut() {
-                            dev.abort();
-                        }
-                        self.device = None;
-                        self.unpop(&ids[idx..]);
-                        self.stalled("claiming a label", &e);
+                        self.abort_run(&ids[idx..], Some(("claiming a label", &e)));
                         return;
                     }
                 };
@@ -883,17 +833,8 @@ impl Worker {
 
     /// About how many raster bytes a run sends: one line per dot of label
     /// length, a head's width each.
-    fn size_hint(&self, run: &[Job]) -> usize {
-        let conn = self.hub.db.read();
-        let lines: i64 = run
-            .iter()
-            .map(|j| {
-                conn.query_row("SELECT width FROM jobs WHERE id = ?1", [&j.id], |r| {
-                    r.get::<_, i64>(0)
-                })
-                .unwrap_or(0)
-            })
-            .sum();
+    fn size_hint(&self, run: &[QueuedJob]) -> usize {
+        let lines: i64 = run.iter().map(|j| j.width).sum();
         let per_line = labels::model_by_name(&self.printer.model)
             .map(|m| m.bytes_per_line as usize + 3)
             .unwrap_or(100);
@@ -1011,14 +952,24 @@ impl Worker {
     }
 }
 
+/// Ends every job of `printer_id` still `printing` in `to`: a label cut
+/// off mid-send (this thread is the only one that prints for the printer).
+fn end_printing(
+    w: &mut super::events::Writer<'_, '_>,
+    printer_id: &str,
+    to: JobState,
+    err: &JobError,
+) -> Result<(), HubError> {
+    for id in jobs::of_printer(w.tx, printer_id, &[JobState::Printing])? {
+        jobs::transition(w, &id, &[JobState::Printing], to, Some(err))?.ok();
+    }
+    Ok(())
+}
+
 /// Jobs that can share one stream: same cut and resolution options
 /// (copies and per-label fields do not matter).
-fn same_stream(a: &Job, b: &Job) -> bool {
-    let opts = |j: &Job| {
-        let o: PrintOptions = serde_json::from_value(j.options.clone()).unwrap_or_default();
-        (o.auto_cut, o.high_resolution)
-    };
-    opts(a) == opts(b)
+fn same_stream(a: &QueuedJob, b: &QueuedJob) -> bool {
+    (a.auto_cut, a.high_res) == (b.auto_cut, b.high_res)
 }
 
 /// Media ids compare through the media table ("12" == "12mm").

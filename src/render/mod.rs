@@ -60,13 +60,17 @@ impl Target {
         let model = model::by_name(model_name).ok_or_else(|| RenderError::UnknownModel {
             model: model_name.to_string(),
         })?;
-        let geometry = media::geometry(model, media_id).map_err(|e| RenderError::Media {
+        Target::on(model, media_id).map_err(|e| RenderError::Media {
             code: e.code(),
             message: e.to_string(),
-        })?;
+        })
+    }
+
+    /// `model` with the medium `media_id` (the model already looked up).
+    pub fn on(model: &'static Model, media_id: &str) -> Result<Target, media::MediaError> {
         Ok(Target {
             model,
-            geometry,
+            geometry: media::geometry(model, media_id)?,
             high_res: false,
         })
     }
