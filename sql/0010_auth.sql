@@ -1,4 +1,4 @@
--- Access control (auth, issue 5): API keys and the audit log.
+-- Access control: API keys and the audit log.
 -- Times are INTEGER milliseconds since the Unix epoch (UTC), as in 0001.
 
 -- One row per API key. The key itself is never stored: only its SHA-256

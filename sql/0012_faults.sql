@@ -1,4 +1,4 @@
--- faults (issue 10).
+-- Storage faults.
 --
 -- At most one job per printer is `printing`. The printer thread keeps this
 -- (it claims a label in the transaction that marks the previous one done,

@@ -1,4 +1,4 @@
--- Quotas and bounded storage (issue 10, part 3).
+-- Quotas and bounded storage.
 --
 -- 1. Label bitmaps move out of `jobs` into `bitmaps`, one row per submitted
 --    item: the copies of an item (and retries of a job) point at the same

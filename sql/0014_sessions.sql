@@ -1,4 +1,4 @@
--- Console sessions (issue 11): a browser signs in once with an API key and
+-- Console sessions: a browser signs in once with an API key and
 -- gets an opaque cookie. Only the SHA-256 of the cookie token is stored.
 -- A session carries nothing of its own but the key it was opened with: the
 -- scope, printer allow-list, enabled flag and expiry are read from the key

@@ -1,4 +1,4 @@
--- Integrations (apps, issue 13): outbound webhook subscriptions and their
+-- Integrations: outbound webhook subscriptions and their
 -- durable outbox. Times are INTEGER milliseconds since the Unix epoch (UTC).
 
 -- One row per subscriber. `secret` is the Standard Webhooks signing secret

@@ -53,7 +53,7 @@ pub fn status(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let live = api.hub.threads.live(&p.id).unwrap_or_default();
     let stored = p.status.clone().unwrap_or(Value::Null);
     let online = live.online.or_else(|| stored["online"].as_bool());
-    // faults (issue 10): a thread holding its queue after a failed write
+    // A thread holding its queue after a failed write
     // reports `storage_error` first: nothing prints until writes work.
     let problem = if live.storage_error.is_some() {
         Some("storage_error".to_string())

@@ -162,7 +162,7 @@ fn check_printers(db: &Db, principal: &Principal, req: &mut Request) -> Result<(
             // a limited key, which may name only its own printers.
             let printer = match kind {
                 Resource::Printer => printers::get(&conn, &value).ok().map(|p| p.id),
-                Resource::Job => jobs::get(&conn, &value).ok().map(|j| j.printer_id),
+                Resource::Job => jobs::printer_of_job(&conn, &value).ok().flatten(),
                 Resource::Batch => jobs::batch(&conn, &value).ok().map(|b| b.printer_id),
             };
             let in_query = req.policy.query.iter().any(|(q, _)| *q == name);

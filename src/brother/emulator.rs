@@ -424,8 +424,8 @@ impl Emulator {
     }
 
     /// Recreates the output directory when it was removed while the
-    /// emulator runs (faults, issue 10: a printer must not stay paused
-    /// because someone tidied up its output).
+    /// emulator runs (a printer must not stay paused because someone
+    /// tidied up its output).
     pub(crate) fn ensure_out_dir(&self) -> Result<(), String> {
         if self.out_dir.is_dir() {
             return Ok(());

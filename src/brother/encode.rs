@@ -363,7 +363,7 @@ impl JobEncoder {
         // Brother's driver printing a tube in high resolution exists in our
         // sources, and the E550W/P750W manual lists no 0x09 media type. A
         // media type the printer does not expect makes it answer "replace
-        // media" (error 2 bit 0), so we do not guess (issue 12).
+        // media" (error 2 bit 0), so we do not guess.
         if opts.high_res && geometry.media.kind == MediaKind::HeatShrink {
             return Err(EncodeError::InvalidOption {
                 option: "high_res",
@@ -565,7 +565,7 @@ impl JobEncoder {
                 // `ESC i K` bit 6 in Brother's manual, whose media type list
                 // has no 0x09 and no capture shows the driver sending it; so
                 // they keep the driver's normal 0x84/0x00 (unverified on
-                // hardware, issue 12).
+                // hardware).
                 let (n1, n2) = if opts.high_res && model.pins == 560 {
                     (0x86, 0x09)
                 } else {
@@ -932,7 +932,7 @@ mod tests {
     }
 
     /// Media byte 0x09 only where Brother's driver sends it: high
-    /// resolution on the 360-dpi head with TZe tape (issue 12).
+    /// resolution on the 360-dpi head with TZe tape.
     #[test]
     fn media_byte_0x09_only_on_the_360_dpi_head_with_tape() {
         let hi = Options {

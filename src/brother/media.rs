@@ -315,7 +315,7 @@ pub static MEDIA: &[Media] = &[
     // like the 12 mm roll's 74 instead of 73). brother_ql's 42/86 is kept
     // as the library value; its 202-dot width is not reproduced by
     // `Compat::BrotherQl` (no reference vector uses this label).
-    // Source: issue 12's check against Brother's driver data (P-touch
+    // Source: a check against Brother's driver data (P-touch
     // Editor media table); not confirmed on hardware here.
     ql_die_cut(
         "23x23",
@@ -335,7 +335,7 @@ pub static MEDIA: &[Media] = &[
     ql_die_cut("52x29", 52, 29, 271, ql_both!(0, 578)),
     ql_die_cut("54x29", 54, 29, 271, ql_both!(60, 598)),
     // DK-11234 "60x86" is reported as 60 x 87. First margin 24 (720-pin) /
-    // 68 (1296-pin) as Brother's driver data has it (issue 12); the 18/62
+    // 68 (1296-pin) as Brother's driver data has it; the 18/62
     // of brother-ql-next stays the library value. Not confirmed on
     // hardware here.
     ql_die_cut(
@@ -636,7 +636,7 @@ mod tests {
         );
     }
 
-    /// Brother's geometry where the libraries differ (issue 12).
+    /// Brother's geometry where the libraries differ.
     #[test]
     fn brother_geometry_for_60x86_23x23_and_the_104_mm_media() {
         let span = |g: &Geometry| (g.first_margin, g.printable_dots, g.last_margin());

@@ -1,4 +1,4 @@
-//! Stored label bitmaps (issue 10, part 3): one `bitmaps` row per submitted
+//! Stored label bitmaps: one `bitmaps` row per submitted
 //! item, deflate-compressed; every copy of the item (and every retry of one
 //! of its jobs) points at that row through `jobs.bitmap_id`.
 //!

@@ -1,6 +1,6 @@
 //! The wall clock as the hub uses it, watched by the monotonic clock
-//! (issue 10: a Raspberry Pi has no hardware clock and starts at a wrong
-//! time until NTP steps it).
+//! (a Raspberry Pi has no hardware clock and starts at a wrong time
+//! until NTP steps it).
 //!
 //! **Invariants.**
 //! * Every wall-clock reading of the hub goes through [`wall_ms`]

@@ -87,17 +87,17 @@ pub const FAULT_FILE_VAR: &str = "LABELHUB_TEST_STORAGE_FAULT";
 /// `i + 1`. Append only; never edit or remove an entry.
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/0001_init.sql"),
-    // auth (issue 5): api_keys, audit_log.
+    // access control: api_keys, audit_log.
     include_str!("../../sql/0010_auth.sql"),
-    // policy (issue 9): printers.snmp_community.
+    // printers.snmp_community.
     include_str!("../../sql/0011_printer_secrets.sql"),
-    // faults (issue 10): one `printing` per printer, the storage probe row.
+    // storage faults: one `printing` per printer, the storage probe row.
     include_str!("../../sql/0012_faults.sql"),
-    // quotas (issue 10, part 3): bitmaps table, max_length_mm, waiting indexes.
+    // quotas: bitmaps table, max_length_mm, waiting indexes.
     include_str!("../../sql/0013_quotas.sql"),
-    // console (issue 11): browser sessions.
+    // console: browser sessions.
     include_str!("../../sql/0014_sessions.sql"),
-    // apps (issue 13): webhook subscriptions and outbox.
+    // integrations: webhook subscriptions and outbox.
     include_str!("../../sql/0015_integrations.sql"),
     // waiting-job counts for the queue quotas, kept by triggers.
     include_str!("../../sql/0016_waiting_counts.sql"),

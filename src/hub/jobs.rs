@@ -653,6 +653,15 @@ impl BatchSnapshot {
     }
 }
 
+/// The printer a job belongs to (the gate's question: one indexed column,
+/// not the job's label data).
+pub fn printer_of_job(conn: &Connection, id: &str) -> Result<Option<String>, HubError> {
+    Ok(conn
+        .prepare_cached("SELECT printer_id FROM jobs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
 pub fn batch(conn: &Connection, id: &str) -> Result<Batch, HubError> {
     conn.prepare_cached(
         "SELECT id, printer_id, created_by, n_jobs, created_at, version FROM batches WHERE id = ?1",

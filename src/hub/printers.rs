@@ -41,7 +41,7 @@ pub struct Printer {
     pub auto_cut: bool,
     pub auto_resume: bool,
     pub queue_timeout_s: i64,
-    /// Longest label accepted, in mm (issue 10; the medium's own limit
+    /// Longest label accepted, in mm (the medium's own limit
     /// still applies). Longer labels are refused with `label_too_long`.
     pub max_length_mm: i64,
     pub enabled: bool,
@@ -286,7 +286,7 @@ pub fn create(w: &mut Writer<'_, '_>, new: &NewPrinter, by: &str) -> Result<Prin
     Ok(printer)
 }
 
-/// Deletes the printer row with an audit row (appliance, issue 12). Its
+/// Deletes the printer row with an audit row. Its
 /// jobs and batches must be gone already (foreign keys); `hub::remove`
 /// does that in the same transaction.
 pub fn delete(w: &mut Writer<'_, '_>, key: &str, by: &str) -> Result<Printer, HubError> {

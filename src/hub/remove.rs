@@ -1,4 +1,4 @@
-//! Deleting a printer (appliance, issue 12): `DELETE
+//! Deleting a printer: `DELETE
 //! /api/v1/admin/printers/{slug}`.
 //!
 //! A printer with queued or paused jobs is not deleted (409

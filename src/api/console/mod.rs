@@ -1,4 +1,4 @@
-//! The web console for people (issue 11): a hand-written HTML/CSS/JS page
+//! The web console for people: a hand-written HTML/CSS/JS page
 //! served by the binary itself, the session routes, the field table of the
 //! print form, "test connection", and Server-Sent Events ([`sse`]).
 //!
