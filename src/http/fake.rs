@@ -18,8 +18,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use super::front::CLIENT_HEADER;
-use super::router::{parse_query, Policy, Router};
-use super::{App, HttpError, Reply, Request, Response, Scope, Wake};
+use super::router::Router;
+use super::{App, HttpError, Reply, Request, Response, Wake};
 
 /// The client address a fake request comes from unless told otherwise.
 pub const PEER: &str = "127.0.0.1:40000";
@@ -140,33 +140,19 @@ impl<'a, A: App> Fake<'a, A> {
 
     /// Runs a request once: resolve, body limit, gate, handler.
     pub fn send(&self, fake: FakeRequest) -> Outcome {
-        let (path, query) = fake
-            .target
-            .split_once('?')
-            .unwrap_or((fake.target.as_str(), ""));
         let headers = fake
             .headers
             .iter()
             .filter(|(k, _)| !k.eq_ignore_ascii_case(CLIENT_HEADER))
             .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
             .collect();
-        let mut req = Request {
-            method: fake.method.clone(),
-            path: path.to_string(),
-            query: parse_query(query),
+        let mut req = Request::arrived(
+            fake.method.clone(),
+            &fake.target,
             headers,
-            body: Vec::new(),
-            peer: fake.peer,
-            params: Default::default(),
-            principal: None,
-            wake: Wake::Fresh,
-            deadline: None,
-            route: usize::MAX,
-            template: "",
-            scope: Scope::Admin,
-            policy: Policy::NONE,
-            received: Instant::now(),
-        };
+            fake.peer,
+            Instant::now(),
+        );
         if let Err(e) = self.router.resolve(&mut req) {
             return self.answer(&req, self.app.error(Some(&req), &e));
         }
@@ -227,7 +213,7 @@ impl<'a, A: App> Fake<'a, A> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::Route;
+    use crate::http::{Route, Scope};
 
     struct TestApp;
 

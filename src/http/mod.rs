@@ -75,6 +75,36 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request as it arrives, before [`Router::resolve`] fills in its
+    /// route, scope, policy and parameters. `target` is the raw request
+    /// target; its query string is split off and parsed here.
+    pub fn arrived(
+        method: String,
+        target: &str,
+        headers: Vec<(String, String)>,
+        peer: Option<SocketAddr>,
+        received: Instant,
+    ) -> Request {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Request {
+            method,
+            path: path.to_string(),
+            query: router::parse_query(query),
+            headers,
+            body: Vec::new(),
+            peer,
+            params: HashMap::new(),
+            principal: None,
+            wake: Wake::Fresh,
+            deadline: None,
+            route: usize::MAX,
+            template: "",
+            scope: Scope::Admin,
+            policy: Policy::NONE,
+            received,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
         self.headers

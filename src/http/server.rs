@@ -36,8 +36,7 @@ use crossbeam_channel::Receiver;
 
 use super::front::CLIENT_HEADER;
 use super::park::{Parked, Parking, Refused, Resumed};
-use super::router::{parse_query, Policy, Router};
-use super::Scope;
+use super::router::Router;
 use super::{App, HttpError, Reply, Request, Response, Wake};
 
 /// Where tiny_http listens.
@@ -264,7 +263,6 @@ fn fresh<A: App>(shared: &Shared<A>, mut raw: tiny_http::Request) {
     let received = Instant::now();
     let method = raw.method().as_str().to_ascii_uppercase();
     let url = raw.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let mut client: Option<SocketAddr> = None;
     let headers: Vec<(String, String)> = raw
         .headers()
@@ -283,23 +281,7 @@ fn fresh<A: App>(shared: &Shared<A>, mut raw: tiny_http::Request) {
     } else {
         raw.remote_addr().copied()
     };
-    let mut req = Request {
-        method,
-        path: path.to_string(),
-        query: parse_query(query),
-        headers,
-        body: Vec::new(),
-        peer,
-        params: Default::default(),
-        principal: None,
-        wake: Wake::Fresh,
-        deadline: None,
-        route: usize::MAX,
-        template: "",
-        scope: Scope::Admin,
-        policy: Policy::NONE,
-        received,
-    };
+    let mut req = Request::arrived(method, &url, headers, peer, received);
     if let Err(e) = shared.router.resolve(&mut req) {
         let resp = shared.app.error(Some(&req), &e);
         return finish(raw, &req, resp);

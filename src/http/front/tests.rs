@@ -358,10 +358,13 @@ fn a_request_past_max_in_flight_unanswered_ones_gets_503() {
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).unwrap();
     let (release, held) = crossbeam_channel::bounded::<()>(0);
+    // Told of every request the backend holds: it is in flight then.
+    let (arrived_tx, arrived) = crossbeam_channel::unbounded::<()>();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut s) = stream else { return };
             let held = held.clone();
+            let arrived_tx = arrived_tx.clone();
             std::thread::spawn(move || {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -374,6 +377,7 @@ fn a_request_past_max_in_flight_unanswered_ones_gets_503() {
                         continue;
                     };
                     if !buf.starts_with(b"OPTIONS * ") {
+                        let _ = arrived_tx.send(());
                         let _ = held.recv();
                     }
                     buf.drain(..end + 4);
@@ -394,27 +398,22 @@ fn a_request_past_max_in_flight_unanswered_ones_gets_503() {
     )
     .unwrap();
     let addr = front.local_addr();
+    // Two requests in flight, one after the other (each seen held by the
+    // backend), then a third is refused at once.
     let waiting: Vec<TcpStream> = (0..2)
         .map(|_| {
             let mut s = TcpStream::connect(addr).unwrap();
             s.write_all(b"GET /slow HTTP/1.1\r\n\r\n").unwrap();
+            arrived.recv_timeout(Duration::from_secs(10)).unwrap();
             s
         })
         .collect();
-    // Until both are in flight, a third may still get through (and is
-    // then held too): try on new connections until one is refused.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let out = loop {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.write_all(b"GET /more HTTP/1.1\r\n\r\n").unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        if !out.is_empty() || Instant::now() > deadline {
-            break String::from_utf8_lossy(&out).to_string();
-        }
-    };
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /more HTTP/1.1\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out).to_string();
     assert!(out.ends_with("server_busy"), "{out}");
     assert!(out.contains("Retry-After: 1"), "{out}");
     drop(release);
