@@ -152,28 +152,7 @@ pub fn hand_off_or_fail(hub: &Hub, printer_id: &str, ids: &[String]) -> Result<(
 
 /// Cancels every queued and paused job of a printer. Returns how many.
 pub fn clear_queue(hub: &Hub, printer: &Printer) -> Result<usize, HubError> {
-    let waiting = jobs::of_printer(
-        &hub.db.read(),
-        &printer.id,
-        &[JobState::Queued, JobState::Paused],
-    )?;
-    hub.write(|w| {
-        let mut n = 0;
-        for id in &waiting {
-            if jobs::transition(
-                w,
-                id,
-                &[JobState::Queued, JobState::Paused],
-                JobState::Cancelled,
-                None,
-            )?
-            .is_ok()
-            {
-                n += 1;
-            }
-        }
-        Ok(n)
-    })
+    hub.write(|w| jobs::cancel_waiting(w, &printer.id))
 }
 
 /// Pauses a printer by hand: its jobs wait until it is resumed.

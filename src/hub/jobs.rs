@@ -653,6 +653,26 @@ impl BatchSnapshot {
     }
 }
 
+/// Cancels every queued and paused job of a printer inside `w`'s
+/// transaction (read there, so none is missed or cancelled twice).
+/// Returns how many.
+pub fn cancel_waiting(w: &mut Writer<'_, '_>, printer_id: &str) -> Result<usize, HubError> {
+    let waiting: Vec<String> =
+        w.tx.prepare_cached(
+            "SELECT id FROM jobs WHERE printer_id = ?1 AND state IN ('queued', 'paused')",
+        )?
+        .query_map(params![printer_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut n = 0;
+    for id in &waiting {
+        let from = [JobState::Queued, JobState::Paused];
+        if transition(w, id, &from, JobState::Cancelled, None)?.is_ok() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// The printer a job belongs to (the gate's question: one indexed column,
 /// not the job's label data).
 pub fn printer_of_job(conn: &Connection, id: &str) -> Result<Option<String>, HubError> {

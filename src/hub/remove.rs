@@ -69,25 +69,7 @@ pub fn delete_printer(
                     ),
                 });
             }
-            let waiting: Vec<String> =
-                w.tx.prepare_cached(
-                    "SELECT id FROM jobs WHERE printer_id = ?1 AND state IN ('queued', 'paused')",
-                )?
-                .query_map(params![printer.id], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            for id in &waiting {
-                if jobs::transition(
-                    w,
-                    id,
-                    &[JobState::Queued, JobState::Paused],
-                    JobState::Cancelled,
-                    None,
-                )?
-                .is_ok()
-                {
-                    cancelled += 1;
-                }
-            }
+            cancelled = jobs::cancel_waiting(w, &printer.id)?;
         }
         let jobs_deleted =
             w.tx.prepare_cached("DELETE FROM jobs WHERE printer_id = ?1")?
