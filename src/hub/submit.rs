@@ -17,6 +17,8 @@
 //! read connection before rendering (cheap refusal) and again inside the
 //! transaction (exact under the write mutex).
 
+use std::sync::Arc;
+
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 
@@ -381,7 +383,39 @@ fn quotas(
     Ok(())
 }
 
-type Waiting = (Prepared, crossbeam_channel::Sender<Reply>);
+type Waiting = (Prepared, Arc<Answer>);
+
+/// Where a queued submitter waits for its [`Reply`]: a plain lock and
+/// condition variable, so the wait (a group commit, milliseconds) blocks at
+/// once instead of spinning and yielding first as a channel's receive does.
+#[derive(Default)]
+struct Answer {
+    reply: std::sync::Mutex<Option<Reply>>,
+    ready: std::sync::Condvar,
+}
+
+impl Answer {
+    fn send(&self, reply: Reply) {
+        *self.reply.lock().unwrap_or_else(|e| e.into_inner()) = Some(reply);
+        self.ready.notify_one();
+    }
+
+    /// The reply, once there is one.
+    fn wait(&self) -> Reply {
+        let mut slot = self.reply.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(reply) = slot.take() {
+                return reply;
+            }
+            slot = self.ready.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// The reply if there is one now.
+    fn take(&self) -> Option<Reply> {
+        self.reply.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
 
 /// What a queued submitter is told.
 enum Reply {
@@ -425,31 +459,27 @@ struct Leading<'a>(&'a GroupCommit);
 impl Drop for Leading<'_> {
     fn drop(&mut self) {
         let mut queue = self.0.lock();
-        // The first one queued leads next; one whose submitter is gone
-        // (cannot happen while it waits) is skipped.
-        while let Some((_, next)) = queue.waiting.first() {
-            if next.send(Reply::Lead).is_ok() {
-                return;
-            }
-            queue.waiting.remove(0);
+        // The first one queued leads next (its submitter waits for a reply
+        // until it has one).
+        match queue.waiting.first() {
+            Some((_, next)) => next.send(Reply::Lead),
+            None => queue.leading = false,
         }
-        queue.leading = false;
     }
 }
 
 fn commit_grouped(hub: &Hub, prepared: Prepared) -> Result<Outcome, HubError> {
     let lost = || HubError::Commit("the submission was not written".into());
-    let (tx, rx) = crossbeam_channel::bounded(1);
+    let answer = Arc::new(Answer::default());
     let lead = {
         let mut queue = hub.submits.lock();
-        queue.waiting.push((prepared, tx));
+        queue.waiting.push((prepared, answer.clone()));
         !std::mem::replace(&mut queue.leading, true)
     };
     if !lead {
-        match rx.recv() {
-            Ok(Reply::Done(res)) => return res,
-            Ok(Reply::Lead) => {}
-            Err(_) => return Err(lost()),
+        match answer.wait() {
+            Reply::Done(res) => return res,
+            Reply::Lead => {}
         }
     }
     let leading = Leading(&hub.submits);
@@ -462,20 +492,20 @@ fn commit_grouped(hub: &Hub, prepared: Prepared) -> Result<Outcome, HubError> {
         match results {
             Ok(results) => {
                 for ((_, reply), res) in group.into_iter().zip(results) {
-                    let _ = reply.send(Reply::Done(res));
+                    reply.send(Reply::Done(res));
                 }
             }
             Err(e) => {
                 for (_, reply) in group {
-                    let _ = reply.send(Reply::Done(Err(e.for_group())));
+                    reply.send(Reply::Done(Err(e.for_group())));
                 }
             }
         }
     }
     drop(leading);
     hub.notify(&changes);
-    match rx.try_recv() {
-        Ok(Reply::Done(res)) => res,
+    match answer.take() {
+        Some(Reply::Done(res)) => res,
         _ => Err(lost()),
     }
 }
