@@ -519,15 +519,18 @@ fn write_group(
     db.check_identity()?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(group.len());
+    // Prepared once per connection (`execute_batch` parsed them each time).
+    let run = |sql: &str| tx.prepare_cached(sql)?.execute([]).map(drop);
     for (prepared, _) in group {
-        tx.execute_batch("SAVEPOINT submit")?;
+        run("SAVEPOINT submit")?;
         let mut mine = Changes::default();
         let res = store(&mut Writer::new(&tx, &mut mine), prepared);
         if res.is_ok() {
-            tx.execute_batch("RELEASE submit")?;
+            run("RELEASE submit")?;
             changes.merge(mine);
         } else {
-            tx.execute_batch("ROLLBACK TO submit; RELEASE submit")?;
+            run("ROLLBACK TO submit")?;
+            run("RELEASE submit")?;
         }
         results.push(res);
     }
