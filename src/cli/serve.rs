@@ -206,6 +206,28 @@ fn remove_stale_sockets(run: &std::path::Path) {
 }
 
 /// Runs the hub until SIGTERM or SIGINT.
+/// Opens the hub with whoever waits for its commits, made first so they
+/// hear every one: parked long-polls, event streams and the webhook
+/// sender's wake-up line (with lookups and webhook settings). `serve` and
+/// the in-process test hub start the same way.
+pub fn open_hub(
+    config: Config,
+    mut apps: IntegrationsConfig,
+) -> Result<(Arc<Followers>, Arc<Hub>), crate::hub::HubError> {
+    apps.networks = crate::integrations::policy::Networks::new(config.printer_networks.clone());
+    let followers = Followers::new(
+        Arc::new(Parking::new(config.max_waiters)),
+        Integrations::new(apps),
+    );
+    let hub = Hub::open(
+        config,
+        Arc::new(RenderLabels),
+        Arc::new(BrotherDevices),
+        followers.clone(),
+    )?;
+    Ok((followers, hub))
+}
+
 pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Result<(), CliError> {
     let started = Instant::now();
     let shutdown_timeout = config.shutdown_timeout;
@@ -232,22 +254,8 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     })?;
     let _data_lock = crate::hub::backup::DataDirLock::acquire(&config.data_dir)
         .map_err(|e| CliError::Failed(e.to_string()))?;
-    // Whoever waits for the hub's commits, made before the hub so it hears
-    // every one: parked long-polls, event streams, the webhook sender's
-    // wake-up line (with lookups and webhook settings).
-    let mut apps = apps;
-    apps.networks = crate::integrations::policy::Networks::new(config.printer_networks.clone());
-    let followers = Followers::new(
-        Arc::new(Parking::new(config.max_waiters)),
-        Integrations::new(apps),
-    );
-    let hub = Hub::open(
-        config,
-        Arc::new(RenderLabels),
-        Arc::new(BrotherDevices),
-        followers.clone(),
-    )
-    .map_err(|e| CliError::Failed(format!("cannot open the database: {e}")))?;
+    let (followers, hub) = open_hub(config, apps)
+        .map_err(|e| CliError::Failed(format!("cannot open the database: {e}")))?;
     log::info!(
         "database {} (schema {})",
         hub.config.db_path().display(),

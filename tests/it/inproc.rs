@@ -17,15 +17,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use labelhub::api::{self, Api, Followers};
+use labelhub::api::{self, Api};
 use labelhub::auth::{AuthConfig, AuthState, Gate};
 use labelhub::http::fake::{Fake, FakeRequest, Outcome};
-use labelhub::http::park::Parking;
 use labelhub::http::{Response, Router};
-use labelhub::hub::device::BrotherDevices;
-use labelhub::hub::labels::RenderLabels;
 use labelhub::hub::{recovery, Config, Hub};
-use labelhub::integrations::{Integrations, IntegrationsConfig};
+use labelhub::integrations::IntegrationsConfig;
 use serde_json::Value;
 
 use crate::support::{temp_dir, Call, Client, Resp};
@@ -59,20 +56,8 @@ impl InHub {
         );
         let config = Config::from_vars(&vars).unwrap();
         let auth = AuthConfig::from_vars(&vars).unwrap();
-        let mut apps = IntegrationsConfig::from_vars(&vars).unwrap();
-        apps.networks =
-            labelhub::integrations::policy::Networks::new(config.printer_networks.clone());
-        let followers = Followers::new(
-            Arc::new(Parking::new(config.max_waiters)),
-            Integrations::new(apps),
-        );
-        let hub = Hub::open(
-            config,
-            Arc::new(RenderLabels),
-            Arc::new(BrotherDevices),
-            followers.clone(),
-        )
-        .unwrap();
+        let apps = IntegrationsConfig::from_vars(&vars).unwrap();
+        let (followers, hub) = labelhub::cli::serve::open_hub(config, apps).unwrap();
         let key_file = labelhub::auth::bootstrap::ensure(
             &hub.db.writer(),
             &hub.config.data_dir,
