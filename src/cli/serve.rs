@@ -28,7 +28,7 @@ use crate::api::{self, Api, Followers};
 use crate::auth::AuthConfig;
 use crate::auth::AuthState;
 use crate::http::front::{Front, FrontConfig};
-use crate::http::park::Parking;
+use crate::http::park::{Doorbell, Parking};
 use crate::http::{Listen, Server, ServerConfig};
 use crate::hub::device::BrotherDevices;
 use crate::hub::labels::RenderLabels;
@@ -205,20 +205,23 @@ fn remove_stale_sockets(run: &std::path::Path) {
     }
 }
 
-/// Runs the hub until SIGTERM or SIGINT.
 /// Opens the hub with whoever waits for its commits, made first so they
 /// hear every one: parked long-polls, event streams and the webhook
 /// sender's wake-up line (with lookups and webhook settings). `serve` and
 /// the in-process test hub start the same way.
+/// `doorbell` wakes the HTTP server's handlers for a request back from
+/// parking (none in-process, where nothing waits on a socket).
 pub fn open_hub(
     config: Config,
     mut apps: IntegrationsConfig,
+    doorbell: Option<Doorbell>,
 ) -> Result<(Arc<Followers>, Arc<Hub>), crate::hub::HubError> {
     apps.networks = crate::integrations::policy::Networks::new(config.printer_networks.clone());
-    let followers = Followers::new(
-        Arc::new(Parking::new(config.max_waiters)),
-        Integrations::new(apps),
-    );
+    let mut parking = Parking::new(config.max_waiters);
+    if let Some(doorbell) = doorbell {
+        parking = parking.with_doorbell(doorbell);
+    }
+    let followers = Followers::new(Arc::new(parking), Integrations::new(apps));
     let hub = Hub::open(
         config,
         Arc::new(RenderLabels),
@@ -228,6 +231,7 @@ pub fn open_hub(
     Ok((followers, hub))
 }
 
+/// Runs the hub until SIGTERM or SIGINT.
 pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Result<(), CliError> {
     let started = Instant::now();
     let shutdown_timeout = config.shutdown_timeout;
@@ -254,7 +258,15 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     })?;
     let _data_lock = crate::hub::backup::DataDirLock::acquire(&config.data_dir)
         .map_err(|e| CliError::Failed(e.to_string()))?;
-    let (followers, hub) = open_hub(config, apps)
+    // The internal server is bound (no thread yet) before the hub opens, so
+    // the long-poll parking is made with its doorbell.
+    let bound = Server::bind(ServerConfig {
+        listen: Listen::Unix(socket_path(&config.data_dir)),
+        threads: config.http_threads,
+        max_body: config.max_body_bytes,
+    })
+    .map_err(|e| CliError::Failed(format!("cannot bind the internal HTTP socket: {e}")))?;
+    let (followers, hub) = open_hub(config, apps, Some(bound.doorbell()))
         .map_err(|e| CliError::Failed(format!("cannot open the database: {e}")))?;
     log::info!(
         "database {} (schema {})",
@@ -328,13 +340,7 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     } else {
         None
     };
-    let server_cfg = ServerConfig {
-        listen: Listen::Unix(socket_path(&hub.config.data_dir)),
-        threads: hub.config.http_threads,
-        max_body: hub.config.max_body_bytes,
-    };
-    let server = match Server::start(
-        server_cfg,
+    let server = match bound.start(
         api.clone(),
         Arc::new(api::routes()),
         followers.parking.clone(),
@@ -343,8 +349,7 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
         Err(e) => {
             hub.shutdown(shutdown_timeout);
             return Err(CliError::Failed(format!(
-                "cannot listen on {}: {e}",
-                hub.config.listen
+                "cannot start the HTTP server: {e}"
             )));
         }
     };

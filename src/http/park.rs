@@ -57,13 +57,12 @@ pub struct Parking {
     /// The other end of `resume`: the server's handler pool reads it.
     resumed: Receiver<Resumed>,
     /// Rung after each re-queued request, to wake a handler thread that
-    /// waits for requests elsewhere (the server registers it when it
-    /// starts: [`Parking::set_doorbell`]).
-    doorbell: Mutex<Option<Doorbell>>,
+    /// waits for requests elsewhere ([`Parking::with_doorbell`]).
+    doorbell: Option<Doorbell>,
     max: usize,
 }
 
-/// See [`Parking::set_doorbell`].
+/// See [`Parking::with_doorbell`].
 pub type Doorbell = Box<dyn Fn() + Send + Sync>;
 
 /// Why a request could not be parked; it must be answered now.
@@ -84,7 +83,7 @@ impl Parking {
             timer: Condvar::new(),
             resume,
             resumed,
-            doorbell: Mutex::new(None),
+            doorbell: None,
             max,
         }
     }
@@ -96,11 +95,11 @@ impl Parking {
 
     /// Rings `doorbell` after each request sent back to the handler pool
     /// (the pool's threads wait on tiny_http's queue, not on the resume
-    /// channel: `http::server` rings by unblocking one of them). The
-    /// parking is made before the server, so the server registers its
-    /// doorbell when it starts.
-    pub fn set_doorbell(&self, doorbell: Doorbell) {
-        *self.doorbell.lock().unwrap_or_else(|e| e.into_inner()) = Some(doorbell);
+    /// channel: `http::server::Bound::doorbell` unblocks one of them). The
+    /// server is bound before the parking is made, so it is given here.
+    pub fn with_doorbell(mut self, doorbell: Doorbell) -> Parking {
+        self.doorbell = Some(doorbell);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -159,7 +158,7 @@ impl Parking {
             raw: parked.raw,
             req,
         });
-        if let Some(ring) = &*self.doorbell.lock().unwrap_or_else(|e| e.into_inner()) {
+        if let Some(ring) = &self.doorbell {
             ring();
         }
     }

@@ -111,14 +111,19 @@ fn bind_private_unix(path: &Path) -> std::io::Result<std::os::unix::net::UnixLis
     Ok(listener)
 }
 
+/// A server bound to its address whose threads have not started: start-up
+/// binds it early, so the long-poll parking (made before the hub, to hear
+/// every commit) can be given its [`Bound::doorbell`].
+pub struct Bound {
+    cfg: ServerConfig,
+    tiny: Arc<tiny_http::Server>,
+    addr: Option<SocketAddr>,
+    path: Option<PathBuf>,
+}
+
 impl Server {
-    /// Binds and starts every thread; long-polls park in `parking`.
-    pub fn start<A: App>(
-        cfg: ServerConfig,
-        app: Arc<A>,
-        router: Arc<Router<A>>,
-        parking: Arc<Parking>,
-    ) -> std::io::Result<Server> {
+    /// Binds the address (no thread runs until [`Bound::start`]).
+    pub fn bind(cfg: ServerConfig) -> std::io::Result<Bound> {
         let (tiny, path) = match &cfg.listen {
             Listen::Tcp(addr) => (tiny_http::Server::http(addr), None),
             Listen::Unix(path) => (
@@ -128,17 +133,42 @@ impl Server {
         };
         let tiny = tiny.map_err(|e| std::io::Error::other(e.to_string()))?;
         let addr = tiny.server_addr().to_ip();
-        let tiny = Arc::new(tiny);
+        Ok(Bound {
+            cfg,
+            tiny: Arc::new(tiny),
+            addr,
+            path,
+        })
+    }
+}
+
+impl Bound {
+    /// Wakes one handler thread waiting on tiny_http's queue, so it picks
+    /// up a request back from parking (for [`Parking::with_doorbell`]).
+    pub fn doorbell(&self) -> super::park::Doorbell {
+        // Weak: the hub keeps the parking after the server is gone.
+        let tiny = Arc::downgrade(&self.tiny);
+        Box::new(move || {
+            if let Some(tiny) = tiny.upgrade() {
+                tiny.unblock();
+            }
+        })
+    }
+
+    /// Starts every thread; long-polls park in `parking`.
+    pub fn start<A: App>(
+        self,
+        app: Arc<A>,
+        router: Arc<Router<A>>,
+        parking: Arc<Parking>,
+    ) -> std::io::Result<Server> {
+        let Bound {
+            cfg,
+            tiny,
+            addr,
+            path,
+        } = self;
         let resume_rx = parking.resumed().clone();
-        parking.set_doorbell({
-            // Weak: the hub keeps the parking after the server is gone.
-            let tiny = Arc::downgrade(&tiny);
-            Box::new(move || {
-                if let Some(tiny) = tiny.upgrade() {
-                    tiny.unblock();
-                }
-            })
-        });
         let stopping = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
             app: app.clone(),
@@ -177,7 +207,9 @@ impl Server {
             shutting_down: Box::new(move || shutting_down(&*app)),
         })
     }
+}
 
+impl Server {
     /// The bound TCP address (the real port when 0 was asked for), if TCP.
     pub fn addr(&self) -> Option<SocketAddr> {
         self.addr
@@ -520,8 +552,11 @@ mod tests {
             threads: 2,
             max_body: 16,
         };
-        let parking = Arc::new(Parking::new(8));
-        Server::start(cfg, Arc::new(TestApp), Arc::new(router), parking).unwrap()
+        let bound = Server::bind(cfg).unwrap();
+        let parking = Arc::new(Parking::new(8).with_doorbell(bound.doorbell()));
+        bound
+            .start(Arc::new(TestApp), Arc::new(router), parking)
+            .unwrap()
     }
 
     /// One request on a fresh connection; returns (status, body).

@@ -57,7 +57,7 @@ impl InHub {
         let config = Config::from_vars(&vars).unwrap();
         let auth = AuthConfig::from_vars(&vars).unwrap();
         let apps = IntegrationsConfig::from_vars(&vars).unwrap();
-        let (followers, hub) = labelhub::cli::serve::open_hub(config, apps).unwrap();
+        let (followers, hub) = labelhub::cli::serve::open_hub(config, apps, None).unwrap();
         let key_file = labelhub::auth::bootstrap::ensure(
             &hub.db.writer(),
             &hub.config.data_dir,
