@@ -682,16 +682,7 @@ impl FakeSys {
             &format!("{dev}/{port}:1.0/ieee1284_id"),
             &format!("MFG:Brother;CMD:PT-CBP;MDL:{model};CLS:PRINTER;SN:{serial};"),
         );
-        symlink(
-            format!("../../../devices/platform/usb1/{port}"),
-            self.root.join(format!("sys/bus/usb/devices/{port}")),
-        )
-        .unwrap();
-        symlink(
-            format!("../../../devices/platform/usb1/{port}/{port}:1.0"),
-            self.root.join(format!("sys/bus/usb/devices/{port}:1.0")),
-        )
-        .unwrap();
+        self.bus_links(port);
         let lp = self.root.join(format!("sys/class/usbmisc/lp{n}"));
         std::fs::create_dir_all(&lp).unwrap();
         symlink(
@@ -705,12 +696,9 @@ impl FakeSys {
         symlink("/dev/null", self.root.join(format!("dev/usb/lp{n}"))).unwrap();
     }
 
-    fn mass_storage(&self, port: &str, model: &str, pid: &str) {
-        let dev = format!("sys/devices/platform/usb1/{port}");
-        self.write(&format!("{dev}/idVendor"), "04f9");
-        self.write(&format!("{dev}/idProduct"), pid);
-        self.write(&format!("{dev}/product"), model);
-        self.write(&format!("{dev}/{port}:1.0/bInterfaceClass"), "08");
+    /// The device and its interface under sys/bus/usb/devices, as sysfs
+    /// links them.
+    fn bus_links(&self, port: &str) {
         symlink(
             format!("../../../devices/platform/usb1/{port}"),
             self.root.join(format!("sys/bus/usb/devices/{port}")),
@@ -721,6 +709,15 @@ impl FakeSys {
             self.root.join(format!("sys/bus/usb/devices/{port}:1.0")),
         )
         .unwrap();
+    }
+
+    fn mass_storage(&self, port: &str, model: &str, pid: &str) {
+        let dev = format!("sys/devices/platform/usb1/{port}");
+        self.write(&format!("{dev}/idVendor"), "04f9");
+        self.write(&format!("{dev}/idProduct"), pid);
+        self.write(&format!("{dev}/product"), model);
+        self.write(&format!("{dev}/{port}:1.0/bInterfaceClass"), "08");
+        self.bus_links(port);
     }
 }
 

@@ -388,15 +388,7 @@ fn copies_share_one_compressed_bitmap_and_still_print() {
     let r = hub.post("/api/print/ql62/batch", &json!({"items": items}));
     assert_eq!(r.status, 202, "{}", body(&r));
     let batch_id = r.json()["batch_id"].as_str().unwrap().to_string();
-    let b = hub.wait_batch(&batch_id, T);
-    assert!(
-        b["jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|j| j["state"] == "done"),
-        "{b}"
-    );
+    let b = wait_all_done(&hub, &batch_id);
     assert_eq!(hub.pngs("ql62").len(), 12);
     let conn = db(&hub.data_dir);
     let (rows, distinct, max_len, width, height): (i64, i64, i64, i64, i64) = conn
@@ -464,15 +456,7 @@ fn an_older_database_is_converted_and_its_queued_labels_print() {
         }
     }
     let hub = Hub::start_in(&dir, &[], true);
-    let b = hub.wait_batch("b1", T);
-    assert!(
-        b["jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|j| j["state"] == "done"),
-        "{b}"
-    );
+    wait_all_done(&hub, "b1");
     assert_eq!(hub.pngs("old").len(), 6);
     let conn = db(&hub.data_dir);
     let (n, raw): (i64, i64) = conn
@@ -491,4 +475,13 @@ fn an_older_database_is_converted_and_its_queued_labels_print() {
         )
         .unwrap();
     assert_eq!(shared, 2);
+}
+
+/// Waits for the batch to end, checks every one of its labels printed and
+/// returns its last snapshot.
+fn wait_all_done(hub: &Hub, batch_id: &str) -> Value {
+    let b = hub.wait_batch(batch_id, T);
+    let jobs = b["jobs"].as_array().unwrap();
+    assert!(jobs.iter().all(|j| j["state"] == "done"), "{b}");
+    b
 }
