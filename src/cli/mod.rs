@@ -14,6 +14,7 @@ pub mod emulate;
 pub mod raster;
 pub mod render;
 pub mod serve;
+pub mod spool;
 pub mod watchdog;
 
 use std::io::Write;

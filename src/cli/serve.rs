@@ -116,7 +116,10 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
     };
     init_logging(config.log_level, config.access_log, log_file.as_deref())?;
     super::warn_unknown_variables();
-    serve(config, auth, apps)
+    let result = serve(config, auth, apps);
+    // What the log's writer thread holds goes out before the process ends.
+    log::logger().flush();
+    result
 }
 
 fn init_logging(
@@ -136,25 +139,20 @@ fn init_logging(
     }
     let cfg = cfg.build();
     // appliance: `serve -o FILE` appends the log to FILE instead of stderr.
-    match file {
-        Some(path) => {
-            let f = std::fs::OpenOptions::new()
+    let sink: Box<dyn std::io::Write + Send> = match file {
+        Some(path) => Box::new(
+            std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|e| CliError::Failed(format!("cannot open {}: {e}", path.display())))?;
-            let _ = simplelog::WriteLogger::init(level, cfg, std::io::LineWriter::new(f));
-        }
-        None => {
-            // Line-buffered: simplelog writes a line in many pieces, each
-            // a system call on the unbuffered stderr.
-            let _ = simplelog::WriteLogger::init(
-                level,
-                cfg,
-                std::io::LineWriter::new(std::io::stderr()),
-            );
-        }
-    }
+                .map_err(|e| CliError::Failed(format!("cannot open {}: {e}", path.display())))?,
+        ),
+        None => Box::new(std::io::stderr()),
+    };
+    // Lines go through the log's writer thread (`cli::spool`).
+    let spool = super::spool::Spool::start(sink)
+        .map_err(|e| CliError::Failed(format!("cannot start the log writer: {e}")))?;
+    let _ = simplelog::WriteLogger::init(level, cfg, spool);
     Ok(())
 }
 
