@@ -25,7 +25,7 @@
 //!   connection is only opened on the file the writer opened.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -122,9 +122,10 @@ pub const PRAGMAS: &[(&str, &str)] = &[
 /// committed state.
 pub struct Db {
     conn: Mutex<Connection>,
-    /// The pooled read connections, opened with the database; empty in
+    /// The pool's read connections, each opened when a read first finds
+    /// every opened one busy (an idle hub holds one or none); no slots in
     /// memory.
-    readers: Vec<Mutex<Connection>>,
+    readers: Vec<OnceLock<Mutex<Connection>>>,
     /// The file opened and its (device, inode), for the replaced check.
     identity: Option<(PathBuf, (u64, u64))>,
     fault: Mutex<Option<FaultState>>,
@@ -135,8 +136,8 @@ pub struct Db {
 }
 
 /// A read connection from [`Db::read`]: a pooled one, released on drop,
-/// or one opened for this read alone when every pooled one is busy (closed
-/// on drop). It is `query_only`: never write through it.
+/// or one opened for this read alone when the pool is full and busy
+/// (closed on drop). It is `query_only`: never write through it.
 pub struct Reader<'a>(Held<'a>);
 
 enum Held<'a> {
@@ -156,11 +157,13 @@ impl std::ops::Deref for Reader<'_> {
     }
 }
 
-/// How many read connections the pool keeps: two per core, 2 to 8.
+/// How many read connections the pool holds at most: enough for every
+/// handler thread and the hub's own threads to read at once, so a read
+/// almost never opens a connection for itself alone (an open parses the
+/// schema: a millisecond, where a pooled read takes microseconds). The
+/// pool opens them as reads overlap, so an idle hub holds one or two.
 fn pool_size() -> usize {
-    std::thread::available_parallelism()
-        .map_or(2, |n| n.get() * 2)
-        .clamp(2, 8)
+    40
 }
 
 /// (device, inode) of a file.
@@ -194,11 +197,9 @@ impl Db {
             })?,
         ));
         db.fault_file = std::env::var_os(FAULT_FILE_VAR).map(PathBuf::from);
-        // Opened after the migrations, so they never see an old schema.
-        for _ in 0..pool_size() {
-            let reader = db.open_reader()?;
-            db.readers.push(Mutex::new(reader));
-        }
+        // Opened after the migrations (on first use), so they never see an
+        // old schema.
+        db.readers = (0..pool_size()).map(|_| OnceLock::new()).collect();
         Ok(db)
     }
 
@@ -270,30 +271,54 @@ impl Db {
     }
 
     /// A connection for reads, never for writes (it is `query_only`): the
-    /// first idle one of the pool, else one opened for this read, else
-    /// (the file is gone) the first of the pool when it is free. Never
-    /// waits for the writer, except in memory, where it is the writer.
+    /// first idle one of the pool; when every opened one is busy, one
+    /// opened now (kept in the pool while it has room, else for this read
+    /// alone); when none can be opened (the file is gone), the first
+    /// opened one once it is free, or the writer. Never waits for the
+    /// writer but in that last case and in memory, where it is the writer.
     /// Take one at a time: never a second while holding one.
     pub fn read(&self) -> Reader<'_> {
-        let Some(first) = self.readers.first() else {
+        if self.readers.is_empty() {
             return Reader(Held::Pooled(self.writer()));
-        };
-        for slot in &self.readers {
-            match slot.try_lock() {
-                Ok(conn) => return Reader(Held::Pooled(conn)),
-                Err(TryLockError::Poisoned(e)) => return Reader(Held::Pooled(e.into_inner())),
-                Err(TryLockError::WouldBlock) => {}
+        }
+        // Each turn that does not return fills an empty slot, so this
+        // ends after at most one turn per slot.
+        loop {
+            for slot in self.readers.iter().filter_map(OnceLock::get) {
+                match slot.try_lock() {
+                    Ok(conn) => return Reader(Held::Pooled(conn)),
+                    Err(TryLockError::Poisoned(e)) => return Reader(Held::Pooled(e.into_inner())),
+                    Err(TryLockError::WouldBlock) => {}
+                }
+            }
+            let conn = match self.open_reader() {
+                Ok(conn) => conn,
+                Err(e) => {
+                    log::debug!("no new read connection ({e}); waiting for an opened one");
+                    return match self.readers.iter().find_map(OnceLock::get) {
+                        Some(first) => Reader(Held::Pooled(
+                            first.lock().unwrap_or_else(PoisonError::into_inner),
+                        )),
+                        None => Reader(Held::Pooled(self.writer())),
+                    };
+                }
+            };
+            let Some(empty) = self.readers.iter().find(|s| s.get().is_none()) else {
+                return Reader(Held::Extra(conn));
+            };
+            if let Err(conn) = empty.set(Mutex::new(conn)) {
+                // Another read filled this slot first.
+                return Reader(Held::Extra(
+                    conn.into_inner().unwrap_or_else(PoisonError::into_inner),
+                ));
             }
         }
-        match self.open_reader() {
-            Ok(conn) => Reader(Held::Extra(conn)),
-            Err(e) => {
-                log::debug!("no extra read connection ({e}); waiting for a pooled one");
-                Reader(Held::Pooled(
-                    first.lock().unwrap_or_else(|e| e.into_inner()),
-                ))
-            }
-        }
+    }
+
+    /// How many read connections the pool holds open now.
+    #[cfg(test)]
+    fn open_readers(&self) -> usize {
+        self.readers.iter().filter(|s| s.get().is_some()).count()
     }
 
     /// Runs `f` inside one IMMEDIATE transaction, committed when `f` returns
@@ -608,6 +633,13 @@ mod tests {
             conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))
                 .unwrap()
         };
+        // The pool opens a connection when a read finds none idle: reads
+        // one after another share one.
+        assert_eq!(db.open_readers(), 0);
+        for _ in 0..3 {
+            assert_eq!(count(&db.read()), 1);
+        }
+        assert_eq!(db.open_readers(), 1);
         // The writer holds an open transaction: readers neither wait for
         // it nor see it.
         let mut writer = db.writer();
@@ -622,6 +654,7 @@ mod tests {
         // Every pooled connection and one more, all at once.
         let held: Vec<Reader<'_>> = (0..=pool_size()).map(|_| db.read()).collect();
         assert!(matches!(held.last().unwrap().0, Held::Extra(_)));
+        assert_eq!(db.open_readers(), pool_size());
         for conn in &held {
             assert_eq!(count(conn), 1);
         }
@@ -634,6 +667,26 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert_eq!(db.open_reader().unwrap_err().code(), "storage_replaced");
         assert_eq!(count(&db.read()), 2);
+        drop(db);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn with_no_reader_opened_and_the_file_gone_reads_go_to_the_writer() {
+        let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hub.db");
+        let db = Db::open(&path).unwrap();
+        insert_event(&db).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let reader = db.read();
+        assert!(matches!(reader.0, Held::Pooled(_)));
+        let n: i64 = reader
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        drop(reader);
+        assert_eq!(db.open_readers(), 0);
         drop(db);
         std::fs::remove_dir_all(&dir).unwrap();
     }
