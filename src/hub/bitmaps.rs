@@ -16,6 +16,11 @@
 //! packed) stores in ~3 to 4 KB; the 1-bit rows repeat, which deflate's
 //! window catches and per-row PackBits does not (~9 KB even with row XOR).
 
+use std::sync::{Mutex, PoisonError};
+
+use miniz_oxide::deflate::core::{
+    self as miniz, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush, TDEFLStatus,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::jobs::StoredPage;
@@ -25,6 +30,52 @@ use super::HubError;
 /// The deflate level: 6 is miniz's default (level 1 is ~2x bigger on
 /// labels for ~2x less time; rendering costs more than either).
 const LEVEL: u8 = 6;
+
+/// Compressors kept for the next page (at most [`KEPT`]). A compressor is
+/// about 300 KB; a fresh one per layer cost a page fault per 4 KB of it and
+/// its zeroing, about a tenth of a `POST /print` (`cargo bench --bench hub
+/// -- front`, profiled).
+static COMPRESSORS: Mutex<Vec<Box<CompressorOxide>>> = Mutex::new(Vec::new());
+const KEPT: usize = 4;
+
+/// Raw deflate at [`LEVEL`] (what `miniz_oxide::deflate::compress_to_vec`
+/// gives), with a kept compressor.
+fn deflate(data: &[u8]) -> Vec<u8> {
+    let kept = COMPRESSORS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop();
+    let mut c = kept.unwrap_or_else(|| {
+        // Window bits 0: raw deflate, no zlib header.
+        let flags = create_comp_flags_from_zip_params(LEVEL.into(), 0, 0);
+        Box::new(CompressorOxide::new(flags))
+    });
+    let mut out = vec![0; (data.len() / 2).max(64)];
+    let (mut input, mut at) = (data, 0);
+    loop {
+        let (status, read, written) =
+            miniz::compress(&mut c, input, &mut out[at..], TDEFLFlush::Finish);
+        at += written;
+        input = input.get(read..).unwrap_or_default();
+        match status {
+            TDEFLStatus::Okay => {
+                if out.len() - at < 64 {
+                    out.resize(out.len() * 2, 0);
+                }
+            }
+            // Done; the other statuses cannot come with a whole input, a
+            // non-empty output and Finish, and end the loop all the same.
+            _ => break,
+        }
+    }
+    out.truncate(at);
+    c.reset();
+    let mut kept = COMPRESSORS.lock().unwrap_or_else(PoisonError::into_inner);
+    if kept.len() < KEPT {
+        kept.push(c);
+    }
+    out
+}
 
 /// A compressed page, ready to insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,11 +105,8 @@ pub fn compress(page: &RenderedPage) -> Packed {
     Packed {
         width: page.black.width(),
         height: page.black.height(),
-        black: miniz_oxide::deflate::compress_to_vec(page.black.as_bytes(), LEVEL),
-        red: page
-            .red
-            .as_ref()
-            .map(|r| miniz_oxide::deflate::compress_to_vec(r.as_bytes(), LEVEL)),
+        black: deflate(page.black.as_bytes()),
+        red: page.red.as_ref().map(|r| deflate(r.as_bytes())),
     }
 }
 
@@ -159,6 +207,28 @@ pub fn compress_legacy(db: &super::Db) -> Result<usize, HubError> {
 mod tests {
     use super::*;
     use crate::bitmap::Bitmap;
+
+    #[test]
+    fn a_kept_compressor_gives_the_bytes_of_a_fresh_one() {
+        // Incompressible bytes (a xorshift) outgrow the first output buffer.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..50_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let rows: Vec<u8> = (0..96_744).map(|i| ((i / 139) % 7 * 31) as u8).collect();
+        for _ in 0..3 {
+            for data in [&[][..], &b"a"[..], &noise, &rows] {
+                let fresh = miniz_oxide::deflate::compress_to_vec(data, LEVEL);
+                assert_eq!(deflate(data), fresh, "{} bytes", data.len());
+            }
+        }
+        assert!(!COMPRESSORS.lock().unwrap().is_empty());
+    }
 
     #[test]
     fn round_trip_and_damage_is_refused_not_inflated() {
