@@ -451,6 +451,12 @@ impl GroupCommit {
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Submissions queued for the next group.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.lock().waiting.len()
+    }
 }
 
 /// The lead, handed on when dropped.
@@ -510,6 +516,13 @@ fn commit_grouped(hub: &Hub, prepared: Prepared) -> Result<Outcome, HubError> {
     }
 }
 
+/// Writes a group in one transaction and commits it. Each submission is
+/// checked (replay, quotas: reads only) before its rows are written, so
+/// one refused leaves nothing to undo. Only a write that fails halfway (a
+/// disk error) rolls the transaction back; the group is then written again
+/// with each submission in its own savepoint, so that failure rolls back
+/// only its own. (Savepoints on every submission cost a tenth of a
+/// `POST /print`: their journal of pages written before.)
 fn write_group(
     db: &super::Db,
     conn: &mut rusqlite::Connection,
@@ -519,12 +532,35 @@ fn write_group(
     db.check_identity()?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(group.len());
+    let mut written = Changes::default();
+    let mut whole = true;
+    for (prepared, _) in group {
+        match write_one(&mut Writer::new(&tx, &mut written), prepared) {
+            Written::Decided(res) => results.push(res),
+            Written::Halfway(_) => {
+                whole = false;
+                break;
+            }
+        }
+    }
+    if whole {
+        changes.merge(written);
+        // Db::commit times the commit for the metrics.
+        db.commit(tx)?;
+        return Ok(results);
+    }
+    drop(tx);
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(group.len());
     // Prepared once per connection (`execute_batch` parsed them each time).
     let run = |sql: &str| tx.prepare_cached(sql)?.execute([]).map(drop);
     for (prepared, _) in group {
         run("SAVEPOINT submit")?;
         let mut mine = Changes::default();
-        let res = store(&mut Writer::new(&tx, &mut mine), prepared);
+        let res = match write_one(&mut Writer::new(&tx, &mut mine), prepared) {
+            Written::Decided(res) => res,
+            Written::Halfway(e) => Err(e),
+        };
         if res.is_ok() {
             run("RELEASE submit")?;
             changes.merge(mine);
@@ -534,17 +570,36 @@ fn write_group(
         }
         results.push(res);
     }
-    // Db::commit times the commit for the metrics.
     db.commit(tx)?;
     Ok(results)
 }
 
-/// Writes one prepared submission: the batch, one row per label with its
-/// `job.created` event, and the idempotency record.
-fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
+/// How writing one submission ended.
+enum Written {
+    /// Accepted, replayed, or refused before anything was written.
+    Decided(Result<Outcome, HubError>),
+    /// A write failed after others of it were made.
+    Halfway(HubError),
+}
+
+fn write_one(w: &mut Writer<'_, '_>, p: &Prepared) -> Written {
+    match check(w, p) {
+        Ok(None) => match store(w, p) {
+            Ok(outcome) => Written::Decided(Ok(outcome)),
+            Err(e) => Written::Halfway(e),
+        },
+        Ok(Some(replayed)) => Written::Decided(Ok(replayed)),
+        Err(e) => Written::Decided(Err(e)),
+    }
+}
+
+/// What decides a submission before anything is written (reads only): a
+/// replayed idempotent answer (`Some`), a quota refusal (`Err`), or go
+/// ahead (`None`).
+fn check(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Option<Outcome>, HubError> {
     if let Some((idem, _, _)) = &p.idempotency {
         if let Some((status, body)) = check_replay(w.tx, idem)? {
-            return Ok(Outcome::Replayed { status, body });
+            return Ok(Some(Outcome::Replayed { status, body }));
         }
     }
     let a = &p.accepted;
@@ -557,6 +612,13 @@ fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
         p.origin.api_key_id.as_deref(),
         a.job_ids.len() as u64,
     )?;
+    Ok(None)
+}
+
+/// Writes one checked submission: the batch, one row per label with its
+/// `job.created` event, and the idempotency record.
+fn store(w: &mut Writer<'_, '_>, p: &Prepared) -> Result<Outcome, HubError> {
+    let a = &p.accepted;
     let batch = NewBatch {
         id: &a.batch_id,
         printer_id: &a.printer_id,

@@ -691,6 +691,66 @@ fn concurrent_submissions_share_commits_and_one_failure_stays_its_own() {
 }
 
 #[test]
+fn a_write_that_fails_halfway_in_a_group_rolls_back_only_its_own_submission() {
+    let env = env();
+    let printer = env.printer();
+    // Job rows of a label reading "halfway" fail after their batch row is
+    // written: what a disk error in the middle of a submission does.
+    env.hub
+        .db
+        .writer()
+        .execute_batch(
+            "CREATE TEMP TRIGGER halfway BEFORE INSERT ON main.jobs
+             WHEN NEW.label_data LIKE '%halfway%'
+             BEGIN SELECT RAISE(ABORT, 'injected halfway failure'); END;",
+        )
+        .unwrap();
+    // The writer is held until all twelve are queued, so eleven of them
+    // are written as one group (the first leads a group of its own).
+    let writer = env.hub.db.writer();
+    let results: Vec<Result<Outcome, HubError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|n| {
+                let hub = &env.hub;
+                let printer = printer.clone();
+                s.spawn(move || {
+                    let it = if n == 7 {
+                        Item::parse(
+                            "text_one_line",
+                            json!({"primary_id": "halfway"}),
+                            PrintOptions::default(),
+                            None,
+                        )
+                        .unwrap()
+                    } else {
+                        item(n, 1)
+                    };
+                    submit::submit(hub, submission(printer, vec![it]), &|_| (202, "{}".into()))
+                })
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while env.hub.submits.queued() < 11 {
+            assert!(Instant::now() < deadline, "the submissions did not queue");
+            std::thread::yield_now();
+        }
+        drop(writer);
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let failed: Vec<&HubError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].to_string().contains("injected halfway failure"), "{}", failed[0]);
+    assert_eq!(env.job_count(), 11);
+    let batches: i64 = env
+        .hub
+        .db
+        .writer()
+        .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(batches, 11, "the failed submission's batch row was rolled back");
+}
+
+#[test]
 fn a_printer_thread_that_died_is_restarted_on_the_next_hand_off() {
     let env = env();
     let id = env.printer().id;
