@@ -64,8 +64,8 @@ pub fn resume_job(hub: &Hub, id: &str) -> Result<Job, HubError> {
 /// same render inputs and the same stored bitmap row (`hub::bitmaps`).
 /// The queue quotas apply as to a submission.
 pub fn retry_job(hub: &Hub, id: &str, origin: &Origin) -> Result<Job, HubError> {
-    let new_id = uuid::Uuid::new_v4().to_string();
-    let batch_id = uuid::Uuid::new_v4().to_string();
+    let new_id = jobs::new_id();
+    let batch_id = jobs::new_id();
     let job = hub.write(|w| {
         let old = jobs::get(w.tx, id)?;
         if !old.state.is_terminal() {

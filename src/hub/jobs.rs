@@ -241,6 +241,14 @@ pub(crate) struct NewJob<'a> {
     pub retry_of: Option<&'a str>,
 }
 
+/// A new job or batch id: a UUIDv7, ordered by time, so the unique
+/// indexes on ids (and on `batch_id`) take each new row at their right
+/// edge, the page the previous row dirtied, instead of on a random page
+/// each (with v4 ids a group commit wrote a page per index per job).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// Writes a batch row. Its jobs follow with [`insert_job`], then
 /// [`bump_batch`] with the last event.
 pub(crate) fn insert_batch(w: &Writer<'_, '_>, b: &NewBatch<'_>) -> Result<(), HubError> {
@@ -766,6 +774,16 @@ pub fn list_since_oldest_first(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_ids_are_uuids_in_the_order_they_were_made() {
+        let ids: Vec<String> = (0..1000).map(|_| new_id()).collect();
+        for pair in ids.windows(2) {
+            assert!(pair[0] < pair[1], "{} then {}", pair[0], pair[1]);
+        }
+        let id = uuid::Uuid::parse_str(&ids[0]).unwrap();
+        assert_eq!(id.get_version_num(), 7);
+    }
 
     #[test]
     fn states_round_trip_and_edges() {

@@ -863,7 +863,7 @@ pub fn submit(
     // Everything the transaction writes is prepared outside it: ids, times,
     // JSON, compressed bitmaps and the response stored for idempotent retries.
     let now = now_ms();
-    let batch_id = uuid::Uuid::new_v4().to_string();
+    let batch_id = jobs::new_id();
     let prepared_items: Vec<PreparedItem> = std::mem::take(&mut sub.items)
         .into_iter()
         .zip(pages)
@@ -872,7 +872,7 @@ pub fn submit(
             data: item.data_json,
             options: item.options,
             job_ids: (0..item.options.copies)
-                .map(|_| uuid::Uuid::new_v4().to_string())
+                .map(|_| jobs::new_id())
                 .collect(),
             bitmap,
         })
