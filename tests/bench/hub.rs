@@ -184,18 +184,20 @@ fn hello_world(threads: usize) -> std::net::SocketAddr {
 
 /// `conns` kept-alive connections, each sending `request` and reading the
 /// answer (framed by its Content-Length), one at a time, for `run`.
+/// Connection `c` sends `requests[c % requests.len()]`.
 /// A minimal client, so the load generator takes as little of the shared
 /// two cores as possible. Returns (requests/s, p50, p99).
 fn keepalive_load(
     addr: std::net::SocketAddr,
-    request: &[u8],
+    requests: &[&[u8]],
     expect: u16,
     conns: usize,
     run: Duration,
 ) -> (f64, Duration, Duration) {
     use std::io::{Read, Write};
     let start = Instant::now();
-    clients_load(conns, |_| {
+    clients_load(conns, |conn| {
+        let request = requests[conn % requests.len()];
         let mut c = std::net::TcpStream::connect(addr).unwrap();
         c.set_nodelay(true).unwrap();
         let mut buf = vec![0u8; 64 * 1024];
@@ -255,9 +257,9 @@ fn front_figures(hub: &Hub, raw: f64) {
         run.as_secs()
     );
     let l0 = loadavg();
-    let (base, b50, b99) = keepalive_load(hello, get, 200, 16, run);
+    let (base, b50, b99) = keepalive_load(hello, &[get], 200, 16, run);
     let l1 = loadavg();
-    let (ours, h50, h99) = keepalive_load(addr, healthz, 200, 16, run);
+    let (ours, h50, h99) = keepalive_load(addr, &[healthz], 200, 16, run);
     println!(
         "  tiny_http hello-world (2 threads):   {base:>7.0} req/s  p50 {:.2} ms  p99 {:.2} ms  (load {l0})",
         ms(b50),
@@ -275,22 +277,28 @@ fn front_figures(hub: &Hub, raw: f64) {
         ("text_one_line", text_label as MakeLabel),
         ("qr_one_line", label),
     ] {
-        // A key of its own per kind: one key may submit at most 10,000
-        // labels a minute, which a quiet machine reaches in 6 s.
-        let (status, created, _) = hub.call(
-            "POST",
-            "/api/admin/api-keys",
-            Some(&json!({"name": format!("bench-{name}"), "scopes": ["admin"], "rate_limit_per_minute": 10000})),
-        );
-        assert_eq!(status, 201, "{created}");
-        let key = created["plaintext"].as_str().unwrap();
+        // Keys of their own per kind, four connections on each: one key
+        // may submit at most 10,000 labels a minute, which a quiet machine
+        // reaches in 3 s.
         let body = make(7).to_string();
-        let request = format!(
-            "POST /print HTTP/1.1\r\nHost: bench\r\nX-Label-Hub-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let requests: Vec<String> = (0..4)
+            .map(|k| {
+                let (status, created, _) = hub.call(
+                    "POST",
+                    "/api/admin/api-keys",
+                    Some(&json!({"name": format!("bench-{name}-{k}"), "scopes": ["admin"], "rate_limit_per_minute": 10000})),
+                );
+                assert_eq!(status, 201, "{created}");
+                let key = created["plaintext"].as_str().unwrap();
+                format!(
+                    "POST /print HTTP/1.1\r\nHost: bench\r\nX-Label-Hub-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            })
+            .collect();
+        let requests: Vec<&[u8]> = requests.iter().map(|r| r.as_bytes()).collect();
         let l = loadavg();
-        let (rate, p50, p99) = keepalive_load(addr, request.as_bytes(), 202, 16, run);
+        let (rate, p50, p99) = keepalive_load(addr, &requests, 202, 16, run);
         println!(
             "  POST /print ({name}), 16 clients: {rate:>7.0} jobs/s  p50 {:.2} ms  p99 {:.2} ms  (load {l})  = {:.2}x the raw commit rate {raw:.0}/s (target >= 1.0x, p99 < 10 ms)",
             ms(p50),
@@ -770,7 +778,7 @@ fn reads_under_load() {
             path.as_str()
         };
         let l = loadavg();
-        let (rate, p50, p99) = keepalive_load(addr, get.as_bytes(), 200, 1, run);
+        let (rate, p50, p99) = keepalive_load(addr, &[get.as_bytes()], 200, 1, run);
         println!(
             "  GET {shown}, alone:{:>16} p50 {:>6.2} ms  p99 {:>7.2} ms  {rate:>5.0} req/s  (load {l})",
             "",
@@ -782,8 +790,8 @@ fn reads_under_load() {
         for writers in [4, 16] {
             let l = loadavg();
             let ((rate, p50, p99), (jobs, _, _)) = std::thread::scope(|s| {
-                let load = s.spawn(|| keepalive_load(addr, post.as_bytes(), 202, writers, run));
-                let reads = keepalive_load(addr, get.as_bytes(), 200, 1, run);
+                let load = s.spawn(|| keepalive_load(addr, &[post.as_bytes()], 202, writers, run));
+                let reads = keepalive_load(addr, &[get.as_bytes()], 200, 1, run);
                 (reads, load.join().unwrap())
             });
             println!(
