@@ -127,17 +127,6 @@ fn init_logging(
     access_log: bool,
     file: Option<&std::path::Path>,
 ) -> Result<(), CliError> {
-    let mut cfg = simplelog::ConfigBuilder::new();
-    cfg.set_time_format_rfc3339()
-        .set_thread_level(log::LevelFilter::Off)
-        .set_target_level(log::LevelFilter::Off)
-        .add_filter_allow_str("labelhub");
-    if !access_log {
-        // PRINTER_HUB_ACCESS_LOG=0: the access lines are dropped by target
-        // before they are formatted.
-        cfg.add_filter_ignore_str(crate::http::server::ACCESS_LOG_TARGET);
-    }
-    let cfg = cfg.build();
     // appliance: `serve -o FILE` appends the log to FILE instead of stderr.
     let sink: Box<dyn std::io::Write + Send> = match file {
         Some(path) => Box::new(
@@ -149,10 +138,10 @@ fn init_logging(
         ),
         None => Box::new(std::io::stderr()),
     };
-    // Lines go through the log's writer thread (`cli::spool`).
-    let spool = super::spool::Spool::start(sink)
-        .map_err(|e| CliError::Failed(format!("cannot start the log writer: {e}")))?;
-    let _ = simplelog::WriteLogger::init(level, cfg, spool);
+    // `PRINTER_HUB_ACCESS_LOG=0`: the access lines are dropped by target
+    // before they are formatted.
+    super::spool::Logger::install(level, access_log, sink)
+        .map_err(|e| CliError::Failed(format!("cannot start the log: {e}")))?;
     Ok(())
 }
 
