@@ -4,10 +4,8 @@
 
 #![allow(dead_code)] // each benchmark uses part of it
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -45,6 +43,8 @@ pub struct Hub {
     pub agent: ureq::Agent,
     /// The API key sent with every request.
     pub key: String,
+    /// The hub's log (its stderr).
+    pub log: PathBuf,
 }
 
 impl Hub {
@@ -52,55 +52,60 @@ impl Hub {
     /// an admin key with the highest submission rate (the bootstrap key is
     /// limited to 60 a minute). The key is kept in `dir/bench.key`, so a
     /// hub started again on the same directory uses it.
-    /// `BENCH_HUB_LOG=<file>` keeps the hub's debug log (profiling aid).
+    /// The hub logs to `dir/hub.log` (a file, so the load generator spends
+    /// nothing on reading it); `BENCH_HUB_LOG=1` makes it the debug log
+    /// (profiling aid).
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> Hub {
         let t = Instant::now();
-        let keep_log = std::env::var_os("BENCH_HUB_LOG");
+        let log = dir.join("hub.log");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let from = file.metadata().unwrap().len() as usize;
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .env("PRINTER_HUB_DATA_DIR", dir)
             .env("PRINTER_HUB_LISTEN", "127.0.0.1:0")
             .env(
                 "PRINTER_HUB_LOG_LEVEL",
-                if keep_log.is_some() { "debug" } else { "info" },
+                if std::env::var_os("BENCH_HUB_LOG").is_some() {
+                    "debug"
+                } else {
+                    "info"
+                },
             )
             // One load generator on one address: lift the per-address caps.
             .env("PRINTER_HUB_MAX_CONNS_PER_CLIENT", "2000")
             .env("PRINTER_HUB_MAX_WAITS_PER_CLIENT", "2000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stderr(file);
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let mut keep = keep_log.and_then(|p| std::fs::File::create(p).ok());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(f) = keep.as_mut() {
-                    use std::io::Write;
-                    let _ = writeln!(f, "{line}");
-                }
-                if line.contains("ERROR") || line.contains("labelhub:") {
-                    eprintln!("[hub] {line}");
-                }
-                if let Some(addr) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(addr.split_whitespace().next().unwrap().to_string());
-                }
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let addr = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let new = text.get(from..).unwrap_or_default();
+            if let Some(rest) = new.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
             }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(300))
-            .expect("hub did not start");
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the hub exited ({status}):\n{new}");
+            }
+            assert!(Instant::now() < deadline, "hub did not start:\n{new}");
+            std::thread::sleep(Duration::from_millis(5));
+        };
         let mut hub = Hub {
             child,
             base: format!("http://{addr}"),
             started: t.elapsed(),
             agent: agent(),
             key: String::new(),
+            log,
         };
         let bootstrap =
             std::fs::read_to_string(dir.join("bootstrap-admin.key")).unwrap_or_default();
@@ -179,5 +184,9 @@ impl Hub {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         self.child.wait().unwrap();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        for line in log.lines().filter(|l| l.contains("[ERROR]")) {
+            eprintln!("[hub] {line}");
+        }
     }
 }
