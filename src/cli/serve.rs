@@ -250,6 +250,9 @@ pub fn serve(config: Config, auth: AuthConfig, apps: IntegrationsConfig) -> Resu
     let bound = Server::bind(ServerConfig {
         listen: Listen::Unix(socket_path(&config.data_dir)),
         threads: config.http_threads,
+        // Eight always run; more start while all are busy (`http::server`).
+        standing: config.http_threads.min(8),
+        idle: Duration::from_secs(30),
         max_body: config.max_body_bytes,
     })
     .map_err(|e| CliError::Failed(format!("cannot bind the internal HTTP socket: {e}")))?;

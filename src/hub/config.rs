@@ -16,7 +16,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PRINTER_HUB_JOB_RETENTION_DAYS", "30", "terminal jobs, their events and empty batches older than this are deleted; 0 keeps everything"),
     ("PRINTER_HUB_AUDIT_RETENTION_DAYS", "365", "audit rows (key and printer changes) older than this are deleted; 0 keeps everything"),
     ("PRINTER_HUB_RETENTION_INTERVAL_S", "86400", "how often the retention thread runs (it also runs at start)"),
-    ("PRINTER_HUB_HTTP_THREADS", "32", "handler threads; past 65 requests per thread waiting for an answer, the front answers 503 server_busy"),
+    ("PRINTER_HUB_HTTP_THREADS", "32", "most handler threads (8 always run; more start while all are busy and end after 30 s idle); past 65 requests per thread waiting for an answer, the front answers 503 server_busy"),
     ("PRINTER_HUB_MAX_BODY_BYTES", "33554432", "largest accepted request body"),
     ("PRINTER_HUB_MAX_WAITERS", "4096", "long-poll requests parked at once; beyond it they answer at once"),
     ("PRINTER_HUB_STATUS_POLL_S", "10", "printer status poll interval while idle or paused"),
