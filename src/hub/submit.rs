@@ -871,9 +871,7 @@ pub fn submit(
             content_type: item.content_type,
             data: item.data_json,
             options: item.options,
-            job_ids: (0..item.options.copies)
-                .map(|_| jobs::new_id())
-                .collect(),
+            job_ids: (0..item.options.copies).map(|_| jobs::new_id()).collect(),
             bitmap,
         })
         .collect();

@@ -739,7 +739,11 @@ fn a_write_that_fails_halfway_in_a_group_rolls_back_only_its_own_submission() {
     });
     let failed: Vec<&HubError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
-    assert!(failed[0].to_string().contains("injected halfway failure"), "{}", failed[0]);
+    assert!(
+        failed[0].to_string().contains("injected halfway failure"),
+        "{}",
+        failed[0]
+    );
     assert_eq!(env.job_count(), 11);
     let batches: i64 = env
         .hub
@@ -747,7 +751,10 @@ fn a_write_that_fails_halfway_in_a_group_rolls_back_only_its_own_submission() {
         .writer()
         .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(batches, 11, "the failed submission's batch row was rolled back");
+    assert_eq!(
+        batches, 11,
+        "the failed submission's batch row was rolled back"
+    );
 }
 
 #[test]
