@@ -129,7 +129,12 @@ impl Followers {
 
 impl ChangeListener for Followers {
     fn changed(&self, changes: &Changes) {
-        self.integrations.sender.wake();
+        // Only a commit that queued webhooks has anything for the sender
+        // (waking it on every commit cost a thread wake-up and two queries
+        // per group commit).
+        if changes.webhooks > 0 {
+            self.integrations.sender.wake();
+        }
         let mut keys: Vec<String> =
             Vec::with_capacity(changes.jobs.len() + changes.batches.len() + 2);
         keys.extend(changes.jobs.iter().map(|j| format!("job:{j}")));

@@ -27,6 +27,8 @@ pub struct Changes {
     pub jobs: Vec<String>,
     pub batches: Vec<String>,
     pub printers: Vec<String>,
+    /// Webhook outbox rows written (the sender is woken only for these).
+    pub webhooks: usize,
 }
 
 impl Changes {
@@ -37,6 +39,7 @@ impl Changes {
     /// Adds what another commit (or savepoint) changed.
     pub fn merge(&mut self, other: Changes) {
         self.max_event = self.max_event.max(other.max_event);
+        self.webhooks += other.webhooks;
         self.jobs.extend(other.jobs);
         for b in other.batches {
             push_unique(&mut self.batches, &b);
@@ -87,7 +90,7 @@ impl<'a, 'b> Writer<'a, 'b> {
         ])?;
         let id = self.tx.last_insert_rowid();
         // Outbound webhook rows commit with their event.
-        outbox::enqueue(self.tx, id, kind, &subject, data)?;
+        self.changes.webhooks += outbox::enqueue(self.tx, id, kind, &subject, data)?;
         self.changes.max_event = self.changes.max_event.max(id);
         if let Some(p) = subject.printer_id {
             push_unique(&mut self.changes.printers, p);

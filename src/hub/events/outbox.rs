@@ -68,14 +68,15 @@ fn outbound_types(
     Ok(out)
 }
 
-/// Writes the outbox rows of one event, in the event's transaction.
+/// Writes the outbox rows of one event, in the event's transaction;
+/// returns how many.
 pub fn enqueue(
     conn: &Connection,
     event_id: i64,
     kind: &str,
     subject: &Subject<'_>,
     data: &Value,
-) -> Result<(), HubError> {
+) -> Result<usize, HubError> {
     // Most events (created, queued, printing) never map: skip them before
     // touching the subscriptions table.
     let relevant = match kind {
@@ -87,7 +88,7 @@ pub fn enqueue(
         _ => false,
     };
     if !relevant {
-        return Ok(());
+        return Ok(0);
     }
     let subs: Vec<(String, String)> = {
         let mut stmt =
@@ -96,10 +97,11 @@ pub fn enqueue(
         rows.collect::<Result<_, _>>()?
     };
     if subs.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let types = outbound_types(conn, kind, subject, data)?;
     let now = now_ms();
+    let mut written = 0;
     for t in types {
         let mut body_data = data.clone();
         if t == "batch.finished" {
@@ -121,14 +123,47 @@ pub fn enqueue(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
             )?
             .execute(params![id, sub, event_id, t, payload, now])?;
+            written += 1;
         }
     }
-    Ok(())
+    Ok(written)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_commit_counts_the_webhook_rows_it_queued() {
+        let db = crate::hub::Db::open_in_memory().unwrap();
+        let done = |db: &crate::hub::Db| {
+            db.write(|tx| {
+                let mut changes = events::Changes::default();
+                let subject = Subject {
+                    printer_id: None,
+                    job_id: Some("j"),
+                    batch_id: Some("b"),
+                };
+                events::Writer::new(tx, &mut changes).event(
+                    events::JOB_STATE_CHANGED,
+                    subject,
+                    &json!({"to_state": "done"}),
+                )?;
+                Ok(changes.webhooks)
+            })
+            .unwrap()
+        };
+        // No subscription: nothing for the webhook sender to wake for.
+        assert_eq!(done(&db), 0);
+        db.writer()
+            .execute(
+                "INSERT INTO webhook_subscriptions (id, url, events, secret, created_at, updated_at)
+                 VALUES ('s', 'http://x', '[\"job.done\"]', 'k', 0, 0)",
+                [],
+            )
+            .unwrap();
+        assert_eq!(done(&db), 1);
+    }
 
     #[test]
     fn events_map_to_outbound_types() {
