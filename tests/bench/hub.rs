@@ -249,27 +249,41 @@ fn median_round(mut rounds: Vec<(f64, Duration, Duration)>) -> (f64, Duration, D
     rounds[rounds.len() / 2]
 }
 
-/// Rounds of each figure, taken in turn with its baseline.
-const ROUNDS: usize = 3;
+/// Rounds of each figure, taken in turn with its baseline
+/// (`BENCH_ROUNDS`, default 3).
+fn rounds() -> usize {
+    std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(3)
+}
 
 /// The front-door figures (issue 9): the HTTP stack against a plain
 /// tiny_http hello-world, and `POST /print` over kept-alive connections
 /// against the raw commit rate. Each figure and its baseline are measured
-/// in turn, [`ROUNDS`] times; medians are printed, and the ratio is that of
+/// in turn, [`rounds`] times; medians are printed, and the ratio is that of
 /// the medians.
 fn front_figures(hub: &Hub) {
+    http_figures(hub);
+    print_figures(hub);
+}
+
+/// `GET /healthz` through the whole hub against a tiny_http hello-world.
+fn http_figures(hub: &Hub) {
     let addr: std::net::SocketAddr = hub.base.trim_start_matches("http://").parse().unwrap();
     let run = Duration::from_secs(2);
+    let rounds = rounds();
     let hello = hello_world(2);
     let get = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
     let healthz = b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n";
     println!(
-        "\nthe way in (16 kept-alive connections, {} s a round, {ROUNDS} rounds each in turn with its baseline; medians; load average at the start):",
+        "\nthe way in (16 kept-alive connections, {} s a round, {rounds} rounds each in turn with its baseline; medians; load average at the start):",
         run.as_secs()
     );
     let l = loadavg();
     let (mut base, mut ours) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         base.push(keepalive_load(hello, &[get], 200, 16, run));
         ours.push(keepalive_load(addr, &[healthz], 200, 16, run));
     }
@@ -292,6 +306,13 @@ fn front_figures(hub: &Hub) {
         ours / base,
         ratios.join(", ")
     );
+}
+
+/// `POST /print` over kept-alive connections against the raw commit rate.
+fn print_figures(hub: &Hub) {
+    let addr: std::net::SocketAddr = hub.base.trim_start_matches("http://").parse().unwrap();
+    let run = Duration::from_secs(2);
+    let n_rounds = rounds();
     let pid = hub.printer_id("demo");
     hub.post(&format!("/api/printers/{pid}/pause"), &json!({}));
     for (name, make) in [
@@ -320,7 +341,7 @@ fn front_figures(hub: &Hub) {
         let requests: Vec<&[u8]> = requests.iter().map(|r| r.as_bytes()).collect();
         let l = loadavg();
         let (mut raw, mut rounds, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..ROUNDS {
+        for _ in 0..n_rounds {
             raw.push(raw_commit_rate());
             rounds.push(keepalive_load(addr, &requests, 202, 16, run));
             ratios.push(format!(
@@ -331,7 +352,7 @@ fn front_figures(hub: &Hub) {
             hub.post(&format!("/api/printers/{pid}/queue/clear"), &json!({}));
         }
         raw.sort_by(f64::total_cmp);
-        let raw = raw[ROUNDS / 2];
+        let raw = raw[n_rounds / 2];
         let (rate, p50, p99) = median_round(rounds);
         println!(
             "  POST /print ({name}), 16 clients: {rate:>7.0} jobs/s  p50 {:.2} ms  p99 {:.2} ms  (load {l})  = {:.2}x the raw commit rate {raw:.0}/s (target >= 1.0x, p99 < 10 ms; rounds {})",
@@ -387,6 +408,16 @@ fn main() {
             );
         }
         hub.stop();
+        return;
+    }
+    if std::env::args().any(|a| a == "way") {
+        // `GET /healthz` against hello-world only (more rounds: BENCH_ROUNDS).
+        let dir = temp_dir("way");
+        let hub = Hub::start(&dir, &[]);
+        hub.get("/healthz");
+        http_figures(&hub);
+        hub.stop();
+        std::fs::remove_dir_all(&dir).unwrap();
         return;
     }
     if std::env::args().any(|a| a == "front") {
