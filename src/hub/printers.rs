@@ -145,9 +145,13 @@ pub fn get(conn: &Connection, key: &str) -> Result<Printer, HubError> {
 /// The printer `POST /print` uses without a `printer` field: the first
 /// enabled printer in creation order.
 pub fn default_printer(conn: &Connection) -> Result<Printer, HubError> {
-    list(conn, false)?
-        .into_iter()
-        .next()
+    // One row, not the list: `POST /print` asks this for every label.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {COLUMNS} FROM printers WHERE enabled ORDER BY created_at, rowid LIMIT 1")
+    });
+    conn.prepare_cached(&SQL)?
+        .query_row([], from_row)
+        .optional()?
         .ok_or_else(|| HubError::not_found("printer", "(default)"))
 }
 

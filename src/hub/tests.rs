@@ -592,6 +592,43 @@ fn every_transition_writes_one_event_and_versions_grow() {
 }
 
 #[test]
+fn the_default_printer_is_the_first_enabled_one_created() {
+    let env = env();
+    let first = env.printer();
+    let new = |slug: &str| NewPrinter {
+        snmp_community: None,
+        slug: slug.into(),
+        name: slug.into(),
+        model: "PT-P750W".into(),
+        uri: "emulator:?media=12".into(),
+        media: Some("12".into()),
+        half_cut: false,
+        auto_cut: true,
+        auto_resume: true,
+        queue_timeout_s: 30,
+        max_length_mm: crate::hub::printers::DEFAULT_MAX_LENGTH_MM,
+        enabled: true,
+    };
+    let second = env
+        .hub
+        .write(|w| printers::create(w, &new("second"), "test"))
+        .unwrap();
+    env.hub
+        .write(|w| printers::create(w, &new("third"), "test"))
+        .unwrap();
+    let default = || printers::default_printer(&env.hub.db.read()).unwrap().id;
+    assert_eq!(default(), first.id);
+    let off = printers::PrinterUpdate {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    env.hub
+        .write(|w| printers::update(w, &first.id, &off, "test"))
+        .unwrap();
+    assert_eq!(default(), second.id);
+}
+
+#[test]
 fn printer_added_while_running_gets_a_thread_and_disable_stops_it() {
     let env = env();
     let new = NewPrinter {
