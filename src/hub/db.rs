@@ -580,9 +580,8 @@ mod tests {
 
     #[test]
     fn pragmas_are_applied_on_a_file() {
-        let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = Db::open(&dir.join("hub.db")).unwrap();
+        let (dir, path) = temp_file();
+        let db = Db::open(&path).unwrap();
         let conn = db.writer();
         let mode: String = conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -607,9 +606,8 @@ mod tests {
 
     #[test]
     fn the_read_connection_sees_commits_and_cannot_write() {
-        let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = Db::open(&dir.join("hub.db")).unwrap();
+        let (dir, path) = temp_file();
+        let db = Db::open(&path).unwrap();
         db.write(|tx| {
             tx.execute(
                 "INSERT INTO events (at, kind, data) VALUES (1, 'test', '{}')",
@@ -630,9 +628,7 @@ mod tests {
 
     #[test]
     fn readers_run_beside_each_other_and_beside_an_open_write() {
-        let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("hub.db");
+        let (dir, path) = temp_file();
         let db = Db::open(&path).unwrap();
         insert_event(&db).unwrap();
         let count = |conn: &Connection| -> i64 {
@@ -679,9 +675,7 @@ mod tests {
 
     #[test]
     fn with_no_reader_opened_and_the_file_gone_reads_go_to_the_writer() {
-        let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("hub.db");
+        let (dir, path) = temp_file();
         let db = Db::open(&path).unwrap();
         insert_event(&db).unwrap();
         std::fs::remove_file(&path).unwrap();
@@ -695,6 +689,14 @@ mod tests {
         assert_eq!(db.open_readers(), 0);
         drop(db);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A database path in a fresh directory: (directory, path).
+    fn temp_file() -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hub.db");
+        (dir, path)
     }
 
     fn insert_event(db: &Db) -> Result<(), HubError> {
@@ -734,9 +736,7 @@ mod tests {
     #[test]
     fn a_deleted_or_replaced_database_file_stops_every_write() {
         for replace in [false, true] {
-            let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let path = dir.join("hub.db");
+            let (dir, path) = temp_file();
             let db = Db::open(&path).unwrap();
             insert_event(&db).unwrap();
             std::fs::remove_file(&path).unwrap();
@@ -762,9 +762,7 @@ mod tests {
 
     #[test]
     fn migrating_twice_is_a_no_op() {
-        let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("hub.db");
+        let (dir, path) = temp_file();
         drop(Db::open(&path).unwrap());
         let db = Db::open(&path).unwrap();
         assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
@@ -774,9 +772,7 @@ mod tests {
 
     #[test]
     fn newer_database_is_refused_and_left_alone() {
-        let dir = std::env::temp_dir().join(format!("labelhub-db-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("hub.db");
+        let (dir, path) = temp_file();
         {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")

@@ -591,11 +591,9 @@ fn every_transition_writes_one_event_and_versions_grow() {
     assert_eq!(batch.version, job.version);
 }
 
-#[test]
-fn the_default_printer_is_the_first_enabled_one_created() {
-    let env = env();
-    let first = env.printer();
-    let new = |slug: &str| NewPrinter {
+/// A new enabled PT-P750W on the emulator with 12 mm tape.
+fn emulated(slug: &str) -> NewPrinter {
+    NewPrinter {
         snmp_community: None,
         slug: slug.into(),
         name: slug.into(),
@@ -608,13 +606,19 @@ fn the_default_printer_is_the_first_enabled_one_created() {
         queue_timeout_s: 30,
         max_length_mm: crate::hub::printers::DEFAULT_MAX_LENGTH_MM,
         enabled: true,
-    };
+    }
+}
+
+#[test]
+fn the_default_printer_is_the_first_enabled_one_created() {
+    let env = env();
+    let first = env.printer();
     let second = env
         .hub
-        .write(|w| printers::create(w, &new("second"), "test"))
+        .write(|w| printers::create(w, &emulated("second"), "test"))
         .unwrap();
     env.hub
-        .write(|w| printers::create(w, &new("third"), "test"))
+        .write(|w| printers::create(w, &emulated("third"), "test"))
         .unwrap();
     let default = || printers::default_printer(&env.hub.db.read()).unwrap().id;
     assert_eq!(default(), first.id);
@@ -631,20 +635,7 @@ fn the_default_printer_is_the_first_enabled_one_created() {
 #[test]
 fn printer_added_while_running_gets_a_thread_and_disable_stops_it() {
     let env = env();
-    let new = NewPrinter {
-        snmp_community: None,
-        slug: "second".into(),
-        name: "Second".into(),
-        model: "PT-P750W".into(),
-        uri: "emulator:?media=12".into(),
-        media: Some("12".into()),
-        half_cut: false,
-        auto_cut: true,
-        auto_resume: true,
-        queue_timeout_s: 30,
-        max_length_mm: crate::hub::printers::DEFAULT_MAX_LENGTH_MM,
-        enabled: true,
-    };
+    let new = emulated("second");
     let p = env
         .hub
         .write(|w| printers::create(w, &new, "test"))
