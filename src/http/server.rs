@@ -716,18 +716,43 @@ mod tests {
         server.shutdown(Duration::from_secs(5));
     }
 
-    /// Requests inside `hold` now, and whether they may leave.
-    static HOLDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    static RELEASE: AtomicBool = AtomicBool::new(false);
+    /// Requests inside `hold` now and whether they may leave, with the
+    /// condition variable rung on every change of either.
+    static HOLD: (Mutex<(usize, bool)>, std::sync::Condvar) =
+        (Mutex::new((0, false)), std::sync::Condvar::new());
 
     fn hold(_: &TestApp, _: &mut Request) -> Reply {
-        HOLDING.fetch_add(1, Ordering::SeqCst);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !RELEASE.load(Ordering::SeqCst) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        HOLDING.fetch_sub(1, Ordering::SeqCst);
+        let (lock, rung) = &HOLD;
+        let mut state = lock.lock().unwrap();
+        state.0 += 1;
+        rung.notify_all();
+        let (mut state, _) = rung
+            .wait_timeout_while(state, Duration::from_secs(30), |s| !s.1)
+            .unwrap();
+        state.0 -= 1;
+        rung.notify_all();
         Reply::Respond(Response::empty(204))
+    }
+
+    /// Waits (up to 20 s) until `holding` requests are inside `hold`.
+    fn wait_holding(holding: usize) {
+        let (lock, rung) = &HOLD;
+        let (state, timeout) = rung
+            .wait_timeout_while(lock.lock().unwrap(), Duration::from_secs(20), |s| {
+                s.0 != holding
+            })
+            .unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "{} inside hold, not {holding}",
+            state.0
+        );
+    }
+
+    fn release(open: bool) {
+        let (lock, rung) = &HOLD;
+        lock.lock().unwrap().1 = open;
+        rung.notify_all();
     }
 
     #[test]
@@ -750,13 +775,6 @@ mod tests {
             .unwrap();
         assert_eq!(server.handler_threads(), 1);
         let addr = server.addr().unwrap();
-        let wait = |what: &str, done: &dyn Fn() -> bool| {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while !done() {
-                assert!(Instant::now() < deadline, "timed out waiting until {what}");
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        };
         std::thread::scope(|s| {
             let clients: Vec<_> = (0..5)
                 .map(|_| {
@@ -771,24 +789,27 @@ mod tests {
                 .collect();
             // One standing thread, and three more as each write takes the
             // last free one; never more than the most (the fifth waits).
-            wait("four requests are handled at once", &|| {
-                HOLDING.load(Ordering::SeqCst) == 4
-            });
+            wait_holding(4);
             assert_eq!(server.handler_threads(), 4);
-            RELEASE.store(true, Ordering::SeqCst);
+            release(true);
             for c in clients {
                 assert_eq!(c.join().unwrap(), 204);
             }
         });
-        wait("the idle threads end", &|| server.handler_threads() == 1);
+        // Nothing to wait on for a thread's end: polled, with a deadline.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.handler_threads() != 1 {
+            assert!(Instant::now() < deadline, "the idle threads did not end");
+            std::thread::sleep(Duration::from_millis(2));
+        }
         // Reads start no thread: the second waits for the first.
-        RELEASE.store(false, Ordering::SeqCst);
+        release(false);
         std::thread::scope(|s| {
             let get = "GET /hold HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
             let clients: Vec<_> = (0..2).map(|_| s.spawn(move || call(addr, get).0)).collect();
-            wait("a read is handled", &|| HOLDING.load(Ordering::SeqCst) == 1);
+            wait_holding(1);
             assert_eq!(server.handler_threads(), 1);
-            RELEASE.store(true, Ordering::SeqCst);
+            release(true);
             for c in clients {
                 assert_eq!(c.join().unwrap(), 204);
             }
