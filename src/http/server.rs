@@ -311,12 +311,8 @@ impl Server {
                 }
             }
         }
-        while !self.timer.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if self.timer.is_finished() {
-            let _ = self.timer.join();
-        }
+        // `Parking::close` (above) rang the timer, which then ends.
+        let _ = self.timer.join();
         // What is still queued (tiny_http would answer a request dropped
         // unanswered with an empty 500). `try_recv` also says "none" for
         // each unblock left over, so it is asked past those.
