@@ -160,6 +160,39 @@ fn main() {
         PYTHON_HUB_12MM_US / two_12.median_us,
         PYTHON_HUB_12MM_US / cold_12.median_us
     );
+    // What storing a page costs (`hub::bitmaps` deflates each page once,
+    // at level 4): time and bytes per level, text and QR labels.
+    println!("  deflate of a stored page (median us / bytes), by level:");
+    let one_line = |qr: bool| LabelData {
+        primary_id: Some("A-00007".into()),
+        qr_payload: qr.then(|| "https://inv.example/a/7".into()),
+        ..LabelData::default()
+    };
+    for (t, size) in [(&small, "12 mm"), (&large, "62 mm")] {
+        for (ct, qr) in [
+            (ContentType::TextOneLine, false),
+            (ContentType::QrOneLine, true),
+        ] {
+            let page = render::render(ct, &one_line(qr), t).expect("renders");
+            let raw = page.black.as_bytes();
+            let levels: Vec<String> = [1u8, 2, 3, 4, 6]
+                .iter()
+                .map(|&level| {
+                    let bytes = miniz_oxide::deflate::compress_to_vec(raw, level).len();
+                    let m = measure(200, || {
+                        std::hint::black_box(miniz_oxide::deflate::compress_to_vec(raw, level));
+                    });
+                    format!("L{level} {:.0} / {bytes}", m.median_us)
+                })
+                .collect();
+            println!(
+                "    {size} {:<13} ({} bytes packed): {}",
+                ct.as_str(),
+                raw.len(),
+                levels.join(", ")
+            );
+        }
+    }
     match python_baseline() {
         Ok((py12, py62)) => {
             println!("  upstream renderer re-created in Python (same run, Pillow + qrcode):");
