@@ -182,6 +182,16 @@ fn hello_world(threads: usize) -> std::net::SocketAddr {
     addr
 }
 
+/// CPU time (user + system, in clock ticks of 10 ms) of process `pid`,
+/// all its threads.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // "pid (comm) state ppid ... utime stime ...": comm may hold spaces.
+    let rest = stat.rsplit_once(") ").unwrap().1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
 /// `conns` kept-alive connections, each sending `request` and reading the
 /// answer (framed by its Content-Length), one at a time, for `run`.
 /// Connection `c` sends `requests[c % requests.len()]`.
@@ -283,9 +293,17 @@ fn http_figures(hub: &Hub) {
     );
     let l = loadavg();
     let (mut base, mut ours) = (Vec::new(), Vec::new());
+    let (me, hub_pid) = (std::process::id(), hub.child.id());
+    let (mut base_cpu, mut client_cpu, mut hub_cpu) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
+        let (c0, t) = (cpu_ticks(me), Instant::now());
         base.push(keepalive_load(hello, &[get], 200, 16, run));
+        base_cpu.push(us_per(cpu_ticks(me) - c0, base[base.len() - 1].0, t));
+        let (c0, h0, t) = (cpu_ticks(me), cpu_ticks(hub_pid), Instant::now());
         ours.push(keepalive_load(addr, &[healthz], 200, 16, run));
+        let rate = ours[ours.len() - 1].0;
+        client_cpu.push(us_per(cpu_ticks(me) - c0, rate, t));
+        hub_cpu.push(us_per(cpu_ticks(hub_pid) - h0, rate, t));
     }
     let ratios: Vec<String> = base
         .iter()
@@ -306,6 +324,23 @@ fn http_figures(hub: &Hub) {
         ours / base,
         ratios.join(", ")
     );
+    println!(
+        "  CPU per request (medians): hello-world rounds, bench process (server and client) {:.1} us; /healthz rounds, bench process (client) {:.1} us, hub {:.1} us",
+        median(base_cpu),
+        median(client_cpu),
+        median(hub_cpu)
+    );
+}
+
+/// Microseconds of CPU per request: `ticks` (10 ms each) over the requests
+/// made at `rate` since `since`.
+fn us_per(ticks: u64, rate: f64, since: Instant) -> f64 {
+    ticks as f64 * 10_000.0 / (rate * since.elapsed().as_secs_f64())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// `POST /print` over kept-alive connections against the raw commit rate.
@@ -341,9 +376,13 @@ fn print_figures(hub: &Hub) {
         let requests: Vec<&[u8]> = requests.iter().map(|r| r.as_bytes()).collect();
         let l = loadavg();
         let (mut raw, mut rounds, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let mut hub_cpu = Vec::new();
         for _ in 0..n_rounds {
             raw.push(raw_commit_rate());
+            let (h0, t) = (cpu_ticks(hub.child.id()), Instant::now());
             rounds.push(keepalive_load(addr, &requests, 202, 16, run));
+            let rate = rounds[rounds.len() - 1].0;
+            hub_cpu.push(us_per(cpu_ticks(hub.child.id()) - h0, rate, t));
             ratios.push(format!(
                 "{:.2}",
                 rounds[rounds.len() - 1].0 / raw[raw.len() - 1]
@@ -361,6 +400,7 @@ fn print_figures(hub: &Hub) {
             rate / raw,
             ratios.join(", ")
         );
+        println!("    hub CPU per job (median): {:.1} us", median(hub_cpu));
     }
     hub.post(&format!("/api/printers/{pid}/resume"), &json!({}));
 }
