@@ -116,8 +116,7 @@ fn raw_commit_rate() -> f64 {
     }
     drop(conn);
     std::fs::remove_dir_all(&dir).unwrap();
-    rates.sort_by(f64::total_cmp);
-    rates[1]
+    median(rates)
 }
 
 /// `/print` from `clients` threads, `per_client` requests each.
@@ -253,6 +252,12 @@ fn loadavg() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// The median of `v` (the upper one of an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// The median (by rate) of measured rounds.
 fn median_round(mut rounds: Vec<(f64, Duration, Duration)>) -> (f64, Duration, Duration) {
     rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -338,11 +343,6 @@ fn us_per(ticks: u64, rate: f64, since: Instant) -> f64 {
     ticks as f64 * 10_000.0 / (rate * since.elapsed().as_secs_f64())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// `POST /print` over kept-alive connections against the raw commit rate.
 fn print_figures(hub: &Hub) {
     let addr: std::net::SocketAddr = hub.base.trim_start_matches("http://").parse().unwrap();
@@ -390,8 +390,7 @@ fn print_figures(hub: &Hub) {
             // Each round starts on an empty queue.
             hub.post(&format!("/api/printers/{pid}/queue/clear"), &json!({}));
         }
-        raw.sort_by(f64::total_cmp);
-        let raw = raw[n_rounds / 2];
+        let raw = median(raw);
         let (rate, p50, p99) = median_round(rounds);
         println!(
             "  POST /print ({name}), 16 clients: {rate:>7.0} jobs/s  p50 {:.2} ms  p99 {:.2} ms  (load {l})  = {:.2}x the raw commit rate {raw:.0}/s (target >= 1.0x, p99 < 10 ms; rounds {})",
