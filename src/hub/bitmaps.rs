@@ -18,9 +18,6 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use miniz_oxide::deflate::core::{
-    self as miniz, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush, TDEFLStatus,
-};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::jobs::StoredPage;
@@ -28,52 +25,47 @@ use super::labels::RenderedPage;
 use super::HubError;
 
 /// The deflate level. Measured on rendered labels (`cargo bench --bench
-/// render`, miniz_oxide):
-/// a 12 mm text / QR label (2,310 / 2,940 bytes packed) takes 29 / 32 µs
-/// and 384 / 572 bytes at level 4, 39 / 46 µs and 380 / 562 bytes at 6;
-/// a 62 mm text / QR label (81 / 142 KB) 265 / 462 µs and 2.6 / 4.1 KB at
-/// 4, 675 / 988 µs and 2.0 / 3.0 KB at 6. Deflate was a tenth of a
-/// `POST /print`; level 1 is smaller still in time but a third bigger.
-const LEVEL: u8 = 4;
+/// render`, medians, one run; time in µs / bytes):
+///
+/// | label (bytes packed) | level 4 | level 1 | level 6 | miniz_oxide 4 |
+/// |---|---|---|---|---|
+/// | 12 mm text (2,310) | 24 / 396 | 10 / 670 | 33 / 384 | 34 / 384 |
+/// | 12 mm QR (2,940) | 19 / 581 | 12 / 928 | 37 / 563 | 49 / 572 |
+/// | 62 mm text (81,432) | 190 / 2,368 | 51 / 4,474 | 389 / 1,945 | 500 / 2,604 |
+/// | 62 mm QR (141,984) | 361 / 3,981 | 128 / 10,868 | 700 / 3,083 | 864 / 4,129 |
+///
+/// Level 1 stores up to 2.7 times the bytes (every page stays in the
+/// database while its jobs do); level 6 takes twice the time for up to a
+/// fifth less. miniz_oxide (at level 4 with a kept compressor) was the
+/// hub's deflate before: 1.4 to 2.6 times zlib-rs's time.
+const LEVEL: i32 = 4;
 
 /// Compressors kept for the next page (at most [`KEPT`]). A compressor is
-/// about 300 KB; a fresh one per layer cost a page fault per 4 KB of it and
-/// its zeroing, about a tenth of a `POST /print` (`cargo bench --bench hub
-/// -- front`, profiled).
-static COMPRESSORS: Mutex<Vec<Box<CompressorOxide>>> = Mutex::new(Vec::new());
+/// about 300 KB; setting one up per page cost 3 to 6 µs on a 12 mm label
+/// and 5 to 86 µs on a 62 mm one (page faults and zeroing).
+static COMPRESSORS: Mutex<Vec<zlib_rs::Deflate>> = Mutex::new(Vec::new());
 const KEPT: usize = 4;
 
-/// Raw deflate at [`LEVEL`] (what `miniz_oxide::deflate::compress_to_vec`
-/// gives), with a kept compressor.
+/// Raw deflate (no zlib header, 32 KiB window) at [`LEVEL`], with a kept
+/// compressor.
 fn deflate(data: &[u8]) -> Vec<u8> {
     let kept = COMPRESSORS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .pop();
-    let mut c = kept.unwrap_or_else(|| {
-        // Window bits 0: raw deflate, no zlib header.
-        let flags = create_comp_flags_from_zip_params(LEVEL.into(), 0, 0);
-        Box::new(CompressorOxide::new(flags))
-    });
-    let mut out = vec![0; (data.len() / 2).max(64)];
-    let (mut input, mut at) = (data, 0);
-    loop {
-        let (status, read, written) =
-            miniz::compress(&mut c, input, &mut out[at..], TDEFLFlush::Finish);
-        at += written;
-        input = input.get(read..).unwrap_or_default();
-        match status {
-            TDEFLStatus::Okay => {
-                if out.len() - at < 64 {
-                    out.resize(out.len() * 2, 0);
-                }
-            }
-            // Done; the other statuses cannot come with a whole input, a
-            // non-empty output and Finish, and end the loop all the same.
-            _ => break,
-        }
+    let mut c = kept.unwrap_or_else(|| zlib_rs::Deflate::new(LEVEL, false, 15));
+    // Enough for any input (the bound of the zlib format, whose header and
+    // trailer raw deflate leaves out), so one call finishes the stream.
+    let mut out = vec![0; zlib_rs::compress_bound(data.len())];
+    let res = c.compress(data, &mut out, zlib_rs::DeflateFlush::Finish);
+    if !matches!(res, Ok(zlib_rs::Status::StreamEnd)) {
+        // Not expected with a bound-sized output; the page is still stored,
+        // in the same format, and this compressor is not kept.
+        log::warn!("zlib-rs deflate did not finish ({res:?}); compressing with miniz_oxide");
+        return miniz_oxide::deflate::compress_to_vec(data, LEVEL as u8);
     }
-    out.truncate(at);
+    out.truncate(c.total_out() as usize);
+    out.shrink_to_fit();
     c.reset();
     let mut kept = COMPRESSORS.lock().unwrap_or_else(PoisonError::into_inner);
     if kept.len() < KEPT {
@@ -178,25 +170,25 @@ pub fn compress_legacy(db: &super::Db) -> Result<usize, HubError> {
     const CHUNK: i64 = 64;
     let mut done = 0;
     loop {
-        let n = db.write(|tx| {
-            let rows: Vec<Row<i64>> = tx
-                .prepare_cached(
-                    "SELECT id, width, height, black, red FROM bitmaps WHERE encoding = 'raw'
+        let n =
+            db.write(|tx| {
+                let rows: Vec<Row<i64>> = tx
+                    .prepare_cached(
+                        "SELECT id, width, height, black, red FROM bitmaps WHERE encoding = 'raw'
                      ORDER BY id LIMIT ?1",
-                )?
-                .query_map([CHUNK], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })?
-                .collect::<Result<_, _>>()?;
-            for (id, _, _, black, red) in &rows {
-                let z = |b: &[u8]| miniz_oxide::deflate::compress_to_vec(b, LEVEL);
-                tx.prepare_cached(
+                    )?
+                    .query_map([CHUNK], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                for (id, _, _, black, red) in &rows {
+                    tx.prepare_cached(
                     "UPDATE bitmaps SET encoding = 'deflate', black = ?1, red = ?2 WHERE id = ?3",
                 )?
-                .execute(params![z(black), red.as_deref().map(z), id])?;
-            }
-            Ok(rows.len())
-        })?;
+                .execute(params![deflate(black), red.as_deref().map(deflate), id])?;
+                }
+                Ok(rows.len())
+            })?;
         done += n;
         if n < CHUNK as usize {
             break;
@@ -214,8 +206,8 @@ mod tests {
     use crate::bitmap::Bitmap;
 
     #[test]
-    fn a_kept_compressor_gives_the_bytes_of_a_fresh_one() {
-        // Incompressible bytes (a xorshift) outgrow the first output buffer.
+    fn deflate_round_trips_any_input_and_shrinks_label_rows() {
+        // Incompressible bytes (a xorshift) need more than their own length.
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let noise: Vec<u8> = (0..50_000)
             .map(|_| {
@@ -226,12 +218,15 @@ mod tests {
             })
             .collect();
         let rows: Vec<u8> = (0..96_744).map(|i| ((i / 139) % 7 * 31) as u8).collect();
-        for _ in 0..3 {
-            for data in [&[][..], &b"a"[..], &noise, &rows] {
-                let fresh = miniz_oxide::deflate::compress_to_vec(data, LEVEL);
-                assert_eq!(deflate(data), fresh, "{} bytes", data.len());
-            }
+        for data in [&[][..], &b"a"[..], &noise, &rows] {
+            let z = deflate(data);
+            assert_eq!(inflate(&z, data.len()), data, "{} bytes", data.len());
+            // The same input, the same bytes (a retried submission stores
+            // what the first one did).
+            assert_eq!(deflate(data), z);
         }
+        assert!(deflate(&rows).len() < rows.len() / 20);
+        assert!(deflate(&noise).len() < noise.len() + noise.len() / 100 + 64);
         assert!(!COMPRESSORS.lock().unwrap().is_empty());
     }
 

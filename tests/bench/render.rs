@@ -160,14 +160,19 @@ fn main() {
         PYTHON_HUB_12MM_US / two_12.median_us,
         PYTHON_HUB_12MM_US / cold_12.median_us
     );
-    // What storing a page costs (`hub::bitmaps` deflates each page once,
-    // at level 4): time and bytes per level, text and QR labels.
-    println!("  deflate of a stored page (median us / bytes), by level:");
+    // What storing a page costs (`hub::bitmaps::compress` deflates each
+    // page once, zlib-rs at level 4 with a kept compressor), against
+    // zlib-rs at other levels and miniz_oxide at level 4 with a kept
+    // compressor (what the hub used before), in the same run.
+    println!("  deflate of a stored page (median us / bytes):");
     let one_line = |qr: bool| LabelData {
         primary_id: Some("A-00007".into()),
         qr_payload: qr.then(|| "https://inv.example/a/7".into()),
         ..LabelData::default()
     };
+    let mut miniz = miniz_oxide::deflate::core::CompressorOxide::new(
+        miniz_oxide::deflate::core::create_comp_flags_from_zip_params(4, 0, 0),
+    );
     for (t, size) in [(&small, "12 mm"), (&large, "62 mm")] {
         for (ct, qr) in [
             (ContentType::TextOneLine, false),
@@ -175,21 +180,33 @@ fn main() {
         ] {
             let page = render::render(ct, &one_line(qr), t).expect("renders");
             let raw = page.black.as_bytes();
-            let levels: Vec<String> = [1u8, 2, 3, 4, 6]
+            let n = if raw.len() > 20_000 { 200 } else { 2000 };
+            let hub_bytes = labelhub::hub::bitmaps::compress(&page).len();
+            let hub = measure(n, || {
+                std::hint::black_box(labelhub::hub::bitmaps::compress(&page));
+            });
+            let levels: Vec<String> = [1, 6]
                 .iter()
                 .map(|&level| {
-                    let bytes = miniz_oxide::deflate::compress_to_vec(raw, level).len();
-                    let m = measure(200, || {
-                        std::hint::black_box(miniz_oxide::deflate::compress_to_vec(raw, level));
+                    let bytes = zlib_level(raw, level).len();
+                    let m = measure(n, || {
+                        std::hint::black_box(zlib_level(raw, level));
                     });
-                    format!("L{level} {:.0} / {bytes}", m.median_us)
+                    format!("zlib-rs L{level} {:.0} / {bytes}", m.median_us)
                 })
                 .collect();
+            let before_bytes = miniz_kept(&mut miniz, raw).len();
+            let before = measure(n, || {
+                std::hint::black_box(miniz_kept(&mut miniz, raw));
+            });
             println!(
-                "    {size} {:<13} ({} bytes packed): {}",
+                "    {size} {:<13} ({} bytes packed): hub {:.0} / {hub_bytes}; {}; miniz_oxide L4 kept {:.0} / {before_bytes} = {:.1}x the hub's time",
                 ct.as_str(),
                 raw.len(),
-                levels.join(", ")
+                hub.median_us,
+                levels.join(", "),
+                before.median_us,
+                before.median_us / hub.median_us
             );
         }
     }
@@ -207,4 +224,28 @@ fn main() {
         }
         Err(why) => println!("  same-run Python baseline skipped: {why}"),
     }
+}
+
+/// Raw deflate with zlib-rs at `level` (fresh state each call).
+fn zlib_level(raw: &[u8], level: i32) -> Vec<u8> {
+    let config = zlib_rs::DeflateConfig {
+        level,
+        window_bits: -15,
+        ..zlib_rs::DeflateConfig::default()
+    };
+    let mut out = vec![0; zlib_rs::compress_bound(raw.len())];
+    let n = zlib_rs::compress_slice(&mut out, raw, config).0.len();
+    out.truncate(n);
+    out
+}
+
+/// Raw deflate with miniz_oxide, reusing `c` (the hub's former store path).
+fn miniz_kept(c: &mut miniz_oxide::deflate::core::CompressorOxide, raw: &[u8]) -> Vec<u8> {
+    use miniz_oxide::deflate::core::{compress, TDEFLFlush, TDEFLStatus};
+    let mut out = vec![0; raw.len() + raw.len() / 100 + 64];
+    let (status, _, written) = compress(c, raw, &mut out, TDEFLFlush::Finish);
+    assert_eq!(status, TDEFLStatus::Done);
+    out.truncate(written);
+    c.reset();
+    out
 }
