@@ -170,25 +170,25 @@ pub fn compress_legacy(db: &super::Db) -> Result<usize, HubError> {
     const CHUNK: i64 = 64;
     let mut done = 0;
     loop {
-        let n =
-            db.write(|tx| {
-                let rows: Vec<Row<i64>> = tx
-                    .prepare_cached(
-                        "SELECT id, width, height, black, red FROM bitmaps WHERE encoding = 'raw'
+        let n = db.write(|tx| {
+            let rows: Vec<Row<i64>> = tx
+                .prepare_cached(
+                    "SELECT id, width, height, black, red FROM bitmaps WHERE encoding = 'raw'
                      ORDER BY id LIMIT ?1",
-                    )?
-                    .query_map([CHUNK], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                    })?
-                    .collect::<Result<_, _>>()?;
-                for (id, _, _, black, red) in &rows {
-                    tx.prepare_cached(
+                )?
+                .query_map([CHUNK], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            for (id, _, _, black, red) in &rows {
+                let (black, red) = (deflate(black), red.as_deref().map(deflate));
+                tx.prepare_cached(
                     "UPDATE bitmaps SET encoding = 'deflate', black = ?1, red = ?2 WHERE id = ?3",
                 )?
-                .execute(params![deflate(black), red.as_deref().map(deflate), id])?;
-                }
-                Ok(rows.len())
-            })?;
+                .execute(params![black, red, id])?;
+            }
+            Ok(rows.len())
+        })?;
         done += n;
         if n < CHUNK as usize {
             break;
