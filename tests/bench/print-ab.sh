@@ -47,8 +47,13 @@ PY
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 one_run() { # bin -> one result line
-    local bin=$1 dir port hub key admin printer
+    # Runs in its own subshell (a pipeline), so `hub` and `dir` are that
+    # subshell's: its trap stops the hub and removes the data directory
+    # however the run ends.
+    local bin=$1 port key admin printer
+    hub=
     dir=$(mktemp -d)
+    trap '[ -z "$hub" ] || kill "$hub" 2>/dev/null || true; rm -rf "$dir"' EXIT
     port=$((20000 + RANDOM % 20000))
     PRINTER_HUB_DATA_DIR=$dir PRINTER_HUB_LISTEN=127.0.0.1:$port \
         PRINTER_HUB_MAX_CONNS_PER_CLIENT=2000 \
@@ -84,6 +89,7 @@ LUA
     curl -fs "localhost:$port/metrics" -H "X-Label-Hub-Key: $key" >"$dir/metrics"
     kill "$hub"
     wait "$hub" 2>/dev/null || true
+    hub=
     python3 - "$bin" "$dir" "$t0" "$t1" <<'PY'
 import re, sys, collections
 bin, d, t0, t1 = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -114,7 +120,6 @@ print(f"{bin}: {rps:.0f} jobs/s p50 {lat(50):.2f} ms p99 {lat(99):.2f} ms | "
       f"{commits:.0f} commits ({n / commits:.1f} jobs each), mean {mean:.2f} ms, {slow:.0f} over 5 ms | "
       f"hub CPU {(t1 - t0) * 10000 / n:.0f} us/job | switches/job {sum(sw.values()):.2f}: {shown}")
 PY
-    rm -rf "$dir"
 }
 
 for _ in $(seq "$rounds"); do
